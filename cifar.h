@@ -1,0 +1,73 @@
+/* CIFAR-10 in, one class's images out.
+ *
+ * Reads a dataset folder in either official layout, detected from its
+ * contents:
+ *   cifar-10-batches-py:  data_batch_1..5, test_batch, batches.meta
+ *                         (pickles: Python 2 cPickle protocol 2 as shipped,
+ *                         or re-saved by Python 3 + numpy at protocols 2..5)
+ *   cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin, batches.meta.txt
+ * One batch file is read at a time and only the chosen class is kept. */
+#ifndef COLORIZE_CIFAR_H
+#define COLORIZE_CIFAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CIFAR_SIDE        32
+#define CIFAR_PIXELS      (CIFAR_SIDE * CIFAR_SIDE)
+#define CIFAR_IMAGE_BYTES (3 * CIFAR_PIXELS)
+#define CIFAR_NUM_CLASSES 10
+#define CIFAR_NUM_FILES   6 /* data_batch_1..5, then test_batch */
+#define CIFAR_NAME_MAX    32
+
+typedef enum { CIFAR_LAYOUT_PY, CIFAR_LAYOUT_BIN } cifar_layout;
+
+typedef struct {
+    cifar_layout layout;
+    char class_names[CIFAR_NUM_CLASSES][CIFAR_NAME_MAX]; /* from the meta file when present */
+    char file_names[CIFAR_NUM_FILES][CIFAR_NAME_MAX];    /* "data_batch_1" or "data_batch_1.bin"... */
+    int file_records[CIFAR_NUM_FILES];                   /* records in each file */
+    int train_class_counts[CIFAR_NUM_CLASSES];           /* over data_batch_1..5 */
+    int test_class_counts[CIFAR_NUM_CLASSES];            /* over test_batch */
+
+    int class_index;            /* the chosen class, 0..9 */
+    int n_train, n_val, n_test; /* chosen class: training (validation excluded), validation, test */
+
+    /* One allocation holding every kept image, (n_train + n_val + n_test, 32, 32, 3),
+     * interleaved RGB, row-major: training images in file order (data_batch_1..5),
+     * of which the last n_val are the validation set, then the test images in
+     * file order. train and test point into it. */
+    uint8_t *pixels;
+    uint8_t *train; /* = pixels; n_train + n_val images */
+    uint8_t *test;  /* = pixels + (n_train + n_val) * CIFAR_IMAGE_BYTES */
+} cifar_dataset;
+
+/* Loads the class named or numbered by class_spec ("bird", "2"; NULL means
+ * "bird") from dir, keeping the last n_val training images for validation.
+ * On failure returns -1 with a one-line message naming the file (and the byte
+ * offset for a format error) in err; ds then owns nothing. */
+int cifar_load(const char *dir, const char *class_spec, int n_val, cifar_dataset *ds, char *err,
+               size_t errlen);
+void cifar_free(cifar_dataset *ds);
+const char *cifar_layout_name(cifar_layout layout); /* "cifar-10-batches-py" or "cifar-10-batches-bin" */
+
+/* One batch parsed from memory (tests and the fuzzer use this directly).
+ * data points into the caller's buffer: n rows of 3072 bytes, R plane, G
+ * plane, B plane, exactly as in the files. labels is owned by the batch. */
+typedef struct {
+    int n;
+    const uint8_t *data;
+    uint8_t *labels;
+} cifar_batch;
+
+/* name is used only in error messages. */
+int cifar_parse_pickle_batch(const uint8_t *buf, size_t len, const char *name, cifar_batch *out,
+                             char *err, size_t errlen);
+int cifar_parse_bin_batch(const uint8_t *buf, size_t len, const char *name, cifar_batch *out,
+                          char *err, size_t errlen);
+/* batches.meta pickle: label_names, 10 of them. */
+int cifar_parse_pickle_meta(const uint8_t *buf, size_t len, const char *name,
+                            char names[CIFAR_NUM_CLASSES][CIFAR_NAME_MAX], char *err, size_t errlen);
+void cifar_batch_free(cifar_batch *b);
+
+#endif

@@ -1,0 +1,28 @@
+#include "simd/simd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int chosen = -1;
+
+int simd_avx2_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+simd_path simd_active(void) {
+    if (chosen < 0) {
+        const char *env = getenv("COLORIZE_SIMD");
+        int want_scalar = env && strcmp(env, "scalar") == 0;
+        chosen = (!want_scalar && simd_avx2_supported()) ? SIMD_AVX2 : SIMD_SCALAR;
+    }
+    return (simd_path)chosen;
+}
+
+int simd_force(simd_path path) {
+    if (path == SIMD_AVX2 && !simd_avx2_supported()) return -1;
+    chosen = (int)path;
+    return 0;
+}
+
+const char *simd_path_name(simd_path path) { return path == SIMD_AVX2 ? "avx2+fma" : "scalar"; }
