@@ -1,0 +1,51 @@
+/* Pictures and plots in, pictures and plots out: grayscale conversion,
+ * PGM/PPM (netpbm) reading and writing, the comparison sheet and the SVG
+ * error plot. Every file is written atomically (temporary name, then rename). */
+#ifndef COLORIZE_IMAGE_H
+#define COLORIZE_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* scikit-image rgb2gray: 0.2125 R + 0.7154 G + 0.0721 B on values scaled to [0, 1].
+ * rgb holds n pixels of 3 bytes; gray gets n floats in [0, 1]. */
+void gray_from_rgb(const uint8_t *rgb, size_t n, float *gray);
+
+/* An 8-bit image, channels 1 (gray) or 3 (RGB interleaved), row-major. */
+typedef struct {
+    int width, height, channels;
+    uint8_t *pixels; /* width * height * channels bytes, owned */
+} image;
+
+void image_free(image *img);
+
+/* Reads a PGM or PPM file, binary (P5/P6) or plain (P2/P3), comments allowed,
+ * maxval 1..65535 (scaled to 0..255). Any other content is an error naming the file. */
+int image_read_pnm(const char *path, image *img, char *err, size_t errlen);
+/* Writes P5 for one channel, P6 for three. */
+int image_write_pnm(const char *path, const image *img, char *err, size_t errlen);
+
+/* The comparison sheet: one row per picture, `columns` 32x32 RGB pictures in
+ * each row, every picture scaled up by `scale` (nearest neighbour), with a
+ * gutter of `gutter` pixels of a neutral gray between pictures and around the
+ * sheet. cells[r * columns + c] is the picture of row r, column c, each
+ * side*side*3 bytes. The result is written into sheet (allocated). */
+int image_sheet(const uint8_t *const *cells, int rows, int columns, int side, int scale, int gutter,
+                image *sheet, char *err, size_t errlen);
+
+/* The error plot: lines over epochs 1..n_epochs. */
+typedef struct {
+    const char *label;   /* legend text, e.g. "training" */
+    const char *colour;  /* SVG colour, e.g. "#1f77b4" */
+    const double *values; /* n_epochs values, fractions (0.112 is 11.2 %) */
+} plot_line;
+
+/* Writes an SVG of the lines (error in percent against epoch) with axes,
+ * ticks, tick labels, axis titles, a legend and the title; baseline >= 0 adds
+ * a dashed horizontal line labelled baseline_label. Must render correctly in
+ * a browser and be well-formed XML. */
+int plot_errors_svg(const char *path, const char *title, const plot_line *lines, int n_lines,
+                    int n_epochs, double baseline, const char *baseline_label, char *err,
+                    size_t errlen);
+
+#endif
