@@ -1,0 +1,1026 @@
+/* The network: spec parsing, layers as forward/backward pairs, the loss, the
+ * optimisers, training and evaluation loops, and the model file.
+ *
+ * Parallel work follows one rule so that training is bit-identical whatever
+ * the number of threads: a loop is split either over images (each image's
+ * outputs are computed by one thread) or over outputs whose every value is
+ * summed in a fixed order by one thread (the simd/ kernels guarantee that a
+ * value does not depend on how the outputs were split). */
+#include "nn.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simd/conv5x5.h"
+#include "simd/gemm.h"
+#include "util.h"
+
+/* ------------------------------------------------------------------------ */
+/* Built-in architectures                                                    */
+
+static const struct {
+    const char *name, *spec;
+} builtins[] = {
+    {"default", "conv5:16 relu@c1 maxpool:2 conv5:32 relu upsample concat:input,c1,prev "
+                "pixel:32 relu pixel:k softmax"},
+    {"skip", "conv5:32 relu@c1 maxpool:2 conv5:64 relu upsample concat:input,c1,prev "
+             "pixel:64 relu pixel:k softmax"},
+    {"pixel", "conv5:64 relu maxpool:1 conv5:64 relu maxpool:1 pixel:32 relu pixel:k softmax"},
+    {"dense", "conv5:32 relu maxpool:2 conv5:64 relu maxpool:2 dense:512 relu dense:1024*k "
+              "softmax"},
+};
+
+const char *nn_builtin_spec(const char *name) {
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        if (strcmp(builtins[i].name, name) == 0) return builtins[i].spec;
+    return NULL;
+}
+
+const char *nn_builtin_names(void) { return "default, skip, pixel, dense"; }
+
+/* ------------------------------------------------------------------------ */
+/* Spec parsing: whitespace-separated tokens KIND[:ARG][@LABEL].             */
+
+static size_t shape_size(nn_shape s) { return (size_t)s.h * s.w * s.c; }
+
+/* An integer, "k", or a product of them: "1024*k". */
+static int parse_count(const char *s, int k, int *out) {
+    long v = 1;
+    while (*s) {
+        long f;
+        char *end;
+        if (*s == 'k') {
+            f = k;
+            end = (char *)s + 1;
+        } else {
+            if (!isdigit((unsigned char)*s)) return -1;
+            f = strtol(s, &end, 10);
+        }
+        v *= f;
+        if (f <= 0 || v > 1 << 24) return -1;
+        if (*end == '*') end++;
+        else if (*end) return -1;
+        s = end;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int find_label(const network *net, const char *name, int n_layers) {
+    if (strcmp(name, "input") == 0) return 0;
+    if (strcmp(name, "prev") == 0) return n_layers;
+    for (int i = 0; i < n_layers; i++)
+        if (strcmp(net->layers[i].label, name) == 0) return net->layers[i].output;
+    return -1;
+}
+
+static int parse_concat(network *net, nn_layer *L, char *arg, int i, char *err, size_t errlen) {
+    if (!arg) return set_error(err, errlen, "concat needs inputs, e.g. concat:input,c1,prev");
+    char *save = NULL;
+    for (char *name = strtok_r(arg, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        if (L->n_inputs == NN_MAX_INPUTS)
+            return set_error(err, errlen, "concat joins at most %d tensors", NN_MAX_INPUTS);
+        int t = find_label(net, name, i);
+        if (t < 0) return set_error(err, errlen, "concat: no tensor labelled '%s'", name);
+        L->inputs[L->n_inputs++] = t;
+    }
+    nn_shape s = net->shapes[L->inputs[0]];
+    s.c = 0;
+    for (int j = 0; j < L->n_inputs; j++) {
+        nn_shape t = net->shapes[L->inputs[j]];
+        if (t.h != s.h || t.w != s.w)
+            return set_error(err, errlen, "concat: tensors of %dx%d and %dx%d cannot be joined",
+                             s.h, s.w, t.h, t.w);
+        s.c += t.c;
+    }
+    net->shapes[i + 1] = s;
+    return 0;
+}
+
+/* Sets the layer's kind, inputs and output shape from one token. */
+static int parse_layer(network *net, int i, char *tok, int h, int w, char *err, size_t errlen) {
+    nn_layer *L = &net->layers[i];
+    memset(L, 0, sizeof *L);
+    char *at = strchr(tok, '@');
+    if (at) {
+        *at = 0;
+        if (!at[1] || strlen(at + 1) >= sizeof L->label)
+            return set_error(err, errlen, "'%s': a label must be 1 to %zu characters", tok,
+                             sizeof L->label - 1);
+        strcpy(L->label, at + 1);
+    }
+    char *arg = strchr(tok, ':');
+    if (arg) *arg++ = 0;
+    L->output = i + 1;
+    L->n_inputs = 1;
+    L->inputs[0] = i;
+    nn_shape in = net->shapes[i], out = in;
+    int n = 0;
+    int needs_count = !strcmp(tok, "conv5") || !strcmp(tok, "dense") || !strcmp(tok, "pixel");
+    if (needs_count && (!arg || parse_count(arg, net->k, &n) != 0))
+        return set_error(err, errlen, "%s needs a positive size, e.g. %s:32", tok, tok);
+    if (!strcmp(tok, "conv5")) {
+        L->kind = LAYER_CONV5;
+        out.c = n;
+    } else if (!strcmp(tok, "pixel")) {
+        L->kind = LAYER_PIXEL;
+        out.c = n;
+    } else if (!strcmp(tok, "dense")) {
+        L->kind = LAYER_DENSE;
+        out = (nn_shape){1, 1, n};
+    } else if (!strcmp(tok, "relu")) {
+        L->kind = LAYER_RELU;
+    } else if (!strcmp(tok, "maxpool")) {
+        int stride = arg ? atoi(arg) : 2;
+        if (stride != 1 && stride != 2)
+            return set_error(err, errlen, "maxpool takes stride 1 or 2, not '%s'", arg);
+        L->kind = stride == 2 ? LAYER_MAXPOOL2 : LAYER_MAXPOOL1;
+        if (stride == 2) out.h /= 2, out.w /= 2;
+        if (out.h == 0 || out.w == 0)
+            return set_error(err, errlen, "maxpool:2 on a %dx%d tensor", in.h, in.w);
+    } else if (!strcmp(tok, "upsample")) {
+        L->kind = LAYER_UPSAMPLE;
+        out.h *= 2, out.w *= 2;
+    } else if (!strcmp(tok, "concat")) {
+        L->kind = LAYER_CONCAT;
+        L->n_inputs = 0;
+        return parse_concat(net, L, arg, i, err, errlen);
+    } else if (!strcmp(tok, "softmax")) {
+        L->kind = LAYER_SOFTMAX;
+        if (!(in.h == h && in.w == w && in.c == net->k) && shape_size(in) != (size_t)h * w * net->k)
+            return set_error(err, errlen, "softmax needs %dx%dx%d inputs, got %dx%dx%d", h, w,
+                             net->k, in.h, in.w, in.c);
+        out = (nn_shape){h, w, net->k};
+    } else {
+        return set_error(err, errlen, "unknown layer '%s'", tok);
+    }
+    L->units = n;
+    net->shapes[i + 1] = out;
+    return 0;
+}
+
+static int parse_spec(network *net, const char *spec, int h, int w, char *err, size_t errlen) {
+    char buf[NN_SPEC_MAX];
+    if (strlen(spec) >= sizeof buf) return set_error(err, errlen, "architecture spec too long");
+    strcpy(buf, spec);
+    net->shapes[0] = (nn_shape){h, w, 1};
+    char *save = NULL;
+    int i = 0;
+    for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save), i++) {
+        if (i == NN_MAX_LAYERS) return set_error(err, errlen, "more than %d layers", NN_MAX_LAYERS);
+        if (i > 0 && net->layers[i - 1].kind == LAYER_SOFTMAX)
+            return set_error(err, errlen, "softmax must be the last layer");
+        char token[NN_SPEC_MAX];
+        snprintf(token, sizeof token, "%s", tok);
+        if (parse_layer(net, i, token, h, w, err, errlen) != 0) return -1;
+    }
+    net->n_layers = i;
+    if (i == 0 || net->layers[i - 1].kind != LAYER_SOFTMAX)
+        return set_error(err, errlen, "the last layer must be softmax");
+    return 0;
+}
+
+/* Each tensor's gradient is overwritten by its last consumer (the first to
+ * run backward) and added to by the others; a tensor nobody reads is a
+ * mistake in the spec. */
+static int plan_gradients(network *net, char *err, size_t errlen) {
+    int last_consumer[NN_MAX_LAYERS + 1];
+    for (int t = 0; t <= net->n_layers; t++) last_consumer[t] = -1;
+    for (int i = 0; i < net->n_layers; i++)
+        for (int j = 0; j < net->layers[i].n_inputs; j++)
+            last_consumer[net->layers[i].inputs[j]] = i;
+    for (int t = 1; t < net->n_layers; t++)
+        if (last_consumer[t] < 0)
+            return set_error(err, errlen, "the output of layer %d is never used", t);
+    for (int i = 0; i < net->n_layers; i++)
+        for (int j = 0; j < net->layers[i].n_inputs; j++) {
+            int t = net->layers[i].inputs[j];
+            /* Within one concat a tensor listed twice: only its first slot overwrites. */
+            int first_in_layer = 1;
+            for (int q = 0; q < j; q++) first_in_layer &= net->layers[i].inputs[q] != t;
+            net->grad_overwrite[i][j] = last_consumer[t] == i && first_in_layer;
+        }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Building: parameter table, activation and scratch buffers                 */
+
+static int layer_fan_in(const network *net, const nn_layer *L) {
+    nn_shape in = net->shapes[L->inputs[0]];
+    switch (L->kind) {
+    case LAYER_CONV5: return 25 * in.c;
+    case LAYER_PIXEL: return in.c;
+    case LAYER_DENSE: return (int)shape_size(in);
+    default: return 0;
+    }
+}
+
+static void plan_parameters(network *net) {
+    size_t off = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        nn_layer *L = &net->layers[i];
+        int fan_in = layer_fan_in(net, L);
+        L->n_weights = (size_t)fan_in * L->units;
+        L->n_bias = fan_in ? (size_t)L->units : 0;
+        L->w_offset = off;
+        L->b_offset = off + L->n_weights;
+        off += L->n_weights + L->n_bias;
+    }
+    net->n_params = off;
+}
+
+static size_t padded_size(nn_shape s, int c) { return (size_t)(s.h + 4) * (s.w + 4) * c; }
+
+/* Floats of per-layer scratch, for one image or for the layer as a whole. */
+static size_t conv_scratch(const network *net, const nn_layer *L, int B) {
+    nn_shape in = net->shapes[L->inputs[0]];
+    return (size_t)B * (padded_size(in, in.c) + padded_size(in, L->units) + shape_size(in)) +
+           L->n_weights;
+}
+
+static int allocate_buffers(network *net, char *err, size_t errlen) {
+    int B = net->batch_cap;
+    size_t acts = 0, scratch = 0;
+    for (int t = 0; t <= net->n_layers; t++) acts += 2 * (size_t)B * shape_size(net->shapes[t]);
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].kind == LAYER_CONV5) scratch += conv_scratch(net, &net->layers[i], B);
+    size_t n = net->n_params;
+    net->params = calloc(n, sizeof(float));
+    net->grads = calloc(n, sizeof(float));
+    net->opt_m = calloc(n, sizeof(float));
+    net->opt_v = calloc(n, sizeof(float));
+    /* calloc: the borders of the padded copies must start, and stay, zero. */
+    net->activations = calloc(acts, sizeof(float));
+    net->layer_scratch = calloc(scratch ? scratch : 1, sizeof(float));
+    net->image_loss = calloc((size_t)B, sizeof(double));
+    net->batch_targets = malloc((size_t)B * net->shapes[0].h * net->shapes[0].w);
+    if (!net->batch_targets || !net->params || !net->grads || !net->opt_m || !net->opt_v || !net->activations ||
+        !net->layer_scratch || !net->image_loss)
+        return set_error(err, errlen, "out of memory for the network's buffers");
+    float *p = net->activations;
+    for (int t = 0; t <= net->n_layers; t++) {
+        size_t sz = (size_t)B * shape_size(net->shapes[t]);
+        net->act[t] = p, p += sz;
+        net->grad[t] = p, p += sz;
+    }
+    float *q = net->layer_scratch;
+    for (int i = 0; i < net->n_layers; i++) {
+        const nn_layer *L = &net->layers[i];
+        if (L->kind != LAYER_CONV5) continue;
+        nn_shape in = net->shapes[L->inputs[0]];
+        net->pad_in[i] = q, q += (size_t)B * padded_size(in, in.c);
+        net->pad_grad[i] = q, q += (size_t)B * padded_size(in, L->units);
+        net->scratch[i] = q, q += (size_t)B * shape_size(in);
+        net->flipped[i] = q, q += L->n_weights;
+    }
+    return 0;
+}
+
+int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
+              char *err, size_t errlen) {
+    *out = NULL;
+    if (h < 1 || w < 1 || k < 2 || k > 64 || batch_cap < 1)
+        return set_error(err, errlen, "bad network size %dx%d, k %d, batch %d", h, w, k, batch_cap);
+    const char *spec = nn_builtin_spec(spec_or_name);
+    if (!spec) spec = spec_or_name;
+    network *net = calloc(1, sizeof *net);
+    if (!net) return set_error(err, errlen, "out of memory");
+    snprintf(net->spec, sizeof net->spec, "%s", spec);
+    net->k = k;
+    net->batch_cap = batch_cap;
+    char why[256];
+    if (parse_spec(net, spec, h, w, why, sizeof why) != 0 ||
+        plan_gradients(net, why, sizeof why) != 0) {
+        nn_free(net);
+        return set_error(err, errlen, "architecture '%s': %s", spec_or_name, why);
+    }
+    plan_parameters(net);
+    if (allocate_buffers(net, err, errlen) != 0) {
+        nn_free(net);
+        return -1;
+    }
+    *out = net;
+    return 0;
+}
+
+void nn_free(network *net) {
+    if (!net) return;
+    free(net->params);
+    free(net->grads);
+    free(net->opt_m);
+    free(net->opt_v);
+    free(net->activations);
+    free(net->layer_scratch);
+    free(net->image_loss);
+    free(net->batch_targets);
+    free(net);
+}
+
+void nn_init_weights(network *net, uint64_t seed) {
+    rng_state rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < net->n_layers; i++) {
+        const nn_layer *L = &net->layers[i];
+        float std = sqrtf(2.0f / (float)(L->n_weights ? layer_fan_in(net, L) : 1));
+        for (size_t j = 0; j < L->n_weights; j++)
+            net->params[L->w_offset + j] = std * rng_normal(&rng);
+        memset(net->params + L->b_offset, 0, L->n_bias * sizeof(float));
+    }
+    memset(net->opt_m, 0, net->n_params * sizeof(float));
+    memset(net->opt_v, 0, net->n_params * sizeof(float));
+    net->step = 0;
+}
+
+void nn_layer_describe(const network *net, int i, nn_layer_info *info) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape in = net->shapes[L->inputs[0]], out = net->shapes[L->output];
+    double pixels = (double)out.h * out.w;
+    info->in = in;
+    info->out = out;
+    info->params = L->n_weights + L->n_bias;
+    info->flops = 2.0 * (double)L->n_weights * (L->kind == LAYER_DENSE ? 1.0 : pixels);
+    switch (L->kind) {
+    case LAYER_CONV5: snprintf(info->name, sizeof info->name, "conv5x5 %d", L->units); break;
+    case LAYER_PIXEL: snprintf(info->name, sizeof info->name, "pixel %d", L->units); break;
+    case LAYER_DENSE: snprintf(info->name, sizeof info->name, "dense %d", L->units); break;
+    case LAYER_RELU: snprintf(info->name, sizeof info->name, "relu"); break;
+    case LAYER_MAXPOOL2: snprintf(info->name, sizeof info->name, "maxpool 2/2"); break;
+    case LAYER_MAXPOOL1: snprintf(info->name, sizeof info->name, "maxpool 2/1 same"); break;
+    case LAYER_UPSAMPLE: snprintf(info->name, sizeof info->name, "upsample x2"); break;
+    case LAYER_SOFTMAX:
+        snprintf(info->name, sizeof info->name, "%ssoftmax %d", in.h == 1 && out.h > 1 ? "reshape, " : "", net->k);
+        break;
+    case LAYER_CONCAT: {
+        int n = snprintf(info->name, sizeof info->name, "concat");
+        for (int j = 0; j < L->n_inputs && n < (int)sizeof info->name; j++)
+            n += snprintf(info->name + n, sizeof info->name - n, "%c%d", j ? '+' : ' ',
+                          L->inputs[j]);
+        break;
+    }
+    }
+    if (L->label[0]) {
+        size_t n = strlen(info->name);
+        snprintf(info->name + n, sizeof info->name - n, " @%s", L->label);
+    }
+}
+
+double nn_forward_flops(const network *net) {
+    double total = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        nn_layer_info info;
+        nn_layer_describe(net, i, &info);
+        total += info.flops;
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Layers. Each is a forward/backward pair over (B, H, W, C) tensors.        */
+/* Backward functions add into an input gradient unless told to overwrite.   */
+
+static void store(float *dst, float v, int overwrite) { *dst = overwrite ? v : *dst + v; }
+
+/* in (B,h,w,cin) -> pad (B,h+4,w+4,cin), interior only: the border stays zero. */
+static void pad_image(const float *in, int h, int w, int c, float *pad) {
+    for (int y = 0; y < h; y++)
+        memcpy(pad + ((size_t)(y + 2) * (w + 4) + 2) * c, in + (size_t)y * w * c,
+               (size_t)w * c * sizeof(float));
+}
+
+// in is (B,h,w,cin), w is (5,5,cin,cout), out is (B,h,w,cout)
+static void conv5_forward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape s = net->shapes[L->inputs[0]];
+    const float *in = net->act[L->inputs[0]], *w = net->params + L->w_offset;
+    size_t in_sz = shape_size(s), pad_sz = padded_size(s, s.c), out_sz = (size_t)s.h * s.w * L->units;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *pad = net->pad_in[i] + b * pad_sz;
+        pad_image(in + b * in_sz, s.h, s.w, s.c, pad);
+        conv5x5_forward(pad, s.h, s.w, s.c, w, net->params + L->b_offset, L->units,
+                        net->act[L->output] + b * out_sz);
+    }
+}
+
+// dout is (B,h,w,cout); dw (5,5,cin,cout) and db (cout) overwritten; din (B,h,w,cin)
+static void conv5_backward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape s = net->shapes[L->inputs[0]];
+    int cin = s.c, cout = L->units;
+    const float *dout = net->grad[L->output];
+    float *dw = net->grads + L->w_offset, *db = net->grads + L->b_offset;
+    size_t pixels = (size_t)B * s.h * s.w;
+    /* Work items: (tap, block of 16 output channels); each sums over the whole batch. */
+    int blocks = (cout + 15) / 16;
+#pragma omp parallel for schedule(dynamic)
+    for (int item = 0; item < 25 * blocks; item++) {
+        int tap = item / blocks, co0 = (item % blocks) * 16;
+        int co1 = co0 + 16 < cout ? co0 + 16 : cout;
+        conv5x5_weight_grad(net->pad_in[i], dout, B, s.h, s.w, cin, cout, tap, co0, co1, dw);
+    }
+#pragma omp parallel for schedule(static)
+    for (int co = 0; co < cout; co++) {
+        float sum = 0;
+        for (size_t p = 0; p < pixels; p++) sum += dout[p * cout + co];
+        db[co] = sum;
+    }
+    if (L->inputs[0] == 0) return; /* nobody needs the gradient of the gray input */
+    conv5x5_flip_weights(net->params + L->w_offset, cin, cout, net->flipped[i]);
+    int overwrite = net->grad_overwrite[i][0];
+    size_t in_sz = shape_size(s), out_sz = (size_t)s.h * s.w * cout;
+    size_t pad_sz = padded_size(s, cout);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *pad = net->pad_grad[i] + b * pad_sz;
+        float *din = net->grad[L->inputs[0]] + b * in_sz;
+        float *dst = overwrite ? din : net->scratch[i] + b * in_sz;
+        pad_image(dout + b * out_sz, s.h, s.w, cout, pad);
+        conv5x5_backward_input(pad, s.h, s.w, cout, net->flipped[i], cin, dst);
+        if (!overwrite)
+            for (size_t j = 0; j < in_sz; j++) din[j] += dst[j];
+    }
+}
+
+// out = max(in, 0), elementwise over (B,h,w,c)
+static void relu_forward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    size_t n = (size_t)B * shape_size(net->shapes[L->output]);
+    const float *in = net->act[L->inputs[0]];
+    float *out = net->act[L->output];
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n; j++) out[j] = in[j] > 0 ? in[j] : 0;
+}
+
+static void relu_backward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    if (L->inputs[0] == 0) return;
+    size_t n = (size_t)B * shape_size(net->shapes[L->output]);
+    const float *out = net->act[L->output], *dout = net->grad[L->output];
+    float *din = net->grad[L->inputs[0]];
+    int overwrite = net->grad_overwrite[i][0];
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n; j++) store(&din[j], out[j] > 0 ? dout[j] : 0, overwrite);
+}
+
+/* Where the maximum of a window lies: the first in row-major order. The
+ * window of output (y, x) starts at (stride*y, stride*x) and is clamped at
+ * the right and bottom edges ("same" padding of stride 1). */
+static size_t pool_argmax(const float *in, nn_shape s, int y0, int x0, int c) {
+    size_t best = ((size_t)y0 * s.w + x0) * s.c + c;
+    for (int y = y0; y < y0 + 2 && y < s.h; y++)
+        for (int x = x0; x < x0 + 2 && x < s.w; x++) {
+            size_t j = ((size_t)y * s.w + x) * s.c + c;
+            if (in[j] > in[best]) best = j;
+        }
+    return best;
+}
+
+// in is (B,h,w,c), out is (B,h/2,w/2,c) for stride 2 or (B,h,w,c) for stride 1
+static void maxpool_forward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
+    int stride = L->kind == LAYER_MAXPOOL2 ? 2 : 1;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *in = net->act[L->inputs[0]] + b * shape_size(s);
+        float *out = net->act[L->output] + b * shape_size(o);
+        for (int y = 0; y < o.h; y++)
+            for (int x = 0; x < o.w; x++)
+                for (int c = 0; c < o.c; c++)
+                    out[((size_t)y * o.w + x) * o.c + c] =
+                        in[pool_argmax(in, s, stride * y, stride * x, c)];
+    }
+}
+
+static void maxpool_backward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    if (L->inputs[0] == 0) return;
+    nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
+    int stride = L->kind == LAYER_MAXPOOL2 ? 2 : 1;
+    int overwrite = net->grad_overwrite[i][0];
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *in = net->act[L->inputs[0]] + b * shape_size(s);
+        const float *dout = net->grad[L->output] + b * shape_size(o);
+        float *din = net->grad[L->inputs[0]] + b * shape_size(s);
+        if (overwrite) memset(din, 0, shape_size(s) * sizeof(float));
+        /* Windows overlap at stride 1, so contributions are added, in output order. */
+        for (int y = 0; y < o.h; y++)
+            for (int x = 0; x < o.w; x++)
+                for (int c = 0; c < o.c; c++)
+                    din[pool_argmax(in, s, stride * y, stride * x, c)] +=
+                        dout[((size_t)y * o.w + x) * o.c + c];
+    }
+}
+
+// in is (B,h,w,c), out is (B,2h,2w,c): each input pixel fills a 2x2 block
+static void upsample_forward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *in = net->act[L->inputs[0]] + b * shape_size(s);
+        float *out = net->act[L->output] + b * shape_size(o);
+        for (int y = 0; y < o.h; y++)
+            for (int x = 0; x < o.w; x++)
+                memcpy(out + ((size_t)y * o.w + x) * o.c,
+                       in + ((size_t)(y / 2) * s.w + x / 2) * s.c, (size_t)s.c * sizeof(float));
+    }
+}
+
+static void upsample_backward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    if (L->inputs[0] == 0) return;
+    nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
+    int overwrite = net->grad_overwrite[i][0];
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *dout = net->grad[L->output] + b * shape_size(o);
+        float *din = net->grad[L->inputs[0]] + b * shape_size(s);
+        for (int y = 0; y < s.h; y++)
+            for (int x = 0; x < s.w; x++)
+                for (int c = 0; c < s.c; c++) {
+                    const float *d = dout + ((size_t)(2 * y) * o.w + 2 * x) * o.c + c;
+                    size_t row = (size_t)o.w * o.c;
+                    float sum = d[0] + d[o.c] + d[row] + d[row + o.c];
+                    store(&din[((size_t)y * s.w + x) * s.c + c], sum, overwrite);
+                }
+    }
+}
+
+// inputs (B,h,w,c_j) -> out (B,h,w,sum c_j), channels in the order listed
+static void concat_forward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape o = net->shapes[L->output];
+    size_t pixels = (size_t)o.h * o.w;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        int c0 = 0;
+        for (int j = 0; j < L->n_inputs; j++) {
+            int c = net->shapes[L->inputs[j]].c;
+            const float *in = net->act[L->inputs[j]] + b * pixels * c;
+            float *out = net->act[L->output] + b * pixels * o.c + c0;
+            for (size_t p = 0; p < pixels; p++)
+                memcpy(out + p * o.c, in + p * c, (size_t)c * sizeof(float));
+            c0 += c;
+        }
+    }
+}
+
+static void concat_backward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape o = net->shapes[L->output];
+    size_t pixels = (size_t)o.h * o.w;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        int c0 = 0;
+        for (int j = 0; j < L->n_inputs; j++) {
+            int t = L->inputs[j], c = net->shapes[t].c, overwrite = net->grad_overwrite[i][j];
+            const float *dout = net->grad[L->output] + b * pixels * o.c + c0;
+            float *din = net->grad[t] + b * pixels * c;
+            c0 += c;
+            if (t == 0) continue;
+            for (size_t p = 0; p < pixels; p++)
+                for (int q = 0; q < c; q++) store(&din[p * c + q], dout[p * o.c + q], overwrite);
+        }
+    }
+}
+
+/* The share [lo, hi) of n columns that thread t of nt computes, in whole
+ * groups of 8 so that vector blocks are not cut; the simd/ kernels make the
+ * values independent of the split. */
+static void thread_share(int n, int t, int nt, int *lo, int *hi) {
+    int groups = (n + 7) / 8;
+    *lo = (int)((long)groups * t / nt) * 8;
+    *hi = (int)((long)groups * (t + 1) / nt) * 8;
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+}
+
+/* Adds bias to every row of the (rows, n) block whose rows are ld apart, by
+ * starting the row from the bias: the product is then accumulated onto it. */
+static void fill_rows(float *c, int rows, int n, int ld, const float *bias) {
+    for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ld, bias, (size_t)n * sizeof(float));
+}
+
+/* db[j] = sum over the rows of dout (rows, n), in row order. */
+static void bias_grad(const float *dout, size_t rows, int n, float *db) {
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < n; j++) {
+        float sum = 0;
+        for (size_t r = 0; r < rows; r++) sum += dout[r * n + j];
+        db[j] = sum;
+    }
+}
+
+// in is (B,h,w,cin), w is (cin,cout), out is (B,h,w,cout)
+static void pixel_forward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape s = net->shapes[L->inputs[0]];
+    int pixels = s.h * s.w, cout = L->units;
+    const float *w = net->params + L->w_offset, *bias = net->params + L->b_offset;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *out = net->act[L->output] + (size_t)b * pixels * cout;
+        fill_rows(out, pixels, cout, cout, bias);
+        gemm_nn(pixels, cout, s.c, net->act[L->inputs[0]] + (size_t)b * pixels * s.c, s.c, w, cout,
+                out, cout, 1);
+    }
+}
+
+static void pixel_backward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape s = net->shapes[L->inputs[0]];
+    int pixels = s.h * s.w, cin = s.c, cout = L->units, rows = B * pixels;
+    const float *in = net->act[L->inputs[0]], *dout = net->grad[L->output];
+    float *dw = net->grads + L->w_offset;
+    /* dw (cin, cout) = in^T (cin, rows) dout (rows, cout): threads split the cin rows. */
+#pragma omp parallel
+    {
+        int lo, hi;
+        thread_share(cin, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        if (hi > lo) gemm_tn(hi - lo, cout, rows, in + lo, cin, dout, cout, dw + (size_t)lo * cout, cout, 0);
+    }
+    bias_grad(dout, (size_t)rows, cout, net->grads + L->b_offset);
+    if (L->inputs[0] == 0) return;
+    int overwrite = net->grad_overwrite[i][0];
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        gemm_nt(pixels, cin, cout, dout + (size_t)b * pixels * cout, cout,
+                net->params + L->w_offset, cout, net->grad[L->inputs[0]] + (size_t)b * pixels * cin,
+                cin, !overwrite);
+}
+
+// in is (B, n_in) flattened, w is (n_in, n_out), out is (B, n_out)
+static void dense_forward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    int nin = (int)shape_size(net->shapes[L->inputs[0]]), nout = L->units;
+    const float *w = net->params + L->w_offset, *bias = net->params + L->b_offset;
+    float *out = net->act[L->output];
+    /* Few rows (the batch), many columns: threads split the columns. */
+#pragma omp parallel
+    {
+        int lo, hi;
+        thread_share(nout, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        if (hi > lo) {
+            fill_rows(out + lo, B, hi - lo, nout, bias + lo);
+            gemm_nn(B, hi - lo, nin, net->act[L->inputs[0]], nin, w + lo, nout, out + lo, nout, 1);
+        }
+    }
+}
+
+static void dense_backward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    int nin = (int)shape_size(net->shapes[L->inputs[0]]), nout = L->units;
+    const float *in = net->act[L->inputs[0]], *dout = net->grad[L->output];
+    const float *w = net->params + L->w_offset;
+    float *dw = net->grads + L->w_offset, *din = net->grad[L->inputs[0]];
+    int need_din = L->inputs[0] != 0, overwrite = net->grad_overwrite[i][0];
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
+        /* dw (nin, nout) = in^T (nin, B) dout (B, nout): split the nin rows. */
+        thread_share(nin, t, nt, &lo, &hi);
+        if (hi > lo) gemm_tn(hi - lo, nout, B, in + lo, nin, dout, nout, dw + (size_t)lo * nout, nout, 0);
+        /* din (B, nin) = dout (B, nout) w^T: split the nin columns. */
+        if (need_din && hi > lo)
+            gemm_nt(B, hi - lo, nout, dout, nout, w + (size_t)lo * nout, nout, din + lo, nin, !overwrite);
+    }
+    bias_grad(dout, (size_t)B, nout, net->grads + L->b_offset);
+}
+
+// in is (B,h,w,k) logits (or (B, h*w*k) flat), out is (B,h,w,k) probabilities
+static void softmax_forward(network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
+    int k = net->k;
+    size_t pixels = (size_t)B * net->shapes[L->output].h * net->shapes[L->output].w;
+    const float *in = net->act[L->inputs[0]];
+    float *out = net->act[L->output];
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < pixels; p++) {
+        const float *z = in + p * k;
+        float *q = out + p * k, max = z[0], sum = 0;
+        for (int c = 1; c < k; c++) max = z[c] > max ? z[c] : max;
+        for (int c = 0; c < k; c++) sum += q[c] = expf(z[c] - max);
+        for (int c = 0; c < k; c++) q[c] /= sum;
+    }
+}
+
+/* Cross-entropy of the softmax against the targets, per image, and its
+ * gradient to the logits: (p - onehot) / pixels of the batch. */
+static double softmax_xent_backward(network *net, int i, const uint8_t *targets, int B) {
+    const nn_layer *L = &net->layers[i];
+    int k = net->k, hw = net->shapes[L->output].h * net->shapes[L->output].w;
+    float scale = 1.0f / ((float)B * (float)hw);
+    const float *prob = net->act[L->output];
+    float *dz = net->grad[L->inputs[0]];
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        double loss = 0;
+        for (int p = b * hw; p < (b + 1) * hw; p++) {
+            int t = targets[p];
+            loss -= log(fmax(prob[(size_t)p * k + t], 1e-30));
+            for (int c = 0; c < k; c++)
+                dz[(size_t)p * k + c] = (prob[(size_t)p * k + c] - (c == t)) * scale;
+        }
+        net->image_loss[b] = loss;
+    }
+    double total = 0;
+    for (int b = 0; b < B; b++) total += net->image_loss[b];
+    return total / ((double)B * hw);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The network as a whole                                                    */
+
+typedef void (*layer_fn)(network *, int, int);
+
+static const struct {
+    layer_fn forward, backward;
+} layer_table[] = {
+    [LAYER_CONV5] = {conv5_forward, conv5_backward},
+    [LAYER_RELU] = {relu_forward, relu_backward},
+    [LAYER_MAXPOOL2] = {maxpool_forward, maxpool_backward},
+    [LAYER_MAXPOOL1] = {maxpool_forward, maxpool_backward},
+    [LAYER_UPSAMPLE] = {upsample_forward, upsample_backward},
+    [LAYER_CONCAT] = {concat_forward, concat_backward},
+    [LAYER_DENSE] = {dense_forward, dense_backward},
+    [LAYER_PIXEL] = {pixel_forward, pixel_backward},
+    [LAYER_SOFTMAX] = {softmax_forward, NULL},
+};
+
+void nn_forward(network *net, const float *x, int B) {
+    size_t n = (size_t)B * shape_size(net->shapes[0]);
+    if (x != net->act[0]) memcpy(net->act[0], x, n * sizeof(float));
+    for (int i = 0; i < net->n_layers; i++) layer_table[net->layers[i].kind].forward(net, i, B);
+}
+
+double nn_backward(network *net, const uint8_t *targets, int B) {
+    int last = net->n_layers - 1;
+    double loss = softmax_xent_backward(net, last, targets, B);
+    for (int i = last - 1; i >= 0; i--) layer_table[net->layers[i].kind].backward(net, i, B);
+    return loss;
+}
+
+float nn_schedule_lr(const nn_optim_config *cfg, long t, long total) {
+    if (cfg->schedule == SCHED_CONSTANT || total <= 0) return cfg->lr;
+    double progress = (double)t / (double)total;
+    if (progress > 1) progress = 1;
+    return (float)(cfg->lr * 0.5 * (1.0 + cos(M_PI * progress)));
+}
+
+void nn_update(network *net, const nn_optim_config *cfg, float lr) {
+    net->step++;
+    float *p = net->params, *g = net->grads, *m = net->opt_m, *v = net->opt_v;
+    long n = (long)net->n_params;
+    if (cfg->optimizer == OPT_SGD) {
+        float mu = cfg->momentum;
+#pragma omp parallel for schedule(static)
+        for (long j = 0; j < n; j++) {
+            m[j] = mu * m[j] + g[j];
+            p[j] -= lr * m[j];
+        }
+        return;
+    }
+    float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
+    float c1 = 1.0f / (1.0f - powf(b1, (float)net->step));
+    float c2 = 1.0f / (1.0f - powf(b2, (float)net->step));
+#pragma omp parallel for schedule(static)
+    for (long j = 0; j < n; j++) {
+        m[j] = b1 * m[j] + (1 - b1) * g[j];
+        v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
+        p[j] -= lr * (m[j] * c1) / (sqrtf(v[j] * c2) + eps);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Training and evaluation                                                   */
+
+static int all_finite(const float *a, size_t n) {
+    int ok = 1;
+#pragma omp parallel for schedule(static) reduction(&& : ok)
+    for (size_t j = 0; j < n; j++) ok = ok && isfinite(a[j]);
+    return ok;
+}
+
+double nn_train_epoch(network *net, const float *x, const uint8_t *targets, const int *order, int n,
+                      int batch, const nn_optim_config *cfg, long total_steps,
+                      volatile sig_atomic_t *stop, nn_progress_fn progress, void *ctx,
+                      int *images_done, char *err, size_t errlen) {
+    size_t hw = (size_t)net->shapes[0].h * net->shapes[0].w;
+    double loss_sum = 0;
+    int done = 0, batches = 0;
+    if (batch > net->batch_cap) batch = net->batch_cap;
+    while (done < n && !(stop && *stop)) {
+        int B = n - done < batch ? n - done : batch;
+        for (int b = 0; b < B; b++) {
+            int idx = order[done + b];
+            memcpy(net->act[0] + b * hw, x + (size_t)idx * hw, hw * sizeof(float));
+            memcpy(net->batch_targets + b * hw, targets + (size_t)idx * hw, hw);
+        }
+        nn_forward(net, net->act[0], B);
+        double loss = nn_backward(net, net->batch_targets, B);
+        if (!isfinite(loss) || !all_finite(net->grads, net->n_params)) {
+            *images_done = done;
+            set_error(err, errlen, "training diverged at step %ld: the loss is %g; keeping the weights of the step before",
+                      net->step + 1, loss);
+            return NAN;
+        }
+        nn_update(net, cfg, nn_schedule_lr(cfg, net->step, total_steps));
+        loss_sum += loss;
+        batches++;
+        done += B;
+        if (progress) progress(ctx, done, n);
+    }
+    *images_done = done;
+    return batches ? loss_sum / batches : 0.0;
+}
+
+void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn_score *score,
+                 uint8_t *classes) {
+    int k = net->k, hw = net->shapes[0].h * net->shapes[0].w;
+    const float *prob = net->act[net->n_layers];
+    double loss = 0;
+    long wrong = 0;
+    for (int first = 0; first < n; first += net->batch_cap) {
+        int B = n - first < net->batch_cap ? n - first : net->batch_cap;
+        nn_forward(net, x + (size_t)first * hw, B);
+        for (int p = 0; p < B * hw; p++) {
+            const float *q = prob + (size_t)p * k;
+            int best = 0;
+            for (int c = 1; c < k; c++) best = q[c] > q[best] ? c : best;
+            if (targets) {
+                int t = targets[(size_t)first * hw + p];
+                wrong += best != t;
+                loss -= log(fmax(q[t], 1e-30));
+            }
+            if (classes) classes[(size_t)first * hw + p] = (uint8_t)best;
+        }
+    }
+    score->error = n ? (double)wrong / ((double)n * hw) : 0;
+    score->loss = n ? loss / ((double)n * hw) : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The model file, little-endian:                                            */
+/*   "CLRZMODL" u32 version, u32 h, u32 w, u32 spec length, spec bytes,       */
+/*   u32 k, k*3 f32 palette, f32 mean, f32 std, u32 epochs, i64 step,        */
+/*   u64 n_params, then params, Adam/momentum m, v (n_params f32 each),      */
+/*   and u64 FNV-1a of every byte before it.                                  */
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the model file is written in the host's byte order, which must be little-endian"
+#endif
+
+static const char model_magic[8] = {'C', 'L', 'R', 'Z', 'M', 'O', 'D', 'L'};
+enum { MODEL_VERSION = 1 };
+
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+} byte_writer;
+
+static void put(byte_writer *bw, const void *p, size_t n) {
+    if (bw->buf && bw->len + n <= bw->cap) memcpy(bw->buf + bw->len, p, n);
+    bw->len += n;
+}
+
+static void put_u32(byte_writer *bw, uint32_t v) { put(bw, &v, 4); }
+
+/* Serialises into bw; with bw->buf NULL it only measures. */
+static void model_serialise(const network *net, const nn_model_meta *meta, byte_writer *bw) {
+    uint32_t spec_len = (uint32_t)strlen(net->spec);
+    put(bw, model_magic, 8);
+    put_u32(bw, MODEL_VERSION);
+    put_u32(bw, (uint32_t)net->shapes[0].h);
+    put_u32(bw, (uint32_t)net->shapes[0].w);
+    put_u32(bw, spec_len);
+    put(bw, net->spec, spec_len);
+    put_u32(bw, (uint32_t)meta->k);
+    put(bw, meta->centres, (size_t)meta->k * 3 * sizeof(float));
+    put(bw, &meta->mean, 4);
+    put(bw, &meta->std, 4);
+    put_u32(bw, (uint32_t)meta->epochs);
+    int64_t step = net->step;
+    put(bw, &step, 8);
+    uint64_t n = net->n_params;
+    put(bw, &n, 8);
+    put(bw, net->params, n * sizeof(float));
+    put(bw, net->opt_m, n * sizeof(float));
+    put(bw, net->opt_v, n * sizeof(float));
+}
+
+int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,
+            size_t errlen) {
+    byte_writer bw = {0};
+    model_serialise(net, meta, &bw);
+    bw.cap = bw.len + 8;
+    bw.buf = malloc(bw.cap);
+    if (!bw.buf) return set_error(err, errlen, "%s: out of memory", path);
+    bw.len = 0;
+    model_serialise(net, meta, &bw);
+    uint64_t sum = fnv1a(bw.buf, bw.len);
+    put(&bw, &sum, 8);
+    atomic_file af;
+    int rc = atomic_open(&af, path, err, errlen);
+    if (rc == 0) {
+        fwrite(bw.buf, 1, bw.len, af.f);
+        rc = atomic_commit(&af, err, errlen);
+    }
+    free(bw.buf);
+    return rc;
+}
+
+typedef struct {
+    const uint8_t *p;
+    size_t len, pos;
+} byte_reader;
+
+static int take(byte_reader *br, void *out, size_t n) {
+    if (n > br->len - br->pos) return -1;
+    memcpy(out, br->p + br->pos, n);
+    br->pos += n;
+    return 0;
+}
+
+/* Reads the header up to the parameter count; checks what can be checked. */
+static int model_read_header(byte_reader *br, const char *path, int *h, int *w, char *spec,
+                             nn_model_meta *meta, int64_t *step, uint64_t *n_params, char *err,
+                             size_t errlen) {
+    char magic[8];
+    uint32_t version = 0, uh = 0, uw = 0, spec_len = 0, k = 0, epochs = 0;
+    if (take(br, magic, 8) || memcmp(magic, model_magic, 8) != 0)
+        return set_error(err, errlen, "%s: not a colorize model file", path);
+    if (take(br, &version, 4) || version != MODEL_VERSION)
+        return set_error(err, errlen, "%s: model format version %u, this program reads %d", path,
+                         version, MODEL_VERSION);
+    if (take(br, &uh, 4) || take(br, &uw, 4) || take(br, &spec_len, 4) || spec_len >= NN_SPEC_MAX ||
+        take(br, spec, spec_len))
+        return set_error(err, errlen, "%s: damaged model header", path);
+    spec[spec_len] = 0;
+    if (take(br, &k, 4) || k < 2 || k > 64 || take(br, meta->centres, (size_t)k * 12) ||
+        take(br, &meta->mean, 4) || take(br, &meta->std, 4) || take(br, &epochs, 4) ||
+        take(br, step, 8) || take(br, n_params, 8))
+        return set_error(err, errlen, "%s: damaged model header", path);
+    if (!(meta->std > 0) || !isfinite(meta->mean) || uh == 0 || uw == 0 || uh > 65536 || uw > 65536)
+        return set_error(err, errlen, "%s: damaged model header", path);
+    meta->k = (int)k;
+    meta->epochs = (int)epochs;
+    *h = (int)uh;
+    *w = (int)uw;
+    return 0;
+}
+
+int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_model_meta *meta,
+            char *err, size_t errlen) {
+    *out = NULL;
+    uint8_t *buf;
+    size_t len;
+    if (read_file(path, &buf, &len, err, errlen) != 0) return -1;
+    byte_reader br = {buf, len >= 8 ? len - 8 : 0, 0};
+    uint64_t stored;
+    if (len < 8 || (memcpy(&stored, buf + len - 8, 8), stored != fnv1a(buf, len - 8))) {
+        int rc = len >= 8 && memcmp(buf, model_magic, 8) != 0
+                     ? set_error(err, errlen, "%s: not a colorize model file", path)
+                     : set_error(err, errlen, "%s: damaged or truncated model (checksum mismatch)", path);
+        free(buf);
+        return rc;
+    }
+    char spec[NN_SPEC_MAX];
+    int th = 0, tw = 0;
+    int64_t step = 0;
+    uint64_t n_params = 0;
+    network *net = NULL;
+    int rc = model_read_header(&br, path, &th, &tw, spec, meta, &step, &n_params, err, errlen);
+    if (rc == 0 && h == 0) h = th, w = tw;
+    /* A dense layer's weights fix the image size. */
+    if (rc == 0 && strstr(spec, "dense:") && (h != th || w != tw))
+        rc = set_error(err, errlen,
+                       "%s: this network has a dense layer and accepts %dx%d images only, not %dx%d",
+                       path, tw, th, w, h);
+    if (rc == 0) rc = nn_create(spec, h, w, meta->k, batch_cap, &net, err, errlen);
+    if (rc == 0 && (n_params != net->n_params || br.len - br.pos != 3 * n_params * sizeof(float)))
+        rc = set_error(err, errlen, "%s: damaged model (parameter count does not match the architecture)", path);
+    if (rc == 0) {
+        take(&br, net->params, n_params * sizeof(float));
+        take(&br, net->opt_m, n_params * sizeof(float));
+        take(&br, net->opt_v, n_params * sizeof(float));
+        net->step = step;
+        *out = net;
+    } else {
+        nn_free(net);
+    }
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,156 @@
+/* A small CNN engine: a network is an ordered list of layers built from a
+ * one-line spec, trained with Adam or SGD on per-pixel softmax cross-entropy.
+ *
+ * Tensors are channels-last, one image after another: (B, H, W, C). Tensor 0
+ * is the (standardised) gray input; layer i writes tensor i + 1. Training is
+ * bit-identical for a seed whatever the number of OpenMP threads: every sum
+ * runs in a fixed order and every output has one owner. */
+#ifndef COLORIZE_NN_H
+#define COLORIZE_NN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NN_MAX_LAYERS 32
+#define NN_MAX_INPUTS 8 /* tensors a concat can join */
+#define NN_SPEC_MAX   512
+
+typedef enum {
+    LAYER_CONV5,    /* 5x5 convolution, stride 1, zero "same" padding, bias */
+    LAYER_RELU,
+    LAYER_MAXPOOL2, /* 2x2 max, stride 2 */
+    LAYER_MAXPOOL1, /* 2x2 max, stride 1, "same" (window [y, y+1] x [x, x+1], edge clamped) */
+    LAYER_UPSAMPLE, /* nearest neighbour x2 */
+    LAYER_CONCAT,   /* channels of several earlier tensors, in the order listed */
+    LAYER_DENSE,    /* fully connected on the flattened tensor; output (1, 1, n) */
+    LAYER_PIXEL,    /* one dense layer at every pixel: a 1x1 convolution */
+    LAYER_SOFTMAX,  /* per-pixel softmax over k; a flat input of H*W*k is read as (H, W, k) */
+} layer_kind;
+
+typedef struct {
+    int h, w, c;
+} nn_shape;
+
+typedef struct {
+    layer_kind kind;
+    int n_inputs;
+    int inputs[NN_MAX_INPUTS]; /* tensor indices */
+    int output;                /* tensor index = layer index + 1 */
+    int units;                 /* output channels (conv5, pixel) or outputs (dense) */
+    char label[16];            /* name given with @label in the spec, or "" */
+    size_t w_offset, b_offset; /* into the parameter arrays */
+    size_t n_weights, n_bias;
+} nn_layer;
+
+typedef enum { OPT_ADAM, OPT_SGD } nn_optimizer;
+typedef enum { SCHED_CONSTANT, SCHED_COSINE } nn_schedule;
+
+typedef struct {
+    nn_optimizer optimizer;
+    float lr;       /* peak learning rate */
+    float momentum; /* SGD */
+    float beta1, beta2, eps; /* Adam */
+    nn_schedule schedule;
+} nn_optim_config;
+
+typedef struct network {
+    char spec[NN_SPEC_MAX];
+    int k;             /* colour classes */
+    int n_layers;
+    nn_layer layers[NN_MAX_LAYERS];
+    nn_shape shapes[NN_MAX_LAYERS + 1]; /* per tensor, one image */
+    int batch_cap;     /* largest batch the buffers hold */
+
+    /* Parameters, gradients and optimiser state: one allocation each. */
+    size_t n_params;
+    float *params, *grads, *opt_m, *opt_v;
+    long step; /* optimiser steps taken */
+
+    /* Activations and their gradients, batch_cap images per tensor, carved
+     * out of one allocation; and per-layer scratch (padded copies for the
+     * convolutions), out of another. */
+    float *act[NN_MAX_LAYERS + 1], *grad[NN_MAX_LAYERS + 1];
+    float *pad_in[NN_MAX_LAYERS];   /* conv5: padded input, (B, H+4, W+4, C_in) */
+    float *pad_grad[NN_MAX_LAYERS]; /* conv5: padded output gradient, (B, H+4, W+4, C_out) */
+    float *flipped[NN_MAX_LAYERS];  /* conv5: turned and transposed weights */
+    float *scratch[NN_MAX_LAYERS];  /* conv5: input gradient when it must be added */
+    int grad_overwrite[NN_MAX_LAYERS][NN_MAX_INPUTS]; /* first writer of that input's gradient */
+    float *activations, *layer_scratch;
+    double *image_loss;      /* (batch_cap) cross-entropy of each image, summed in order */
+    uint8_t *batch_targets;  /* (batch_cap, h, w) targets of the batch being trained */
+} network;
+
+/* The built-in architectures by name; NULL if none. */
+const char *nn_builtin_spec(const char *name);
+/* Names of the built-ins, for --help: "default, skip, pixel, dense". */
+const char *nn_builtin_names(void);
+
+/* Builds a network for (h, w, 1) gray inputs and k classes from a spec or a
+ * built-in name, with buffers for batches of up to batch_cap images. The
+ * weights are zero until nn_init_weights. */
+int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
+              char *err, size_t errlen);
+void nn_free(network *net);
+/* He initialisation (normal, std sqrt(2 / fan_in)), zero biases, from seed. */
+void nn_init_weights(network *net, uint64_t seed);
+
+/* One row of the network table. */
+typedef struct {
+    char name[48]; /* "conv5x5 32", "maxpool 2/2", "concat input+c1+9" */
+    nn_shape in, out;
+    size_t params;
+    double flops; /* forward, one image */
+} nn_layer_info;
+void nn_layer_describe(const network *net, int i, nn_layer_info *info);
+double nn_forward_flops(const network *net); /* one image */
+
+/* x is (B, h, w) standardised gray; fills every activation; the last tensor
+ * holds the class probabilities (B, h, w, k). */
+void nn_forward(network *net, const float *x, int B);
+/* After nn_forward: loss (mean cross-entropy over the B*h*w pixels) against
+ * targets (B, h, w) in 0..k-1, and the gradient of every parameter. */
+double nn_backward(network *net, const uint8_t *targets, int B);
+/* One optimiser step with learning rate lr. */
+void nn_update(network *net, const nn_optim_config *cfg, float lr);
+/* The learning rate of the schedule at step t of total steps. */
+float nn_schedule_lr(const nn_optim_config *cfg, long t, long total);
+
+/* Pixel error and mean cross-entropy of the network on n images. */
+typedef struct {
+    double error; /* share of pixels whose most probable class is not the target */
+    double loss;  /* mean cross-entropy per pixel */
+} nn_score;
+/* classes, if not NULL, receives (n, h, w) predicted classes; targets may be
+ * NULL when only the classes are wanted. */
+void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn_score *score,
+                 uint8_t *classes);
+
+/* One epoch of mini-batch training over n images in the given order
+ * (a permutation of 0..n-1). Stops after the current batch when *stop
+ * becomes non-zero. progress, if given, is called after each batch with
+ * images done so far. Returns the mean training loss of the batches run, or
+ * NAN with err set if the loss stopped being finite (the weights are then
+ * those before the bad step). *images_done gets the images trained on. */
+typedef void (*nn_progress_fn)(void *ctx, int done, int total);
+double nn_train_epoch(network *net, const float *x, const uint8_t *targets, const int *order, int n,
+                      int batch, const nn_optim_config *cfg, long total_steps,
+                      volatile sig_atomic_t *stop, nn_progress_fn progress, void *ctx,
+                      int *images_done, char *err, size_t errlen);
+
+/* Everything needed to use a trained network again (model.bin). */
+typedef struct {
+    int k;
+    float centres[64][3]; /* palette, RGB 0..255 */
+    float mean, std;      /* gray input standardisation */
+    int epochs;           /* epochs trained so far */
+} nn_model_meta;
+
+int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,
+            size_t errlen);
+/* Reads a model file and builds its network for (h, w) inputs; h = w = 0
+ * means the size it was trained on. */
+int nn_load(const char *path, int h, int w, int batch_cap, network **net, nn_model_meta *meta,
+            char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,505 @@
+/* The network: every layer's forward against a plain double-precision
+ * reference, every gradient against central finite differences of that
+ * reference, the loss by hand, learning, thread determinism, model files. */
+#include <math.h>
+#include <omp.h>
+
+#include "nn.h"
+#include "tests/testutil.h"
+#include "util.h"
+
+/* ---- A double-precision reference that walks the same layer list. ---- */
+
+typedef struct {
+    double *t[NN_MAX_LAYERS + 1]; /* per tensor, B images */
+} ref_state;
+
+static size_t numel(nn_shape s) { return (size_t)s.h * s.w * s.c; }
+
+static void ref_conv5(const network *net, const nn_layer *L, const double *p, const double *in,
+                      double *out, int B) {
+    nn_shape s = net->shapes[L->inputs[0]];
+    const double *w = p + L->w_offset, *bias = p + L->b_offset;
+    for (int b = 0; b < B; b++)
+        for (int y = 0; y < s.h; y++)
+            for (int x = 0; x < s.w; x++)
+                for (int co = 0; co < L->units; co++) {
+                    double sum = bias[co];
+                    for (int ky = 0; ky < 5; ky++)
+                        for (int kx = 0; kx < 5; kx++) {
+                            int yy = y + ky - 2, xx = x + kx - 2;
+                            if (yy < 0 || yy >= s.h || xx < 0 || xx >= s.w) continue;
+                            for (int ci = 0; ci < s.c; ci++)
+                                sum += in[b * numel(s) + ((size_t)yy * s.w + xx) * s.c + ci] *
+                                       w[((ky * 5 + kx) * s.c + ci) * L->units + co];
+                        }
+                    out[((size_t)b * s.h * s.w + (size_t)y * s.w + x) * L->units + co] = sum;
+                }
+}
+
+static void ref_pool(const network *net, const nn_layer *L, const double *in, double *out, int B) {
+    nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
+    int stride = L->kind == LAYER_MAXPOOL2 ? 2 : 1;
+    for (int b = 0; b < B; b++)
+        for (int y = 0; y < o.h; y++)
+            for (int x = 0; x < o.w; x++)
+                for (int c = 0; c < o.c; c++) {
+                    double m = -INFINITY;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++) {
+                            int yy = stride * y + dy, xx = stride * x + dx;
+                            if (yy < s.h && xx < s.w)
+                                m = fmax(m, in[b * numel(s) + ((size_t)yy * s.w + xx) * s.c + c]);
+                        }
+                    out[b * numel(o) + ((size_t)y * o.w + x) * o.c + c] = m;
+                }
+}
+
+static void ref_matmul(const double *in, int rows, int nin, const double *w, const double *bias,
+                       int nout, double *out) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < nout; j++) {
+            double sum = bias[j];
+            for (int i = 0; i < nin; i++) sum += in[(size_t)r * nin + i] * w[(size_t)i * nout + j];
+            out[(size_t)r * nout + j] = sum;
+        }
+}
+
+static void ref_layer(const network *net, int i, const double *p, ref_state *st, int B) {
+    const nn_layer *L = &net->layers[i];
+    nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
+    const double *in = st->t[L->inputs[0]];
+    double *out = st->t[L->output];
+    switch (L->kind) {
+    case LAYER_CONV5: ref_conv5(net, L, p, in, out, B); break;
+    case LAYER_RELU:
+        for (size_t j = 0; j < B * numel(o); j++) out[j] = in[j] > 0 ? in[j] : 0;
+        break;
+    case LAYER_MAXPOOL1:
+    case LAYER_MAXPOOL2: ref_pool(net, L, in, out, B); break;
+    case LAYER_UPSAMPLE:
+        for (int b = 0; b < B; b++)
+            for (int y = 0; y < o.h; y++)
+                for (int x = 0; x < o.w; x++)
+                    for (int c = 0; c < o.c; c++)
+                        out[b * numel(o) + ((size_t)y * o.w + x) * o.c + c] =
+                            in[b * numel(s) + ((size_t)(y / 2) * s.w + x / 2) * s.c + c];
+        break;
+    case LAYER_CONCAT:
+        for (int b = 0; b < B; b++)
+            for (int px = 0; px < o.h * o.w; px++) {
+                int c0 = 0;
+                for (int j = 0; j < L->n_inputs; j++) {
+                    nn_shape sj = net->shapes[L->inputs[j]];
+                    for (int c = 0; c < sj.c; c++)
+                        out[b * numel(o) + (size_t)px * o.c + c0 + c] =
+                            st->t[L->inputs[j]][b * numel(sj) + (size_t)px * sj.c + c];
+                    c0 += sj.c;
+                }
+            }
+        break;
+    case LAYER_PIXEL:
+        ref_matmul(in, B * s.h * s.w, s.c, p + L->w_offset, p + L->b_offset, L->units, out);
+        break;
+    case LAYER_DENSE:
+        ref_matmul(in, B, (int)numel(s), p + L->w_offset, p + L->b_offset, L->units, out);
+        break;
+    case LAYER_SOFTMAX:
+        for (size_t px = 0; px < (size_t)B * o.h * o.w; px++) {
+            double m = -INFINITY, sum = 0;
+            for (int c = 0; c < o.c; c++) m = fmax(m, in[px * o.c + c]);
+            for (int c = 0; c < o.c; c++) sum += exp(in[px * o.c + c] - m);
+            for (int c = 0; c < o.c; c++) out[px * o.c + c] = exp(in[px * o.c + c] - m) / sum;
+        }
+        break;
+    }
+}
+
+/* Runs the reference forward; returns the mean cross-entropy against targets. */
+static double ref_forward(const network *net, const double *p, const float *x,
+                          const uint8_t *targets, int B, ref_state *st) {
+    for (size_t j = 0; j < B * numel(net->shapes[0]); j++) st->t[0][j] = x[j];
+    for (int i = 0; i < net->n_layers; i++) ref_layer(net, i, p, st, B);
+    nn_shape o = net->shapes[net->n_layers];
+    double loss = 0;
+    for (size_t px = 0; px < (size_t)B * o.h * o.w; px++)
+        loss -= log(st->t[net->n_layers][px * o.c + targets[px]]);
+    return loss / ((double)B * o.h * o.w);
+}
+
+static void ref_alloc(const network *net, int B, ref_state *st) {
+    for (int t = 0; t <= net->n_layers; t++)
+        st->t[t] = calloc((size_t)B * numel(net->shapes[t]), sizeof(double));
+}
+
+static void ref_free(const network *net, ref_state *st) {
+    for (int t = 0; t <= net->n_layers; t++) free(st->t[t]);
+}
+
+static void random_batch(rng_state *rng, int n, int k, float *x, uint8_t *targets) {
+    for (int j = 0; j < n; j++) {
+        x[j] = rng_normal(rng);
+        targets[j] = (uint8_t)rng_below(rng, (uint64_t)k);
+    }
+}
+
+/* Small networks that use every kind of layer, at odd sizes. */
+static const struct {
+    const char *spec;
+    int h, w, k, batch;
+} gradient_cases[] = {
+    {"conv5:3 relu@a maxpool:2 conv5:5 relu upsample concat:input,a,prev pixel:6 relu pixel:k "
+     "softmax",
+     6, 10, 3, 2},
+    {"conv5:2 relu maxpool:1 conv5:3 maxpool:2 dense:7 relu dense:35*k softmax", 7, 5, 4, 3},
+    {"conv5:9@a maxpool:1 concat:a,prev,a,input conv5:2 relu pixel:3 pixel:k softmax", 5, 3, 2, 2},
+};
+
+#define N_CASES (int)(sizeof gradient_cases / sizeof gradient_cases[0])
+
+START_TEST(test_forward_matches_reference) {
+    for (int c = 0; c < N_CASES; c++) {
+        network *net;
+        char err[256];
+        int B = gradient_cases[c].batch, k = gradient_cases[c].k;
+        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
+                                k, B, &net, err, sizeof err) == 0,
+                      "%s", err);
+        nn_init_weights(net, 7 + c);
+        rng_state rng;
+        rng_seed(&rng, 100 + c);
+        /* Non-zero biases, so that they are tested too. */
+        for (size_t j = 0; j < net->n_params; j++) net->params[j] += 0.1f * rng_normal(&rng);
+        size_t n_in = (size_t)B * numel(net->shapes[0]);
+        float *x = malloc(n_in * sizeof(float));
+        uint8_t *tg = malloc(n_in);
+        random_batch(&rng, (int)n_in, k, x, tg);
+        double *p = malloc(net->n_params * sizeof(double));
+        for (size_t j = 0; j < net->n_params; j++) p[j] = net->params[j];
+        ref_state st;
+        ref_alloc(net, B, &st);
+        ref_forward(net, p, x, tg, B, &st);
+        nn_forward(net, x, B);
+        for (int t = 1; t <= net->n_layers; t++) {
+            double worst = 0;
+            for (size_t j = 0; j < B * numel(net->shapes[t]); j++)
+                worst = fmax(worst, fabs(net->act[t][j] - st.t[t][j]) / (1 + fabs(st.t[t][j])));
+            ck_assert_msg(worst < 1e-5, "case %d tensor %d: largest difference %g", c, t, worst);
+        }
+        ref_free(net, &st);
+        free(p);
+        free(x);
+        free(tg);
+        nn_free(net);
+    }
+}
+END_TEST
+
+START_TEST(test_backward_matches_finite_differences) {
+    for (int c = 0; c < N_CASES; c++) {
+        network *net;
+        char err[256];
+        int B = gradient_cases[c].batch, k = gradient_cases[c].k;
+        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
+                                k, B, &net, err, sizeof err) == 0,
+                      "%s", err);
+        nn_init_weights(net, 11 + c);
+        rng_state rng;
+        rng_seed(&rng, 200 + c);
+        for (size_t j = 0; j < net->n_params; j++) net->params[j] += 0.1f * rng_normal(&rng);
+        size_t n_in = (size_t)B * numel(net->shapes[0]);
+        float *x = malloc(n_in * sizeof(float));
+        uint8_t *tg = malloc(n_in);
+        random_batch(&rng, (int)n_in, k, x, tg);
+        nn_forward(net, x, B);
+        double loss = nn_backward(net, tg, B);
+        double *p = malloc(net->n_params * sizeof(double));
+        for (size_t j = 0; j < net->n_params; j++) p[j] = net->params[j];
+        ref_state st;
+        ref_alloc(net, B, &st);
+        double ref_loss = ref_forward(net, p, x, tg, B, &st);
+        ck_assert_msg(fabs(loss - ref_loss) < 1e-5 * (1 + ref_loss), "loss %g vs %g", loss, ref_loss);
+        double worst = 0;
+        size_t worst_j = 0;
+        for (size_t j = 0; j < net->n_params; j++) {
+            double keep = p[j], h = 1e-6;
+            p[j] = keep + h;
+            double up = ref_forward(net, p, x, tg, B, &st);
+            p[j] = keep - h;
+            double down = ref_forward(net, p, x, tg, B, &st);
+            p[j] = keep;
+            double fd = (up - down) / (2 * h), diff = fabs(fd - net->grads[j]) / (1e-3 + fabs(fd));
+            if (diff > worst) worst = diff, worst_j = j;
+        }
+        ck_assert_msg(worst < 2e-3, "case %d: parameter %zu gradient off by %g (relative)", c,
+                      worst_j, worst);
+        ref_free(net, &st);
+        free(p);
+        free(x);
+        free(tg);
+        nn_free(net);
+    }
+}
+END_TEST
+
+START_TEST(test_softmax_cross_entropy_by_hand) {
+    /* One 1x1 image, k = 3, logits set through the biases of a pixel layer
+     * whose weights are zero: logits (0, ln 2, ln 5) give p = (1, 2, 5) / 8. */
+    network *net;
+    char err[256];
+    ck_assert_msg(nn_create("pixel:k softmax", 1, 1, 3, 1, &net, err, sizeof err) == 0, "%s", err);
+    memset(net->params, 0, net->n_params * sizeof(float));
+    float *bias = net->params + net->layers[0].b_offset;
+    bias[1] = logf(2.0f);
+    bias[2] = logf(5.0f);
+    float x = 0.5f;
+    uint8_t target = 1;
+    nn_forward(net, &x, 1);
+    const float *p = net->act[2];
+    ck_assert_float_eq_tol(p[0], 1.0f / 8, 1e-6);
+    ck_assert_float_eq_tol(p[1], 2.0f / 8, 1e-6);
+    ck_assert_float_eq_tol(p[2], 5.0f / 8, 1e-6);
+    double loss = nn_backward(net, &target, 1);
+    ck_assert_double_eq_tol(loss, log(4.0), 1e-6);
+    /* d loss / d bias = p - onehot. */
+    float *db = net->grads + net->layers[0].b_offset;
+    ck_assert_float_eq_tol(db[0], 1.0f / 8, 1e-6);
+    ck_assert_float_eq_tol(db[1], 2.0f / 8 - 1, 1e-6);
+    ck_assert_float_eq_tol(db[2], 5.0f / 8, 1e-6);
+    /* and d loss / d w = x (p - onehot). */
+    float *dw = net->grads + net->layers[0].w_offset;
+    ck_assert_float_eq_tol(dw[1], 0.5f * (2.0f / 8 - 1), 1e-6);
+    nn_free(net);
+}
+END_TEST
+
+/* 8 images whose targets depend on brightness and on the neighbours. */
+static void learnable_set(int n, int h, int w, float *x, uint8_t *tg) {
+    rng_state rng;
+    rng_seed(&rng, 5);
+    for (int j = 0; j < n * h * w; j++) x[j] = rng_normal(&rng);
+    for (int i = 0; i < n; i++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                const float *im = x + (size_t)i * h * w;
+                float v = im[y * w + xx] + 0.5f * im[y * w + (xx + 1) % w];
+                tg[(size_t)i * h * w + y * w + xx] = v < -0.7f ? 0 : v < 0 ? 1 : v < 0.7f ? 2 : 3;
+            }
+}
+
+START_TEST(test_small_network_learns) {
+    enum { N = 8, H = 8, W = 8 };
+    float x[N * H * W];
+    uint8_t tg[N * H * W];
+    learnable_set(N, H, W, x, tg);
+    network *net;
+    char err[256];
+    ck_assert_msg(nn_create("default", H, W, 4, N, &net, err, sizeof err) == 0, "%s", err);
+    nn_init_weights(net, 3);
+    nn_optim_config cfg = {OPT_ADAM, 0.01f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT};
+    int order[N];
+    for (int i = 0; i < N; i++) order[i] = i;
+    double first = 0, last = 0;
+    for (int epoch = 0; epoch < 400; epoch++) {
+        int done;
+        last = nn_train_epoch(net, x, tg, order, N, N, &cfg, 400, NULL, NULL, NULL, &done, err,
+                              sizeof err);
+        if (epoch == 0) first = last;
+    }
+    nn_score score;
+    nn_evaluate(net, x, tg, N, &score, NULL);
+    ck_assert_msg(first > 1.0 && last < 0.05, "loss %g -> %g", first, last);
+    ck_assert_msg(score.error < 0.01, "error %g", score.error);
+    nn_free(net);
+}
+END_TEST
+
+/* Trains three steps with the given thread count; returns the weights. */
+static float *train_three_steps(const char *arch, int threads, size_t *n_params) {
+    enum { N = 12, H = 32, W = 32 };
+    static float x[N * H * W];
+    static uint8_t tg[N * H * W];
+    learnable_set(N, H, W, x, tg);
+    omp_set_num_threads(threads);
+    network *net;
+    char err[256];
+    ck_assert_msg(nn_create(arch, H, W, 4, 5, &net, err, sizeof err) == 0, "%s", err);
+    nn_init_weights(net, 9);
+    nn_optim_config cfg = {OPT_ADAM, 0.003f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE};
+    int order[N];
+    for (int i = 0; i < N; i++) order[i] = (i * 5) % N;
+    int done;
+    nn_train_epoch(net, x, tg, order, N, 5, &cfg, 3, NULL, NULL, NULL, &done, err, sizeof err);
+    ck_assert_int_eq(done, N);
+    ck_assert_int_eq(net->step, 3);
+    float *w = malloc(net->n_params * sizeof(float));
+    memcpy(w, net->params, net->n_params * sizeof(float));
+    *n_params = net->n_params;
+    nn_free(net);
+    return w;
+}
+
+START_TEST(test_thread_count_does_not_change_weights) {
+    const char *archs[] = {"default", "pixel", "dense"};
+    for (int a = 0; a < 3; a++) {
+        size_t n1, n2, n3;
+        float *w1 = train_three_steps(archs[a], 1, &n1);
+        float *w2 = train_three_steps(archs[a], 2, &n2);
+        float *w3 = train_three_steps(archs[a], 3, &n3);
+        ck_assert(n1 == n2 && n2 == n3);
+        ck_assert_msg(memcmp(w1, w2, n1 * sizeof(float)) == 0, "%s: 1 and 2 threads differ", archs[a]);
+        ck_assert_msg(memcmp(w1, w3, n1 * sizeof(float)) == 0, "%s: 1 and 3 threads differ", archs[a]);
+        free(w1);
+        free(w2);
+        free(w3);
+    }
+    omp_set_num_threads(2);
+}
+END_TEST
+
+START_TEST(test_builtins_keep_the_task_rules) {
+    const char *names[] = {"default", "skip", "pixel", "dense"};
+    for (int a = 0; a < 4; a++) {
+        network *net;
+        char err[256];
+        ck_assert_msg(nn_create(names[a], 32, 32, 4, 2, &net, err, sizeof err) == 0, "%s", err);
+        int conv = 0, pool = 0, mlp = 0;
+        for (int i = 0; i < net->n_layers; i++) {
+            layer_kind kd = net->layers[i].kind;
+            conv += kd == LAYER_CONV5;
+            pool += kd == LAYER_MAXPOOL1 || kd == LAYER_MAXPOOL2;
+            mlp += kd == LAYER_DENSE || kd == LAYER_PIXEL;
+        }
+        ck_assert_msg(conv >= 2 && pool >= 1 && mlp >= 2, "%s breaks the task's rules", names[a]);
+        ck_assert_int_eq(net->layers[net->n_layers - 1].kind, LAYER_SOFTMAX);
+        nn_shape o = net->shapes[net->n_layers];
+        ck_assert(o.h == 32 && o.w == 32 && o.c == 4);
+        nn_free(net);
+    }
+}
+END_TEST
+
+START_TEST(test_bad_specs_are_rejected) {
+    const char *bad[] = {
+        "",                                   /* nothing */
+        "conv5:8 relu",                       /* no softmax */
+        "conv5:8 softmax",                    /* 8 channels, k = 4 */
+        "conv5 pixel:k softmax",              /* conv5 without size */
+        "conv5:0 pixel:k softmax",            /* zero size */
+        "conv5:8 frobnicate pixel:k softmax", /* unknown layer */
+        "maxpool:3 pixel:k softmax",          /* bad stride */
+        "conv5:8 maxpool:2 concat:input,prev pixel:k softmax", /* 16x16 beside 32x32 */
+        "conv5:8 concat:nothere,prev pixel:k softmax",         /* unknown label */
+        "conv5:8@a conv5:8 concat:a pixel:k softmax",          /* a tensor nobody reads */
+        "pixel:k softmax pixel:k softmax",    /* softmax in the middle */
+        "dense:100 softmax",                  /* wrong size for the output */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        network *net = (network *)1;
+        char err[256] = "";
+        ck_assert_msg(nn_create(bad[i], 32, 32, 4, 2, &net, err, sizeof err) != 0, "accepted '%s'", bad[i]);
+        ck_assert_ptr_null(net);
+        ck_assert_msg(strlen(err) > 0 && strchr(err, '\n') == NULL, "message for '%s': '%s'", bad[i], err);
+    }
+}
+END_TEST
+
+START_TEST(test_model_round_trip_and_damage) {
+    char dir[64], path[128], err[256];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    network *net, *back;
+    ck_assert(nn_create("default", 32, 32, 4, 4, &net, err, sizeof err) == 0);
+    nn_init_weights(net, 1);
+    net->step = 17;
+    nn_model_meta meta = {.k = 4, .mean = 0.4f, .std = 0.25f, .epochs = 3};
+    for (int c = 0; c < 4; c++) meta.centres[c][0] = meta.centres[c][1] = meta.centres[c][2] = 50.0f * c;
+    ck_assert_msg(nn_save(net, &meta, path, err, sizeof err) == 0, "%s", err);
+    nn_model_meta got;
+    /* Another size: the default network has no dense layer, so any size goes. */
+    ck_assert_msg(nn_load(path, 48, 40, 2, &back, &got, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(back->shapes[0].h, 48);
+    ck_assert_int_eq(back->step, 17);
+    ck_assert(got.k == 4 && got.mean == 0.4f && got.std == 0.25f && got.epochs == 3);
+    ck_assert(got.centres[3][1] == 150.0f);
+    ck_assert(memcmp(back->params, net->params, net->n_params * sizeof(float)) == 0);
+    nn_free(back);
+    /* Damage: each truncation, a flipped byte, a foreign file. */
+    uint8_t *bytes;
+    size_t len;
+    ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
+    for (size_t cut = 0; cut < len; cut += (cut < 200 ? 1 : 997)) {
+        tu_write(dir, "cut.bin", bytes, cut);
+        char p2[128];
+        snprintf(p2, sizeof p2, "%s/cut.bin", dir);
+        back = (network *)1;
+        ck_assert_msg(nn_load(p2, 0, 0, 2, &back, &got, err, sizeof err) != 0, "cut at %zu loaded", cut);
+        ck_assert_ptr_null(back);
+        ck_assert_ptr_nonnull(strstr(err, "cut.bin"));
+    }
+    bytes[len / 2] ^= 0x10;
+    tu_write(dir, "flip.bin", bytes, len);
+    char p3[128];
+    snprintf(p3, sizeof p3, "%s/flip.bin", dir);
+    ck_assert(nn_load(p3, 0, 0, 2, &back, &got, err, sizeof err) != 0);
+    ck_assert_ptr_nonnull(strstr(err, "checksum"));
+    tu_write(dir, "foreign.bin", "P6\n32 32\n255\n0123456789abcdef", 29);
+    snprintf(p3, sizeof p3, "%s/foreign.bin", dir);
+    ck_assert(nn_load(p3, 0, 0, 2, &back, &got, err, sizeof err) != 0);
+    ck_assert_ptr_nonnull(strstr(err, "not a colorize model"));
+    free(bytes);
+    nn_free(net);
+    /* A dense network refuses other sizes. */
+    ck_assert(nn_create("dense", 32, 32, 4, 2, &net, err, sizeof err) == 0);
+    ck_assert(nn_save(net, &meta, path, err, sizeof err) == 0);
+    ck_assert(nn_load(path, 64, 64, 2, &back, &got, err, sizeof err) != 0);
+    ck_assert_ptr_nonnull(strstr(err, "32x32"));
+    nn_free(net);
+    tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_divergence_stops_with_the_last_good_weights) {
+    enum { N = 4, H = 8, W = 8 };
+    float x[N * H * W];
+    uint8_t tg[N * H * W];
+    learnable_set(N, H, W, x, tg);
+    x[5] = NAN; /* one bad input poisons the loss of the first batch */
+    network *net;
+    char err[256];
+    ck_assert(nn_create("default", H, W, 4, N, &net, err, sizeof err) == 0);
+    nn_init_weights(net, 1);
+    float *before = malloc(net->n_params * sizeof(float));
+    memcpy(before, net->params, net->n_params * sizeof(float));
+    nn_optim_config cfg = {OPT_SGD, 0.1f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT};
+    int order[N] = {0, 1, 2, 3}, done = -1;
+    double loss = nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
+    ck_assert(isnan(loss));
+    ck_assert_int_eq(done, 0);
+    ck_assert_ptr_nonnull(strstr(err, "diverged"));
+    ck_assert(memcmp(before, net->params, net->n_params * sizeof(float)) == 0);
+    free(before);
+    nn_free(net);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("nn");
+    TCase *tc = tcase_create("nn");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_forward_matches_reference);
+    tcase_add_test(tc, test_backward_matches_finite_differences);
+    tcase_add_test(tc, test_softmax_cross_entropy_by_hand);
+    tcase_add_test(tc, test_small_network_learns);
+    tcase_add_test(tc, test_thread_count_does_not_change_weights);
+    tcase_add_test(tc, test_builtins_keep_the_task_rules);
+    tcase_add_test(tc, test_bad_specs_are_rejected);
+    tcase_add_test(tc, test_model_round_trip_and_damage);
+    tcase_add_test(tc, test_divergence_stops_with_the_last_good_weights);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
