@@ -393,8 +393,10 @@ static void svg_axes(FILE *f, const plot_frame *p) {
         double y = plot_y(p, v);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>\n",
                 p->left, y, p->right, y);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>\n",
+                p->left - 5, y, p->left, y);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" dy=\"0.35em\">%.*f</text>\n",
-                p->left - 7, y, decimals, v);
+                p->left - 8, y, decimals, v);
     }
     /* Vertical grid at whole epochs: every epoch when few, else multiples of a
      * round step. */
