@@ -211,6 +211,8 @@ static void assert_rejected(const char *name, const void *data, size_t len, cons
 
 START_TEST(test_pnm_rejects_bad_files) {
     assert_rejected("missing.pgm", NULL, 0, "cannot open");
+    ck_assert_int_eq(mkdir(path_in_dir("folder.pgm"), 0700), 0);
+    assert_rejected("folder.pgm", NULL, 0, "not a regular file");
     REJECT("empty.pgm", "", "empty file");
     REJECT("magic1.pgm", "P1\n1 1\n1\n", "magic");
     REJECT("magic4.pgm", "P4\n1 1\n\x00", "magic");
