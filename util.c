@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,9 @@ double now_seconds(void) {
 int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t errlen) {
     *data = NULL;
     *size = 0;
+    struct stat st;
+    if (stat(path, &st) != 0) return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return set_error(err, errlen, "%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     if (fseek(f, 0, SEEK_END) != 0) {

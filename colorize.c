@@ -1,0 +1,896 @@
+/* colorize: learns to colour grayscale CIFAR-10 photographs.
+ *
+ *   colorize [options] DATA_DIR          the whole task (see --help)
+ *   colorize info DATA_DIR               what the dataset folder holds
+ *   colorize palette DATA_DIR            the k main colours only
+ *   colorize predict MODEL IN OUT.ppm    colour a picture with a trained model
+ *
+ * This file owns the command line and everything the user sees; the library
+ * files return errors and never print. Exit status: 0 done, 1 failure while
+ * running, 2 bad command line or bad input, 130 interrupted. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cifar.h"
+#include "image.h"
+#include "kmeans.h"
+#include "nn.h"
+#include "simd/simd.h"
+#include "util.h"
+
+#define COLORIZE_VERSION "1.0.0"
+
+enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_INTERRUPTED = 130 };
+
+typedef struct {
+    const char *out_dir, *arch, *class_spec, *resume, *data_dir;
+    int epochs, batch, k, val, threads, quiet, restarts;
+    double sample;
+    uint64_t seed;
+    nn_optim_config optim;
+} options;
+
+static void default_options(options *o) {
+    *o = (options){.out_dir = "colorize-out", .arch = "default", .class_spec = "bird",
+                   .epochs = 20, .batch = 32, .k = 4, .val = 500, .threads = 0,
+                   .sample = 1.0, .seed = 1, .restarts = 1,
+                   .optim = {OPT_ADAM, 0.003f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0}};
+}
+
+static const char *program = "colorize";
+static char command_line[4096];
+
+/* One line to stderr, prefixed with the program name. */
+static void say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", program);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", program);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", program);
+    va_end(ap);
+    return EXIT_BAD_INPUT;
+}
+
+static void print_help(void) {
+    options d;
+    default_options(&d);
+    printf("Usage: %s [OPTIONS] DATA_DIR\n"
+           "       %s info DATA_DIR [--class C] [--val N]\n"
+           "       %s palette DATA_DIR [-k K] [--sample F] [--seed S] [--threads T] [--class C]\n"
+           "       %s predict MODEL IN.pgm|IN.ppm OUT.ppm\n\n"
+           "Learns to colour grayscale CIFAR-10 images: k-means palette of the class's pixels,\n"
+           "then a CNN that gives every pixel of the gray image one of the k colours.\n"
+           "DATA_DIR is cifar-10-batches-py or cifar-10-batches-bin, as downloaded.\n\n"
+           "Options (default in brackets):\n"
+           "  -o, --out DIR          output folder [%s]\n"
+           "  -e, --epochs N         training epochs [%d]\n"
+           "  -b, --batch N          mini-batch size [%d]\n"
+           "      --lr X             peak learning rate [%g]\n"
+           "      --optimizer NAME   adam or sgd (momentum 0.9) [adam]\n"
+           "      --schedule NAME    constant or cosine [cosine]\n"
+           "  -k, --colors K         palette size, 2..64 [%d]\n"
+           "      --sample F         share of the pixels k-means uses, 0 < F <= 1 [%g]\n"
+           "      --kmeans-restarts N  k-means runs, the lowest inertia kept [%d]\n"
+           "      --class C          class name or number 0..9 [%s]\n"
+           "      --val N            last N training images kept for validation [%d]\n"
+           "  -t, --threads N        threads [all cores; OMP_NUM_THREADS honoured]\n"
+           "      --seed N           seed of every random choice [%llu]\n"
+           "      --arch NAME|SPEC   network: %s, or a spec (README) [%s]\n"
+           "      --resume MODEL     continue training a saved model.bin\n"
+           "  -q, --quiet            only the final summary\n"
+           "  -h, --help             this help\n"
+           "  -V, --version          the version\n\n"
+           "Environment: COLORIZE_SIMD=scalar forces the portable kernels.\n",
+           program, program, program, program, d.out_dir, d.epochs, d.batch, (double)d.optim.lr, d.k,
+           d.sample, d.restarts, d.class_spec, d.val, (unsigned long long)d.seed,
+           nn_builtin_names(), d.arch);
+}
+
+/* ---- Parsing numbers: the whole string, within range, or a usage error. ---- */
+
+static int parse_int(const char *opt, const char *s, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        usage_error("%s: '%s' is not a whole number from %ld to %ld", opt, s, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, int lo_open,
+                        double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v > hi || v < lo || (lo_open && v == lo)) {
+        usage_error("%s: '%s' is not a number in %s%g, %g]", opt, s, lo_open ? "(" : "[", lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+enum {
+    OPT_LR = 256, OPT_OPTIMIZER, OPT_SCHEDULE, OPT_SAMPLE, OPT_RESTARTS, OPT_CLASS, OPT_VAL,
+    OPT_SEED, OPT_ARCH, OPT_RESUME
+};
+
+static const struct option long_options[] = {
+    {"out", required_argument, 0, 'o'},      {"epochs", required_argument, 0, 'e'},
+    {"batch", required_argument, 0, 'b'},    {"lr", required_argument, 0, OPT_LR},
+    {"optimizer", required_argument, 0, OPT_OPTIMIZER},
+    {"schedule", required_argument, 0, OPT_SCHEDULE},
+    {"colors", required_argument, 0, 'k'},   {"sample", required_argument, 0, OPT_SAMPLE},
+    {"kmeans-restarts", required_argument, 0, OPT_RESTARTS},
+    {"class", required_argument, 0, OPT_CLASS}, {"val", required_argument, 0, OPT_VAL},
+    {"threads", required_argument, 0, 't'},  {"seed", required_argument, 0, OPT_SEED},
+    {"arch", required_argument, 0, OPT_ARCH}, {"resume", required_argument, 0, OPT_RESUME},
+    {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, 'V'},        {0, 0, 0, 0},
+};
+
+/* Returns 0 to go on, or an exit status (0 after --help / --version). */
+static int parse_option(int c, const char *arg, options *o) {
+    double d = 0;
+    int r = 0;
+    switch (c) {
+    case 'o': o->out_dir = arg; break;
+    case 'e': r = parse_int("--epochs", arg, 1, 100000, &o->epochs); break;
+    case 'b': r = parse_int("--batch", arg, 1, 4096, &o->batch); break;
+    case 'k': r = parse_int("--colors", arg, 2, KMEANS_MAX_K, &o->k); break;
+    case 't': r = parse_int("--threads", arg, 1, 1024, &o->threads); break;
+    case 'q': o->quiet = 1; break;
+    case OPT_LR:
+        r = parse_double("--lr", arg, 0, 10, 1, &d);
+        o->optim.lr = (float)d;
+        break;
+    case OPT_SAMPLE: r = parse_double("--sample", arg, 0, 1, 1, &o->sample); break;
+    case OPT_RESTARTS: r = parse_int("--kmeans-restarts", arg, 1, 1000, &o->restarts); break;
+    case OPT_VAL: r = parse_int("--val", arg, 0, 1000000, &o->val); break;
+    case OPT_CLASS: o->class_spec = arg; break;
+    case OPT_ARCH: o->arch = arg; break;
+    case OPT_RESUME: o->resume = arg; break;
+    case OPT_SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(arg, &end, 10);
+        if (errno || end == arg || *end || arg[0] == '-')
+            return usage_error("--seed: '%s' is not a whole number >= 0", arg);
+        o->seed = v;
+        break;
+    }
+    case OPT_OPTIMIZER:
+        if (strcmp(arg, "adam") == 0) o->optim.optimizer = OPT_ADAM;
+        else if (strcmp(arg, "sgd") == 0) o->optim.optimizer = OPT_SGD;
+        else return usage_error("--optimizer: '%s' is not adam or sgd", arg);
+        break;
+    case OPT_SCHEDULE:
+        if (strcmp(arg, "constant") == 0) o->optim.schedule = SCHED_CONSTANT;
+        else if (strcmp(arg, "cosine") == 0) o->optim.schedule = SCHED_COSINE;
+        else return usage_error("--schedule: '%s' is not constant or cosine", arg);
+        break;
+    case 'h': print_help(); return -1;
+    case 'V': printf("colorize %s\n", COLORIZE_VERSION); return -1;
+    default: return EXIT_BAD_INPUT; /* getopt has said what was wrong */
+    }
+    return r ? EXIT_BAD_INPUT : 0;
+}
+
+/* Parses options and `positional` operands from argv (getopt permutes, so
+ * options may follow operands). Returns 0, an exit status, or -1 for "done,
+ * exit 0" (help, version). */
+static int parse_command_line(int argc, char **argv, options *o, const char **operands,
+                              int positional, const char *what) {
+    opterr = 0;
+    optind = 1;
+    int c, idx;
+    while ((c = getopt_long(argc, argv, ":o:e:b:k:t:qhV", long_options, &idx)) != -1) {
+        if (c == '?') {
+            if (optopt) return usage_error("unknown option '-%c'", optopt);
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+        if (c == ':') return usage_error("option '%s' needs a value", argv[optind - 1]);
+        int r = parse_option(c, optarg, o);
+        if (r) return r;
+    }
+    if (argc - optind != positional)
+        return usage_error("expected %s, got %d argument%s", what, argc - optind,
+                           argc - optind == 1 ? "" : "s");
+    for (int i = 0; i < positional; i++) operands[i] = argv[optind + i];
+    if (o->threads > 0) omp_set_num_threads(o->threads);
+    return 0;
+}
+
+/* ---- colorize info ---- */
+
+static int load_dataset(const options *o, cifar_dataset *ds) {
+    char err[512];
+    if (cifar_load(o->data_dir, o->class_spec, o->val, ds, err, sizeof err) != 0) {
+        if (strstr(err, "unknown class")) return usage_error("%s", err);
+        say_error("%s", err);
+        return EXIT_BAD_INPUT;
+    }
+    return 0;
+}
+
+static int cmd_info(int argc, char **argv) {
+    options o;
+    default_options(&o);
+    const char *dir;
+    int r = parse_command_line(argc, argv, &o, &dir, 1, "DATA_DIR");
+    if (r) return r < 0 ? 0 : r;
+    o.data_dir = dir;
+    cifar_dataset ds;
+    if ((r = load_dataset(&o, &ds)) != 0) return r;
+    printf("layout  %s (%s)\n", cifar_layout_name(ds.layout), dir);
+    for (int f = 0; f < CIFAR_NUM_FILES; f++)
+        printf("file    %-18s %6d records\n", ds.file_names[f], ds.file_records[f]);
+    printf("class   %-2s %-12s %7s %7s\n", "#", "name", "train", "test");
+    for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+        printf("class   %-2d %-12s %7d %7d%s\n", c, ds.class_names[c], ds.train_class_counts[c],
+               ds.test_class_counts[c], c == ds.class_index ? "  <- chosen" : "");
+    printf("chosen  %s (class %d): %d training, %d validation, %d test images\n",
+           ds.class_names[ds.class_index], ds.class_index, ds.n_train, ds.n_val, ds.n_test);
+    cifar_free(&ds);
+    return 0;
+}
+
+/* ---- colorize palette ---- */
+
+static int fit_palette(const options *o, const cifar_dataset *ds, kmeans_result *pal) {
+    kmeans_options ko;
+    kmeans_default_options(&ko);
+    ko.k = o->k;
+    ko.sample = o->sample;
+    ko.seed = o->seed;
+    ko.restarts = o->restarts;
+    size_t n = (size_t)(ds->n_train + ds->n_val + ds->n_test) * CIFAR_PIXELS;
+    char err[512];
+    if (o->sample < 0.1)
+        fprintf(stderr, "%s: warning: --sample %g uses less than the task's minimum of 10 %% of the pixels\n",
+                program, o->sample);
+    if (kmeans_fit(ds->pixels, n, &ko, pal, err, sizeof err) != 0) {
+        say_error("%s", err);
+        return EXIT_BAD_INPUT;
+    }
+    return 0;
+}
+
+static void print_centres(const kmeans_result *pal) {
+    for (int c = 0; c < pal->k; c++)
+        printf("  %8.3f %8.3f %8.3f\n", pal->centres[c][0], pal->centres[c][1], pal->centres[c][2]);
+}
+
+static int cmd_palette(int argc, char **argv) {
+    options o;
+    default_options(&o);
+    const char *dir;
+    int r = parse_command_line(argc, argv, &o, &dir, 1, "DATA_DIR");
+    if (r) return r < 0 ? 0 : r;
+    o.data_dir = dir;
+    o.val = 0;
+    cifar_dataset ds;
+    kmeans_result pal;
+    if ((r = load_dataset(&o, &ds)) != 0) return r;
+    r = fit_palette(&o, &ds, &pal);
+    cifar_free(&ds);
+    if (r) return r;
+    printf("pixels      %zu\n", pal.n_points);
+    printf("iterations  %d\n", pal.iterations);
+    printf("inertia     %.6e\n", pal.inertia);
+    printf("time        %.3f s (k-means, %d threads, %s)\n", pal.seconds, omp_get_max_threads(),
+           simd_path_name(simd_active()));
+    printf("centres     (R G B, darkest first)\n");
+    print_centres(&pal);
+    return 0;
+}
+
+/* ---- colorize predict ---- */
+
+/* (n) gray values in [0, 1] -> standardised network inputs */
+static void standardise(const float *gray, size_t n, float mean, float std, float *x) {
+    for (size_t i = 0; i < n; i++) x[i] = (gray[i] - mean) / std;
+}
+
+/* classes (n) -> RGB bytes (n, 3) through the palette */
+static void paint(const uint8_t *classes, size_t n, const float centres[][3], uint8_t *rgb) {
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++) rgb[3 * i + c] = (uint8_t)lrintf(centres[classes[i]][c]);
+}
+
+static int cmd_predict(int argc, char **argv) {
+    options o;
+    default_options(&o);
+    const char *arg[3];
+    int r = parse_command_line(argc, argv, &o, arg, 3, "MODEL IN OUT.ppm");
+    if (r) return r < 0 ? 0 : r;
+    char err[512];
+    image in = {0};
+    if (image_read_pnm(arg[1], &in, err, sizeof err) != 0) {
+        say_error("%s", err);
+        return EXIT_BAD_INPUT;
+    }
+    network *net;
+    nn_model_meta meta;
+    char why[512];
+    if (nn_load(arg[0], in.height, in.width, 1, &net, &meta, why, sizeof why) != 0) {
+        if (strstr(why, arg[0]) == why) say_error("%s", why);
+        else say_error("%s: cannot colour a %dx%d image with this model: %s", arg[1], in.width,
+                       in.height, why);
+        image_free(&in);
+        return EXIT_BAD_INPUT;
+    }
+    size_t n = (size_t)in.width * in.height;
+    float *gray = malloc(n * sizeof(float));
+    uint8_t *classes = malloc(n);
+    image out = {in.width, in.height, 3, malloc(3 * n)};
+    if (!gray || !classes || !out.pixels) {
+        say_error("out of memory for a %dx%d image", in.width, in.height);
+        r = EXIT_RUN_FAILED;
+    } else {
+        if (in.channels == 3) gray_from_rgb(in.pixels, n, gray);
+        else
+            for (size_t i = 0; i < n; i++) gray[i] = in.pixels[i] / 255.0f;
+        standardise(gray, n, meta.mean, meta.std, gray);
+        nn_score unused;
+        nn_evaluate(net, gray, NULL, 1, &unused, classes);
+        paint(classes, n, meta.centres, out.pixels);
+        if (image_write_pnm(arg[2], &out, err, sizeof err) != 0) {
+            say_error("%s", err);
+            r = EXIT_RUN_FAILED;
+        }
+    }
+    free(gray);
+    free(classes);
+    image_free(&out);
+    image_free(&in);
+    nn_free(net);
+    return r;
+}
+
+/* ---- The run ---- */
+
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, N_SPLITS };
+static const char *split_names[N_SPLITS] = {"train", "val", "test"};
+
+typedef struct {
+    int epoch;
+    nn_score score[N_SPLITS];
+    double train_seconds, eval_seconds;
+} epoch_row;
+
+typedef struct {
+    options o;
+    cifar_dataset ds;
+    kmeans_result pal;
+    int first[N_SPLITS], count[N_SPLITS]; /* image ranges of the splits */
+    int n_images;
+    uint8_t *classes; /* (n_images, 32, 32) palette class of every pixel */
+    float *gray;      /* (n_images, 32, 32) in [0, 1] */
+    float *x;         /* (n_images, 32, 32) standardised */
+    float mean, std;
+    nn_score baseline[N_SPLITS];
+    network *net;
+    epoch_row *rows;
+    int n_rows, epochs_done; /* rows in errors.tsv; epochs the model has been trained */
+    double seconds_load, seconds_palette, seconds_prepare, seconds_train, seconds_eval;
+    int diverged;
+} run_state;
+
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_interrupt(int sig) {
+    interrupted = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C ends the program at once */
+}
+
+static void say(const run_state *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const run_state *rs, const char *fmt, ...) {
+    if (rs->o.quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+static void out_path(const run_state *rs, const char *name, char *path, size_t len) {
+    snprintf(path, len, "%s/%s", rs->o.out_dir, name);
+}
+
+/* mkdir -p, then proves the folder writable, before any work starts. */
+static int prepare_out_dir(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(path, 0777);
+        *p = '/';
+    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        say_error("%s: cannot create the output folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.colorize-probe", dir);
+    FILE *f = fopen(probe, "w");
+    if (!f) {
+        say_error("%s: cannot write into the output folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    unlink(probe);
+    return 0;
+}
+
+/* Each pixel gets the centre whose luminance is nearest its gray value. */
+static void luminance_baseline(run_state *rs) {
+    float lum[KMEANS_MAX_K];
+    for (int c = 0; c < rs->pal.k; c++) /* rgb2gray of the centre, as for the images */
+        lum[c] = (0.2125f * rs->pal.centres[c][0] + 0.7154f * rs->pal.centres[c][1] +
+                  0.0721f * rs->pal.centres[c][2]) / 255.0f;
+    for (int s = 0; s < N_SPLITS; s++) {
+        long wrong = 0;
+        size_t first = (size_t)rs->first[s] * CIFAR_PIXELS, n = (size_t)rs->count[s] * CIFAR_PIXELS;
+        for (size_t i = first; i < first + n; i++) {
+            int best = 0;
+            for (int c = 1; c < rs->pal.k; c++)
+                if (fabsf(rs->gray[i] - lum[c]) < fabsf(rs->gray[i] - lum[best])) best = c;
+            wrong += best != rs->classes[i];
+        }
+        rs->baseline[s].error = n ? (double)wrong / (double)n : 0;
+        rs->baseline[s].loss = NAN;
+    }
+}
+
+/* Palette (fitted, or the resumed model's), classes, gray and standardised inputs. */
+static int prepare_data(run_state *rs, const nn_model_meta *resumed) {
+    const cifar_dataset *ds = &rs->ds;
+    rs->n_images = ds->n_train + ds->n_val + ds->n_test;
+    int counts[N_SPLITS] = {ds->n_train, ds->n_val, ds->n_test};
+    for (int s = 0, first = 0; s < N_SPLITS; first += counts[s], s++)
+        rs->first[s] = first, rs->count[s] = counts[s];
+    double t0 = now_seconds();
+    if (resumed) {
+        rs->pal.k = resumed->k;
+        memcpy(rs->pal.centres, resumed->centres, sizeof rs->pal.centres);
+        say(rs, "palette  from the resumed model: %d colours\n", rs->pal.k);
+    } else {
+        int r = fit_palette(&rs->o, ds, &rs->pal);
+        if (r) return r;
+        say(rs, "palette  k-means k=%d on %zu pixels: %d iterations, inertia %.4e  %.2f s\n",
+            rs->pal.k, rs->pal.n_points, rs->pal.iterations, rs->pal.inertia, rs->pal.seconds);
+        for (int c = 0; c < rs->pal.k; c++)
+            say(rs, "         class %d  RGB %6.1f %6.1f %6.1f\n", c, rs->pal.centres[c][0],
+                rs->pal.centres[c][1], rs->pal.centres[c][2]);
+    }
+    rs->seconds_palette = now_seconds() - t0;
+    t0 = now_seconds();
+    size_t n = (size_t)rs->n_images * CIFAR_PIXELS;
+    rs->classes = malloc(n);
+    rs->gray = malloc(n * sizeof(float));
+    rs->x = malloc(n * sizeof(float));
+    if (!rs->classes || !rs->gray || !rs->x) {
+        say_error("out of memory for %d images", rs->n_images);
+        return EXIT_RUN_FAILED;
+    }
+    kmeans_quantise(ds->pixels, n, &rs->pal, rs->classes);
+    gray_from_rgb(ds->pixels, n, rs->gray);
+    if (resumed) {
+        rs->mean = resumed->mean, rs->std = resumed->std;
+    } else {
+        double sum = 0, sq = 0;
+        size_t m = (size_t)ds->n_train * CIFAR_PIXELS;
+        for (size_t i = 0; i < m; i++) sum += rs->gray[i], sq += (double)rs->gray[i] * rs->gray[i];
+        double mean = sum / (double)m, var = sq / (double)m - mean * mean;
+        rs->mean = (float)mean;
+        rs->std = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+    }
+    standardise(rs->gray, n, rs->mean, rs->std, rs->x);
+    luminance_baseline(rs);
+    rs->seconds_prepare = now_seconds() - t0;
+    say(rs, "prepare  quantised and gray: %d images, input mean %.4f std %.4f  %.2f s\n",
+        rs->n_images, rs->mean, rs->std, rs->seconds_prepare);
+    say(rs, "baseline luminance only: error train %.2f%%  val %.2f%%  test %.2f%%\n",
+        100 * rs->baseline[0].error, 100 * rs->baseline[1].error, 100 * rs->baseline[2].error);
+    return 0;
+}
+
+static void print_network(const run_state *rs) {
+    const network *net = rs->net;
+    say(rs, "network  %s\n", net->spec);
+    say(rs, "  #  %-28s %-14s    %-14s %10s %12s\n", "layer", "input", "output", "params", "MFLOP/img");
+    size_t params = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        nn_layer_info li;
+        nn_layer_describe(net, i, &li);
+        char in[32], out[32];
+        snprintf(in, sizeof in, "%d x %d x %d", li.in.h, li.in.w, li.in.c);
+        snprintf(out, sizeof out, "%d x %d x %d", li.out.h, li.out.w, li.out.c);
+        say(rs, " %2d  %-28s %-14s -> %-14s %10zu %12.3f\n", i + 1, li.name, in, out, li.params,
+            li.flops / 1e6);
+        params += li.params;
+    }
+    say(rs, "     %-28s %-14s    %-14s %10zu %12.3f\n", "total", "", "", params,
+        nn_forward_flops(net) / 1e6);
+}
+
+/* ---- Outputs: each written to a temporary name, then renamed ---- */
+
+static int write_errors_tsv(const run_state *rs, char *err, size_t errlen) {
+    char path[4200];
+    out_path(rs, "errors.tsv", path, sizeof path);
+    atomic_file af;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    fprintf(af.f, "epoch\ttrain_error\tval_error\ttest_error\ttrain_loss\tval_loss\ttest_loss\t"
+                  "train_seconds\teval_seconds\n");
+    for (int i = 0; i < rs->n_rows; i++) {
+        const epoch_row *r = &rs->rows[i];
+        fprintf(af.f, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.3f\t%.3f\n", r->epoch,
+                r->score[0].error, r->score[1].error, r->score[2].error, r->score[0].loss,
+                r->score[1].loss, r->score[2].loss, r->train_seconds, r->eval_seconds);
+    }
+    return atomic_commit(&af, err, errlen);
+}
+
+/* Earlier rows of a resumed run, up to the model's epoch; none if absent. */
+static void read_errors_tsv(run_state *rs, int up_to_epoch) {
+    char path[4200], line[512];
+    out_path(rs, "errors.tsv", path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f) && rs->n_rows < up_to_epoch) {
+        epoch_row r;
+        if (sscanf(line, "%d %lf %lf %lf %lf %lf %lf %lf %lf", &r.epoch, &r.score[0].error,
+                   &r.score[1].error, &r.score[2].error, &r.score[0].loss, &r.score[1].loss,
+                   &r.score[2].loss, &r.train_seconds, &r.eval_seconds) == 9 &&
+            r.epoch == rs->n_rows + 1)
+            rs->rows[rs->n_rows++] = r;
+    }
+    fclose(f);
+}
+
+static int write_errors_svg(const run_state *rs, char *err, size_t errlen) {
+    static const char *colours[N_SPLITS] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
+    static const char *labels[N_SPLITS] = {"training", "validation", "test"};
+    double *v = malloc(sizeof(double) * N_SPLITS * (rs->n_rows ? rs->n_rows : 1));
+    if (!v) return set_error(err, errlen, "out of memory for the plot");
+    plot_line lines[N_SPLITS];
+    for (int s = 0; s < N_SPLITS; s++) {
+        for (int i = 0; i < rs->n_rows; i++) v[s * rs->n_rows + i] = rs->rows[i].score[s].error;
+        lines[s] = (plot_line){labels[s], colours[s], v + s * rs->n_rows};
+    }
+    char path[4200], title[128];
+    out_path(rs, "errors.svg", path, sizeof path);
+    snprintf(title, sizeof title, "colorize: pixel error per epoch (%s, k = %d)",
+             rs->ds.class_names[rs->ds.class_index], rs->pal.k);
+    int r = plot_errors_svg(path, title, lines, N_SPLITS, rs->n_rows, rs->baseline[SPLIT_TEST].error,
+                            "luminance baseline (test)", err, errlen);
+    free(v);
+    return r;
+}
+
+static int write_palette(const run_state *rs, char *err, size_t errlen) {
+    char path[4200];
+    out_path(rs, "palette.txt", path, sizeof path);
+    atomic_file af;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    for (int c = 0; c < rs->pal.k; c++)
+        fprintf(af.f, "%.3f %.3f %.3f\n", rs->pal.centres[c][0], rs->pal.centres[c][1],
+                rs->pal.centres[c][2]);
+    if (atomic_commit(&af, err, errlen) != 0) return -1;
+    /* Swatches: one 32x32 square per colour, darkest first. */
+    uint8_t swatch[KMEANS_MAX_K][CIFAR_IMAGE_BYTES];
+    const uint8_t *cells[KMEANS_MAX_K];
+    uint8_t cls[CIFAR_PIXELS];
+    for (int c = 0; c < rs->pal.k; c++) {
+        memset(cls, c, sizeof cls);
+        paint(cls, CIFAR_PIXELS, rs->pal.centres, swatch[c]);
+        cells[c] = swatch[c];
+    }
+    image sheet;
+    if (image_sheet(cells, 1, rs->pal.k, CIFAR_SIDE, 1, 4, &sheet, err, errlen) != 0) return -1;
+    out_path(rs, "palette.ppm", path, sizeof path);
+    int r = image_write_pnm(path, &sheet, err, errlen);
+    image_free(&sheet);
+    return r;
+}
+
+/* The first 10 test images: original, gray input, k-colour target, network. */
+static int write_compare(run_state *rs, char *err, size_t errlen) {
+    enum { ROWS_MAX = 10, COLUMNS = 4 };
+    int rows = rs->count[SPLIT_TEST] < ROWS_MAX ? rs->count[SPLIT_TEST] : ROWS_MAX;
+    if (rows == 0) return 0;
+    size_t first = (size_t)rs->first[SPLIT_TEST] * CIFAR_PIXELS, n = (size_t)rows * CIFAR_PIXELS;
+    uint8_t *pics = malloc(3 * n * 3 + n);
+    if (!pics) return set_error(err, errlen, "out of memory for compare.ppm");
+    uint8_t *gray = pics, *target = pics + 3 * n, *colour = pics + 6 * n, *predicted = pics + 9 * n;
+    for (size_t i = 0; i < n; i++)
+        gray[3 * i] = gray[3 * i + 1] = gray[3 * i + 2] = (uint8_t)lrintf(255 * rs->gray[first + i]);
+    paint(rs->classes + first, n, rs->pal.centres, target);
+    nn_score unused;
+    nn_evaluate(rs->net, rs->x + first, NULL, rows, &unused, predicted);
+    paint(predicted, n, rs->pal.centres, colour);
+    const uint8_t *cells[ROWS_MAX * COLUMNS];
+    for (int r = 0; r < rows; r++) {
+        size_t off = (size_t)r * CIFAR_IMAGE_BYTES;
+        cells[r * COLUMNS + 0] = rs->ds.test + off;
+        cells[r * COLUMNS + 1] = gray + off;
+        cells[r * COLUMNS + 2] = target + off;
+        cells[r * COLUMNS + 3] = colour + off;
+    }
+    image sheet;
+    int rc = image_sheet(cells, rows, COLUMNS, CIFAR_SIDE, 4, 4, &sheet, err, errlen);
+    if (rc == 0) {
+        char path[4200];
+        out_path(rs, "compare.ppm", path, sizeof path);
+        rc = image_write_pnm(path, &sheet, err, errlen);
+        image_free(&sheet);
+    }
+    free(pics);
+    return rc;
+}
+
+static int write_model(const run_state *rs, char *err, size_t errlen) {
+    nn_model_meta meta = {.k = rs->pal.k, .mean = rs->mean, .std = rs->std, .epochs = rs->epochs_done};
+    memcpy(meta.centres, rs->pal.centres, sizeof meta.centres);
+    char path[4200];
+    out_path(rs, "model.bin", path, sizeof path);
+    return nn_save(rs->net, &meta, path, err, errlen);
+}
+
+static int write_summary(const run_state *rs, char *err, size_t errlen) {
+    char path[4200];
+    out_path(rs, "summary.txt", path, sizeof path);
+    atomic_file af;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    FILE *f = af.f;
+    fprintf(f, "command      %s\n", command_line);
+    fprintf(f, "version      colorize %s\n", COLORIZE_VERSION);
+    fprintf(f, "data         %s (%s), class %s: %d train, %d val, %d test images\n",
+            rs->o.data_dir, cifar_layout_name(rs->ds.layout), rs->ds.class_names[rs->ds.class_index],
+            rs->count[0], rs->count[1], rs->count[2]);
+    fprintf(f, "network      %s\n", rs->net->spec);
+    fprintf(f, "parameters   %zu\n", rs->net->n_params);
+    fprintf(f, "epochs       %d\n", rs->epochs_done);
+    fprintf(f, "threads      %d\n", omp_get_max_threads());
+    fprintf(f, "simd         %s\n", simd_path_name(simd_active()));
+    fprintf(f, "seed         %llu\n", (unsigned long long)rs->o.seed);
+    if (rs->n_rows) {
+        const epoch_row *last = &rs->rows[rs->n_rows - 1];
+        for (int s = 0; s < N_SPLITS; s++)
+            fprintf(f, "%-5s error  %.4f  loss %.4f  (luminance baseline %.4f)\n", split_names[s],
+                    last->score[s].error, last->score[s].loss, rs->baseline[s].error);
+    }
+    fprintf(f, "time load    %.3f s\n", rs->seconds_load);
+    fprintf(f, "time palette %.3f s\n", rs->seconds_palette);
+    fprintf(f, "time prepare %.3f s\n", rs->seconds_prepare);
+    fprintf(f, "time train   %.3f s\n", rs->seconds_train);
+    fprintf(f, "time eval    %.3f s\n", rs->seconds_eval);
+    for (int c = 0; c < rs->pal.k; c++)
+        fprintf(f, "colour %-5d %.3f %.3f %.3f\n", c, rs->pal.centres[c][0], rs->pal.centres[c][1],
+                rs->pal.centres[c][2]);
+    return atomic_commit(&af, err, errlen);
+}
+
+static int write_outputs(run_state *rs) {
+    char err[512];
+    if (write_errors_tsv(rs, err, sizeof err) || write_errors_svg(rs, err, sizeof err) ||
+        write_palette(rs, err, sizeof err) || write_compare(rs, err, sizeof err) ||
+        write_model(rs, err, sizeof err) || write_summary(rs, err, sizeof err)) {
+        say_error("%s", err);
+        return EXIT_RUN_FAILED;
+    }
+    return 0;
+}
+
+/* ---- Training ---- */
+
+typedef struct {
+    double start;
+    int epoch, epochs;
+} progress_state;
+
+/* A live bar on stderr, only when it is a terminal. */
+static void show_progress(void *ctx, int done, int total) {
+    progress_state *p = ctx;
+    double spent = now_seconds() - p->start, eta = done ? spent * (total - done) / done : 0;
+    int width = 30, filled = (int)((long)width * done / total);
+    fprintf(stderr, "\r  epoch %d/%d [%.*s%*s] %5d/%d  %5.1f s  ETA %5.1f s ", p->epoch, p->epochs,
+            filled, "##############################", width - filled, "", done, total, spent, eta);
+    if (done == total) fprintf(stderr, "\r%*s\r", 90, "");
+    fflush(stderr);
+}
+
+static void shuffle(int *order, int n, rng_state *rng) {
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(rng, (uint64_t)i + 1);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+static void evaluate_splits(run_state *rs, epoch_row *row) {
+    for (int s = 0; s < N_SPLITS; s++) {
+        size_t off = (size_t)rs->first[s] * CIFAR_PIXELS;
+        nn_evaluate(rs->net, rs->x + off, rs->classes + off, rs->count[s], &row->score[s], NULL);
+    }
+}
+
+/* Returns 0, or EXIT_RUN_FAILED if training diverged. Stops early on Ctrl-C. */
+static int train(run_state *rs, int epochs) {
+    int n = rs->count[SPLIT_TRAIN];
+    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!order) return EXIT_RUN_FAILED;
+    int batch = rs->o.batch < n ? rs->o.batch : n;
+    long steps_per_epoch = (n + batch - 1) / batch;
+    nn_optim_config cfg = rs->o.optim;
+    cfg.first_step = rs->net->step;
+    rng_state rng;
+    rng_seed(&rng, rs->o.seed ^ 0x5eedf00dull);
+    int show = !rs->o.quiet && isatty(STDERR_FILENO), rc = 0;
+    for (int e = 0; e < epochs && !interrupted; e++) {
+        epoch_row row = {.epoch = rs->epochs_done + 1};
+        progress_state ps = {now_seconds(), row.epoch, rs->epochs_done - e + epochs};
+        shuffle(order, n, &rng);
+        char err[512];
+        int done;
+        double loss = nn_train_epoch(rs->net, rs->x, rs->classes, order, n, batch, &cfg,
+                                     steps_per_epoch * epochs, &interrupted,
+                                     show ? show_progress : NULL, &ps, &done, err, sizeof err);
+        row.train_seconds = now_seconds() - ps.start;
+        rs->seconds_train += row.train_seconds;
+        if (isnan(loss)) {
+            if (show) fputc('\n', stderr);
+            say_error("%s", err);
+            rs->diverged = 1;
+            rc = EXIT_RUN_FAILED;
+            break;
+        }
+        if (done < n) break; /* interrupted: this epoch is not complete */
+        double t0 = now_seconds();
+        evaluate_splits(rs, &row);
+        row.eval_seconds = now_seconds() - t0;
+        rs->seconds_eval += row.eval_seconds;
+        rs->rows[rs->n_rows++] = row;
+        rs->epochs_done++;
+        say(rs, "epoch %3d/%d  loss %.3f  error  train %5.2f%%  val %5.2f%%  test %5.2f%%  %5.1f s  %4.0f img/s\n",
+            row.epoch, ps.epochs, loss, 100 * row.score[0].error, 100 * row.score[1].error,
+            100 * row.score[2].error, row.train_seconds, n / row.train_seconds);
+        if (write_errors_tsv(rs, err, sizeof err) || write_errors_svg(rs, err, sizeof err)) {
+            say_error("%s", err);
+            rc = EXIT_RUN_FAILED;
+            break;
+        }
+    }
+    free(order);
+    return rc;
+}
+
+static void free_run(run_state *rs) {
+    cifar_free(&rs->ds);
+    free(rs->classes);
+    free(rs->gray);
+    free(rs->x);
+    free(rs->rows);
+    nn_free(rs->net);
+}
+
+/* Builds the network (fresh or resumed) before any data is read, so that a
+ * bad --arch or --resume is reported at once. */
+static int build_network(run_state *rs, nn_model_meta *resumed) {
+    char err[512];
+    const options *o = &rs->o;
+    int batch_cap = o->batch > 64 ? o->batch : 64; /* evaluation runs 64 images at a time */
+    if (o->resume) {
+        if (nn_load(o->resume, CIFAR_SIDE, CIFAR_SIDE, batch_cap, &rs->net, resumed, err, sizeof err)) {
+            say_error("%s", err);
+            return EXIT_BAD_INPUT;
+        }
+        return 0;
+    }
+    if (nn_create(o->arch, CIFAR_SIDE, CIFAR_SIDE, o->k, batch_cap, &rs->net, err, sizeof err))
+        return usage_error("--arch: %s", err);
+    nn_init_weights(rs->net, o->seed);
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv) {
+    run_state rs = {0};
+    default_options(&rs.o);
+    const char *dir;
+    int r = parse_command_line(argc, argv, &rs.o, &dir, 1, "DATA_DIR");
+    if (r) return r < 0 ? 0 : r;
+    rs.o.data_dir = dir;
+    nn_model_meta resumed;
+    if ((r = build_network(&rs, &resumed)) != 0) goto done;
+    if (prepare_out_dir(rs.o.out_dir) != 0) {
+        r = EXIT_BAD_INPUT;
+        goto done;
+    }
+    rs.rows = calloc((size_t)rs.o.epochs + (rs.o.resume ? resumed.epochs : 0) + 1, sizeof(epoch_row));
+    if (!rs.rows) {
+        r = EXIT_RUN_FAILED;
+        goto done;
+    }
+    if (rs.o.resume) {
+        rs.epochs_done = resumed.epochs;
+        read_errors_tsv(&rs, resumed.epochs);
+    }
+    say(&rs, "colorize %s: %d threads, %s kernels\n", COLORIZE_VERSION, omp_get_max_threads(),
+        simd_path_name(simd_active()));
+    double t0 = now_seconds();
+    if ((r = load_dataset(&rs.o, &rs.ds)) != 0) goto done;
+    rs.seconds_load = now_seconds() - t0;
+    say(&rs, "load     %s: %s (class %d): %d train, %d validation, %d test images  %.2f s\n",
+        cifar_layout_name(rs.ds.layout), rs.ds.class_names[rs.ds.class_index], rs.ds.class_index,
+        rs.ds.n_train, rs.ds.n_val, rs.ds.n_test, rs.seconds_load);
+    if (rs.ds.n_train == 0) {
+        say_error("%s: no training images of class %s", dir, rs.ds.class_names[rs.ds.class_index]);
+        r = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if ((r = prepare_data(&rs, rs.o.resume ? &resumed : NULL)) != 0) goto done;
+    print_network(&rs);
+    signal(SIGINT, on_interrupt);
+    int train_rc = train(&rs, rs.o.epochs);
+    signal(SIGINT, SIG_DFL);
+    if ((r = write_outputs(&rs)) != 0) goto done;
+    if (rs.n_rows) {
+        const epoch_row *last = &rs.rows[rs.n_rows - 1];
+        printf("final    error  train %.2f%%  val %.2f%%  test %.2f%%   loss %.3f / %.3f / %.3f\n",
+               100 * last->score[0].error, 100 * last->score[1].error, 100 * last->score[2].error,
+               last->score[0].loss, last->score[1].loss, last->score[2].loss);
+    }
+    printf("baseline error  train %.2f%%  val %.2f%%  test %.2f%%   (luminance only)\n",
+           100 * rs.baseline[0].error, 100 * rs.baseline[1].error, 100 * rs.baseline[2].error);
+    printf("time     %.1f s: load %.2f, palette %.2f, prepare %.2f, train %.1f, eval %.1f\n",
+           rs.seconds_load + rs.seconds_palette + rs.seconds_prepare + rs.seconds_train + rs.seconds_eval,
+           rs.seconds_load, rs.seconds_palette, rs.seconds_prepare, rs.seconds_train, rs.seconds_eval);
+    printf("outputs  %s/: errors.tsv errors.svg compare.ppm palette.txt palette.ppm model.bin summary.txt\n",
+           rs.o.out_dir);
+    r = train_rc;
+    if (interrupted && r == 0) {
+        fprintf(stderr, "%s: interrupted after %d epochs; outputs written\n", program, rs.epochs_done);
+        r = EXIT_INTERRUPTED;
+    }
+done:
+    free_run(&rs);
+    return r;
+}
+
+int main(int argc, char **argv) {
+    size_t len = 0;
+    for (int i = 0; i < argc && len < sizeof command_line - 1; i++)
+        len += (size_t)snprintf(command_line + len, sizeof command_line - len, "%s%s", i ? " " : "", argv[i]);
+    if (argc >= 2 && strcmp(argv[1], "info") == 0) return cmd_info(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "palette") == 0) return cmd_palette(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "predict") == 0) return cmd_predict(argc - 1, argv + 1);
+    return cmd_run(argc, argv);
+}
