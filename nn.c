@@ -831,7 +831,7 @@ double nn_train_epoch(network *net, const float *x, const uint8_t *targets, cons
                       net->step + 1, loss);
             return NAN;
         }
-        nn_update(net, cfg, nn_schedule_lr(cfg, net->step, total_steps));
+        nn_update(net, cfg, nn_schedule_lr(cfg, net->step - cfg->first_step, total_steps));
         loss_sum += loss;
         batches++;
         done += B;

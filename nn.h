@@ -52,6 +52,7 @@ typedef struct {
     float momentum; /* SGD */
     float beta1, beta2, eps; /* Adam */
     nn_schedule schedule;
+    long first_step; /* the optimiser step at which the schedule starts (resumed runs) */
 } nn_optim_config;
 
 typedef struct network {
@@ -113,7 +114,7 @@ void nn_forward(network *net, const float *x, int B);
 double nn_backward(network *net, const uint8_t *targets, int B);
 /* One optimiser step with learning rate lr. */
 void nn_update(network *net, const nn_optim_config *cfg, float lr);
-/* The learning rate of the schedule at step t of total steps. */
+/* The learning rate of the schedule t steps into it, of total steps. */
 float nn_schedule_lr(const nn_optim_config *cfg, long t, long total);
 
 /* Pixel error and mean cross-entropy of the network on n images. */

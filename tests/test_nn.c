@@ -296,7 +296,7 @@ START_TEST(test_small_network_learns) {
     char err[256];
     ck_assert_msg(nn_create("default", H, W, 4, N, &net, err, sizeof err) == 0, "%s", err);
     nn_init_weights(net, 3);
-    nn_optim_config cfg = {OPT_ADAM, 0.01f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT};
+    nn_optim_config cfg = {OPT_ADAM, 0.01f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT, 0};
     int order[N];
     for (int i = 0; i < N; i++) order[i] = i;
     double first = 0, last = 0;
@@ -325,7 +325,7 @@ static float *train_three_steps(const char *arch, int threads, size_t *n_params)
     char err[256];
     ck_assert_msg(nn_create(arch, H, W, 4, 5, &net, err, sizeof err) == 0, "%s", err);
     nn_init_weights(net, 9);
-    nn_optim_config cfg = {OPT_ADAM, 0.003f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE};
+    nn_optim_config cfg = {OPT_ADAM, 0.003f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0};
     int order[N];
     for (int i = 0; i < N; i++) order[i] = (i * 5) % N;
     int done;
@@ -471,7 +471,7 @@ START_TEST(test_divergence_stops_with_the_last_good_weights) {
     nn_init_weights(net, 1);
     float *before = malloc(net->n_params * sizeof(float));
     memcpy(before, net->params, net->n_params * sizeof(float));
-    nn_optim_config cfg = {OPT_SGD, 0.1f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT};
+    nn_optim_config cfg = {OPT_SGD, 0.1f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT, 0};
     int order[N] = {0, 1, 2, 3}, done = -1;
     double loss = nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
     ck_assert(isnan(loss));
