@@ -383,13 +383,32 @@ double nn_forward_flops(const network *net) {
 /* Layers. Each is a forward/backward pair over (B, H, W, C) tensors.        */
 /* Backward functions add into an input gradient unless told to overwrite.   */
 
-static void store(float *dst, float v, int overwrite) { *dst = overwrite ? v : *dst + v; }
+/* dst[0..n) = src (overwrite) or += src: the branch is outside the loop so that it vectorises. */
+static void store_row(float *restrict dst, const float *restrict src, size_t n, int overwrite) {
+    if (overwrite) memcpy(dst, src, n * sizeof(float));
+    else
+        for (size_t j = 0; j < n; j++) dst[j] += src[j];
+}
 
 /* in (B,h,w,cin) -> pad (B,h+4,w+4,cin), interior only: the border stays zero. */
 static void pad_image(const float *in, int h, int w, int c, float *pad) {
     for (int y = 0; y < h; y++)
         memcpy(pad + ((size_t)(y + 2) * (w + 4) + 2) * c, in + (size_t)y * w * c,
                (size_t)w * c * sizeof(float));
+}
+
+/* db[j] = sum over the rows of dout (rows, n), in row order. Threads own
+ * blocks of 16 columns and read the rows' pieces contiguously. */
+static void bias_grad(const float *dout, size_t rows, int n, float *db) {
+    int blocks = (n + 15) / 16;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < blocks; blk++) {
+        int j0 = blk * 16, len = n - j0 < 16 ? n - j0 : 16;
+        float sum[16] = {0};
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < len; j++) sum[j] += dout[r * n + j0 + j];
+        memcpy(db + j0, sum, (size_t)len * sizeof(float));
+    }
 }
 
 // in is (B,h,w,cin), w is (5,5,cin,cout), out is (B,h,w,cout)
@@ -423,12 +442,7 @@ static void conv5_backward(network *net, int i, int B) {
         int co1 = co0 + 16 < cout ? co0 + 16 : cout;
         conv5x5_weight_grad(net->pad_in[i], dout, B, s.h, s.w, cin, cout, tap, co0, co1, dw);
     }
-#pragma omp parallel for schedule(static)
-    for (int co = 0; co < cout; co++) {
-        float sum = 0;
-        for (size_t p = 0; p < pixels; p++) sum += dout[p * cout + co];
-        db[co] = sum;
-    }
+    bias_grad(dout, pixels, cout, db);
     if (L->inputs[0] == 0) return; /* nobody needs the gradient of the gray input */
     conv5x5_flip_weights(net->params + L->w_offset, cin, cout, net->flipped[i]);
     int overwrite = net->grad_overwrite[i][0];
@@ -464,20 +478,20 @@ static void relu_backward(network *net, int i, int B) {
     float *din = net->grad[L->inputs[0]];
     int overwrite = net->grad_overwrite[i][0];
 #pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j++) store(&din[j], out[j] > 0 ? dout[j] : 0, overwrite);
+    for (size_t j = 0; j < n; j++) din[j] = (overwrite ? 0 : din[j]) + (out[j] > 0 ? dout[j] : 0);
 }
 
-/* Where the maximum of a window lies: the first in row-major order. The
- * window of output (y, x) starts at (stride*y, stride*x) and is clamped at
- * the right and bottom edges ("same" padding of stride 1). */
-static size_t pool_argmax(const float *in, nn_shape s, int y0, int x0, int c) {
-    size_t best = ((size_t)y0 * s.w + x0) * s.c + c;
-    for (int y = y0; y < y0 + 2 && y < s.h; y++)
-        for (int x = x0; x < x0 + 2 && x < s.w; x++) {
-            size_t j = ((size_t)y * s.w + x) * s.c + c;
-            if (in[j] > in[best]) best = j;
-        }
-    return best;
+/* The four input pixels of the window of output (y, x): rows and columns
+ * start at stride*y, stride*x; at the right and bottom edges of a stride-1
+ * ("same") pool the window is clamped, which repeats a pixel. */
+static void pool_window(const float *base, nn_shape s, int stride, int y, int x,
+                        const float *win[4]) {
+    int y0 = stride * y, x0 = stride * x;
+    int y1 = y0 + 1 < s.h ? y0 + 1 : y0, x1 = x0 + 1 < s.w ? x0 + 1 : x0;
+    win[0] = base + ((size_t)y0 * s.w + x0) * s.c;
+    win[1] = base + ((size_t)y0 * s.w + x1) * s.c;
+    win[2] = base + ((size_t)y1 * s.w + x0) * s.c;
+    win[3] = base + ((size_t)y1 * s.w + x1) * s.c;
 }
 
 // in is (B,h,w,c), out is (B,h/2,w/2,c) for stride 2 or (B,h,w,c) for stride 1
@@ -487,16 +501,23 @@ static void maxpool_forward(network *net, int i, int B) {
     int stride = L->kind == LAYER_MAXPOOL2 ? 2 : 1;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        const float *in = net->act[L->inputs[0]] + b * shape_size(s);
-        float *out = net->act[L->output] + b * shape_size(o);
+        const float *in = net->act[L->inputs[0]] + b * shape_size(s), *w[4];
         for (int y = 0; y < o.h; y++)
-            for (int x = 0; x < o.w; x++)
-                for (int c = 0; c < o.c; c++)
-                    out[((size_t)y * o.w + x) * o.c + c] =
-                        in[pool_argmax(in, s, stride * y, stride * x, c)];
+            for (int x = 0; x < o.w; x++) {
+                float *out = net->act[L->output] + b * shape_size(o) + ((size_t)y * o.w + x) * o.c;
+                pool_window(in, s, stride, y, x, w);
+                for (int c = 0; c < o.c; c++) {
+                    float m01 = w[0][c] >= w[1][c] ? w[0][c] : w[1][c];
+                    float m23 = w[2][c] >= w[3][c] ? w[2][c] : w[3][c];
+                    out[c] = m01 >= m23 ? m01 : m23;
+                }
+            }
     }
 }
 
+/* The gradient goes to the first pixel of the window (in row-major order)
+ * that holds the maximum. Windows overlap at stride 1, so contributions are
+ * added, in output order. */
 static void maxpool_backward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
     if (L->inputs[0] == 0) return;
@@ -505,16 +526,26 @@ static void maxpool_backward(network *net, int i, int B) {
     int overwrite = net->grad_overwrite[i][0];
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        const float *in = net->act[L->inputs[0]] + b * shape_size(s);
-        const float *dout = net->grad[L->output] + b * shape_size(o);
+        const float *in = net->act[L->inputs[0]] + b * shape_size(s), *w[4];
         float *din = net->grad[L->inputs[0]] + b * shape_size(s);
         if (overwrite) memset(din, 0, shape_size(s) * sizeof(float));
-        /* Windows overlap at stride 1, so contributions are added, in output order. */
         for (int y = 0; y < o.h; y++)
-            for (int x = 0; x < o.w; x++)
-                for (int c = 0; c < o.c; c++)
-                    din[pool_argmax(in, s, stride * y, stride * x, c)] +=
-                        dout[((size_t)y * o.w + x) * o.c + c];
+            for (int x = 0; x < o.w; x++) {
+                size_t at = ((size_t)y * o.w + x) * o.c;
+                const float *m = net->act[L->output] + b * shape_size(o) + at;
+                const float *g = net->grad[L->output] + b * shape_size(o) + at;
+                pool_window(in, s, stride, y, x, w);
+                float *d[4];
+                for (int q = 0; q < 4; q++) d[q] = din + (w[q] - in);
+                for (int c = 0; c < o.c; c++) {
+                    int t0 = w[0][c] == m[c], t1 = !t0 && w[1][c] == m[c];
+                    int t2 = !t0 && !t1 && w[2][c] == m[c], t3 = !t0 && !t1 && !t2;
+                    d[0][c] += t0 ? g[c] : 0;
+                    d[1][c] += t1 ? g[c] : 0;
+                    d[2][c] += t2 ? g[c] : 0;
+                    d[3][c] += t3 ? g[c] : 0;
+                }
+            }
     }
 }
 
@@ -538,18 +569,18 @@ static void upsample_backward(network *net, int i, int B) {
     if (L->inputs[0] == 0) return;
     nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
     int overwrite = net->grad_overwrite[i][0];
+    size_t row = (size_t)o.w * o.c;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const float *dout = net->grad[L->output] + b * shape_size(o);
         float *din = net->grad[L->inputs[0]] + b * shape_size(s);
         for (int y = 0; y < s.h; y++)
-            for (int x = 0; x < s.w; x++)
-                for (int c = 0; c < s.c; c++) {
-                    const float *d = dout + ((size_t)(2 * y) * o.w + 2 * x) * o.c + c;
-                    size_t row = (size_t)o.w * o.c;
-                    float sum = d[0] + d[o.c] + d[row] + d[row + o.c];
-                    store(&din[((size_t)y * s.w + x) * s.c + c], sum, overwrite);
-                }
+            for (int x = 0; x < s.w; x++) {
+                const float *d = dout + ((size_t)(2 * y) * o.w + 2 * x) * o.c;
+                float *g = din + ((size_t)y * s.w + x) * s.c;
+                for (int c = 0; c < s.c; c++)
+                    g[c] = (overwrite ? 0 : g[c]) + ((d[c] + d[o.c + c]) + (d[row + c] + d[row + o.c + c]));
+            }
     }
 }
 
@@ -585,8 +616,7 @@ static void concat_backward(network *net, int i, int B) {
             float *din = net->grad[t] + b * pixels * c;
             c0 += c;
             if (t == 0) continue;
-            for (size_t p = 0; p < pixels; p++)
-                for (int q = 0; q < c; q++) store(&din[p * c + q], dout[p * o.c + q], overwrite);
+            for (size_t p = 0; p < pixels; p++) store_row(din + p * c, dout + p * o.c, (size_t)c, overwrite);
         }
     }
 }
@@ -606,16 +636,6 @@ static void thread_share(int n, int t, int nt, int *lo, int *hi) {
  * starting the row from the bias: the product is then accumulated onto it. */
 static void fill_rows(float *c, int rows, int n, int ld, const float *bias) {
     for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ld, bias, (size_t)n * sizeof(float));
-}
-
-/* db[j] = sum over the rows of dout (rows, n), in row order. */
-static void bias_grad(const float *dout, size_t rows, int n, float *db) {
-#pragma omp parallel for schedule(static)
-    for (int j = 0; j < n; j++) {
-        float sum = 0;
-        for (size_t r = 0; r < rows; r++) sum += dout[r * n + j];
-        db[j] = sum;
-    }
 }
 
 // in is (B,h,w,cin), w is (cin,cout), out is (B,h,w,cout)
