@@ -1,0 +1,679 @@
+/* The palette: k-means over the distinct colours of the pixels.
+ *
+ * Pixels only matter through their colour, so the clustered set is the
+ * distinct colours with their pixel counts (weights), stored in Morton order
+ * of (r, g, b). In that order every cube of side 4 (64 colours, one word of a
+ * 2^24-bit presence bitmap), 8 or 16 aligned on its side is one contiguous run
+ * of colours, and we keep exact integer sums per cube: pixels, sum of r, g, b
+ * and of r^2 + g^2 + b^2.
+ *
+ * A Lloyd assignment then walks the cubes (the filtering algorithm of Kanungo
+ * et al.): a centre that is farther than another centre from every point of a
+ * cube, by more than float rounding can blur, is dropped for that cube and
+ * its sub-cubes; when one centre is left, the whole cube's sums go to it. Only
+ * cubes of side 4 that straddle a boundary are split into colours, which go
+ * through the SIMD kernel of simd/kmeans.h. Each pixel thus lands on exactly
+ * the centre the kernel would give it, and the result is exact Lloyd.
+ *
+ * Every sum is an integer sum, so neither the thread count nor the schedule
+ * can change a bit of the result; k-means++ works in integers too (its
+ * centres are pixels, so squared distances are integers). */
+#include "kmeans.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simd/kmeans.h"
+#include "util.h"
+
+#define CUBE_WORDS  (1u << 18) /* cubes of side 4: one 64-bit word of presence each */
+#define TOP_CUBES   (1u << 12) /* cubes of side 16, where each Lloyd walk starts */
+#define TOP_LEVEL   2          /* levels: 0 side 4, 1 side 8, 2 side 16 */
+#define SEED_CHUNK  4096       /* colours per chunk of the k-means++ running sums */
+#define MAX_TRIALS  8          /* greedy k-means++ candidates per centre: 2 + ln k */
+/* Squared-distance slack of the cube test: each float distance of the kernel is
+ * within 0.06 of the exact one (5 roundings of 2^-24 relative, d <= 3 * 255^2),
+ * so a centre pruned with this slack can never win in the kernel. */
+#define DIST_SLACK 0.5
+
+typedef struct {
+    uint64_t w, r, g, b, q; /* pixels, sums of r, g, b, and of r^2 + g^2 + b^2 */
+} moments;
+
+typedef struct {
+    size_t n_points;
+    size_t n_colours;
+    uint32_t *colours;    // (n_colours) 0x00RRGGBB, Morton order
+    uint32_t *weights;    // (n_colours) pixels of each colour
+    uint32_t *start;      // (CUBE_WORDS + 1) first colour of each cube of side 4
+    moments *cube[3];     // (2^18), (2^15), (2^12) sums over cubes of side 4, 8, 16
+    uint64_t *chunk_w;    // (n_chunks) pixels per SEED_CHUNK colours
+    size_t n_chunks;
+} colour_set;
+
+void kmeans_default_options(kmeans_options *opt) {
+    opt->k = 4;
+    opt->sample = 1.0;
+    opt->seed = 1;
+    opt->max_iterations = 300;
+    opt->tolerance = 1e-4;
+    opt->restarts = 1;
+}
+
+// ----------------------------------------------------------------------------
+// Morton order: bits r7 g7 b7 r6 g6 b6 ... r0 g0 b0
+
+static uint32_t spread8(uint32_t x) {
+    x = (x | x << 8) & 0x00F00Fu;
+    x = (x | x << 4) & 0x0C30C3u;
+    x = (x | x << 2) & 0x249249u;
+    return x;
+}
+
+static uint32_t compact8(uint32_t x) {
+    x &= 0x249249u;
+    x = (x | x >> 2) & 0x0C30C3u;
+    x = (x | x >> 4) & 0x00F00Fu;
+    x = (x | x >> 8) & 0x0000FFu;
+    return x;
+}
+
+static uint32_t morton(const uint8_t *p) { return spread8(p[0]) << 2 | spread8(p[1]) << 1 | spread8(p[2]); }
+
+static uint32_t morton_to_packed(uint32_t key) {
+    return compact8(key >> 2) << 16 | compact8(key >> 1) << 8 | compact8(key);
+}
+
+static int is_selected(const uint64_t *selected, size_t i) {
+    return !selected || (selected[i >> 6] >> (i & 63) & 1);
+}
+
+// ----------------------------------------------------------------------------
+// The distinct colours and their cube sums
+
+static void mark_colours(const uint8_t *rgb, size_t n, const uint64_t *selected, uint64_t *bitmap) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        if (!is_selected(selected, i)) continue;
+        uint32_t key = morton(rgb + 3 * i);
+        uint64_t bit = 1ull << (key & 63), *word = &bitmap[key >> 6];
+        if (!(__atomic_load_n(word, __ATOMIC_RELAXED) & bit))
+            __atomic_fetch_or(word, bit, __ATOMIC_RELAXED);
+    }
+}
+
+// bitmap is (CUBE_WORDS); fills start and colours
+static void list_colours(const uint64_t *bitmap, colour_set *cs) {
+    uint32_t total = 0;
+    for (uint32_t w = 0; w < CUBE_WORDS; w++) {
+        cs->start[w] = total;
+        total += (uint32_t)__builtin_popcountll(bitmap[w]);
+    }
+    cs->start[CUBE_WORDS] = total;
+#pragma omp parallel for schedule(static)
+    for (uint32_t w = 0; w < CUBE_WORDS; w++) {
+        uint32_t *out = cs->colours + cs->start[w];
+        for (uint64_t bits = bitmap[w]; bits; bits &= bits - 1)
+            *out++ = morton_to_packed(w << 6 | (uint32_t)__builtin_ctzll(bits));
+    }
+}
+
+static void count_pixels(const uint8_t *rgb, size_t n, const uint64_t *selected,
+                         const uint64_t *bitmap, colour_set *cs) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        if (!is_selected(selected, i)) continue;
+        uint32_t key = morton(rgb + 3 * i), w = key >> 6;
+        uint64_t below = bitmap[w] & ((1ull << (key & 63)) - 1);
+        __atomic_fetch_add(&cs->weights[cs->start[w] + __builtin_popcountll(below)], 1,
+                           __ATOMIC_RELAXED);
+    }
+}
+
+static void add_moments(moments *to, const moments *m) {
+    to->w += m->w;
+    to->r += m->r;
+    to->g += m->g;
+    to->b += m->b;
+    to->q += m->q;
+}
+
+static moments colour_moments(uint32_t colour, uint32_t weight) {
+    uint64_t r = colour >> 16 & 255, g = colour >> 8 & 255, b = colour & 255, w = weight;
+    return (moments){w, w * r, w * g, w * b, w * (r * r + g * g + b * b)};
+}
+
+static void sum_cubes(colour_set *cs) {
+#pragma omp parallel for schedule(static)
+    for (uint32_t c = 0; c < CUBE_WORDS; c++) {
+        moments m = {0};
+        for (uint32_t i = cs->start[c]; i < cs->start[c + 1]; i++) {
+            moments one = colour_moments(cs->colours[i], cs->weights[i]);
+            add_moments(&m, &one);
+        }
+        cs->cube[0][c] = m;
+    }
+    for (int level = 1; level <= TOP_LEVEL; level++) {
+        uint32_t n_cubes = CUBE_WORDS >> (3 * level);
+        for (uint32_t c = 0; c < n_cubes; c++) {
+            moments m = {0};
+            for (int o = 0; o < 8; o++) add_moments(&m, &cs->cube[level - 1][8 * c + o]);
+            cs->cube[level][c] = m;
+        }
+    }
+    for (size_t c = 0; c < cs->n_chunks; c++) {
+        size_t end = (c + 1) * SEED_CHUNK < cs->n_colours ? (c + 1) * SEED_CHUNK : cs->n_colours;
+        uint64_t s = 0;
+        for (size_t i = c * SEED_CHUNK; i < end; i++) s += cs->weights[i];
+        cs->chunk_w[c] = s;
+    }
+}
+
+static void free_colour_set(colour_set *cs) {
+    free(cs->colours);
+    free(cs->weights);
+    free(cs->start);
+    for (int l = 0; l <= TOP_LEVEL; l++) free(cs->cube[l]);
+    free(cs->chunk_w);
+    memset(cs, 0, sizeof *cs);
+}
+
+/* The distinct colours of the selected pixels (all when selected is NULL),
+ * m of them. */
+static int build_colour_set(const uint8_t *rgb, size_t n, const uint64_t *selected, size_t m,
+                            colour_set *cs, char *err, size_t errlen) {
+    memset(cs, 0, sizeof *cs);
+    cs->n_points = m;
+    uint64_t *bitmap = calloc(CUBE_WORDS, sizeof *bitmap);
+    cs->start = malloc((CUBE_WORDS + 1) * sizeof *cs->start);
+    if (!bitmap || !cs->start) goto oom;
+    mark_colours(rgb, n, selected, bitmap);
+    size_t n_colours = 0;
+    for (uint32_t w = 0; w < CUBE_WORDS; w++) n_colours += (size_t)__builtin_popcountll(bitmap[w]);
+    cs->n_colours = n_colours;
+    cs->n_chunks = (n_colours + SEED_CHUNK - 1) / SEED_CHUNK;
+    cs->colours = malloc(n_colours * sizeof *cs->colours);
+    cs->weights = calloc(n_colours, sizeof *cs->weights);
+    cs->chunk_w = malloc(cs->n_chunks * sizeof *cs->chunk_w);
+    for (int l = 0; l <= TOP_LEVEL; l++)
+        cs->cube[l] = malloc((CUBE_WORDS >> (3 * l)) * sizeof(moments));
+    if (!cs->colours || !cs->weights || !cs->chunk_w || !cs->cube[0] || !cs->cube[1] ||
+        !cs->cube[2])
+        goto oom;
+    list_colours(bitmap, cs);
+    count_pixels(rgb, n, selected, bitmap, cs);
+    sum_cubes(cs);
+    free(bitmap);
+    return 0;
+oom:
+    free(bitmap);
+    free_colour_set(cs);
+    return set_error(err, errlen, "k-means: out of memory for the colours of %zu pixels", n);
+}
+
+// ----------------------------------------------------------------------------
+// Lloyd assignment by cube filtering
+
+/* Whether centre b is farther than centre a, by more than DIST_SLACK in squared
+ * distance, from every point of the cube [lo, lo + side - 1]^3. The difference
+ * |x-a|^2 - |x-b|^2 = sum 2 x (b - a) + a^2 - b^2 is linear in x: its maximum is
+ * at the corner taking the high side where b - a > 0. */
+static int dominated(const float *a, const float *b, const int *lo, int side) {
+    double worst = 0.0;
+    for (int d = 0; d < 3; d++) {
+        double diff = (double)b[d] - a[d];
+        double x = diff > 0 ? lo[d] + side - 1 : lo[d];
+        worst += 2.0 * x * diff + (double)a[d] * a[d] - (double)b[d] * b[d];
+    }
+    return worst < -DIST_SLACK;
+}
+
+/* Keeps in keep (increasing index order) the candidates not dominated over the
+ * cube by the one nearest its middle; returns how many. */
+static int filter_candidates(const float *centres, const uint8_t *cand, int n_cand, const int *lo,
+                             int side, uint8_t *keep) {
+    double mid[3] = {lo[0] + 0.5 * (side - 1), lo[1] + 0.5 * (side - 1), lo[2] + 0.5 * (side - 1)};
+    int nearest = cand[0];
+    double nearest_d = INFINITY;
+    for (int j = 0; j < n_cand; j++) {
+        const float *c = centres + 3 * cand[j];
+        double d = 0.0;
+        for (int e = 0; e < 3; e++) d += (mid[e] - c[e]) * (mid[e] - c[e]);
+        if (d < nearest_d) nearest_d = d, nearest = cand[j];
+    }
+    int n_keep = 0;
+    for (int j = 0; j < n_cand; j++)
+        if (cand[j] == nearest ||
+            !dominated(centres + 3 * nearest, centres + 3 * cand[j], lo, side))
+            keep[n_keep++] = cand[j];
+    return n_keep;
+}
+
+// the colours of one cube of side 4, each to its nearest among the candidates
+static void assign_colours(const colour_set *cs, uint32_t cube, const float *centres,
+                           const uint8_t *cand, int n_cand, moments *acc) {
+    float sub[KMEANS_MAX_K * 3];
+    uint8_t labels[64];
+    for (int j = 0; j < n_cand; j++) memcpy(sub + 3 * j, centres + 3 * cand[j], 3 * sizeof(float));
+    uint32_t first = cs->start[cube], count = cs->start[cube + 1] - first;
+    kmeans_nearest(cs->colours + first, count, sub, n_cand, labels);
+    for (uint32_t i = 0; i < count; i++) {
+        moments one = colour_moments(cs->colours[first + i], cs->weights[first + i]);
+        add_moments(&acc[cand[labels[i]]], &one);
+    }
+}
+
+// acc[j] += the sums of the cube's pixels whose nearest centre is j
+static void assign_cube(const colour_set *cs, int level, uint32_t cube, const int *lo,
+                        const float *centres, const uint8_t *cand, int n_cand, moments *acc) {
+    const moments *m = &cs->cube[level][cube];
+    if (m->w == 0) return;
+    int side = 4 << level;
+    uint8_t keep[KMEANS_MAX_K];
+    int n_keep = filter_candidates(centres, cand, n_cand, lo, side, keep);
+    if (n_keep == 1) {
+        add_moments(&acc[keep[0]], m);
+        return;
+    }
+    if (level == 0) {
+        assign_colours(cs, cube, centres, keep, n_keep, acc);
+        return;
+    }
+    int half = side / 2;
+    for (int o = 0; o < 8; o++) {
+        int child_lo[3] = {lo[0] + (o >> 2 & 1) * half, lo[1] + (o >> 1 & 1) * half,
+                           lo[2] + (o & 1) * half};
+        assign_cube(cs, level - 1, 8 * cube + (uint32_t)o, child_lo, centres, keep, n_keep, acc);
+    }
+}
+
+// sums[j] = moments of the pixels nearest to centre j; centres is (k,3)
+static void assign_all(const colour_set *cs, const float *centres, int k, moments *sums) {
+    uint8_t all[KMEANS_MAX_K];
+    for (int j = 0; j < k; j++) all[j] = (uint8_t)j;
+    memset(sums, 0, (size_t)k * sizeof *sums);
+#pragma omp parallel
+    {
+        moments acc[KMEANS_MAX_K];
+        memset(acc, 0, sizeof acc);
+#pragma omp for schedule(dynamic, 16) nowait
+        for (uint32_t cube = 0; cube < TOP_CUBES; cube++) {
+            uint32_t key = cube << 12; // Morton key of the cube's first colour
+            int lo[3] = {(int)compact8(key >> 2), (int)compact8(key >> 1), (int)compact8(key)};
+            assign_cube(cs, TOP_LEVEL, cube, lo, centres, all, k, acc);
+        }
+        // Integer sums: the order in which threads add does not matter.
+#pragma omp critical(kmeans_sums)
+        for (int j = 0; j < k; j++) add_moments(&sums[j], &acc[j]);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// Empty clusters
+
+/* The colour farthest (squared distance, in double) from its nearest centre,
+ * ties to the lower index, skipping those in taken; returns -1 if all are at
+ * distance 0. */
+static long farthest_colour(const colour_set *cs, const float *centres, int k, const long *taken,
+                            int n_taken, int *label) {
+    double best_d = 0.0;
+    long best = -1;
+    int best_label = 0;
+#pragma omp parallel
+    {
+        double my_d = 0.0;
+        long my = -1;
+        int my_label = 0;
+        uint8_t labels[SEED_CHUNK];
+#pragma omp for schedule(static)
+        for (size_t c = 0; c < cs->n_chunks; c++) {
+            size_t first = c * SEED_CHUNK;
+            size_t count = cs->n_colours - first < SEED_CHUNK ? cs->n_colours - first : SEED_CHUNK;
+            kmeans_nearest(cs->colours + first, count, centres, k, labels);
+            for (size_t i = 0; i < count; i++) {
+                uint32_t col = cs->colours[first + i];
+                const float *z = centres + 3 * labels[i];
+                double dr = (double)(col >> 16 & 255) - z[0], dg = (double)(col >> 8 & 255) - z[1],
+                       db = (double)(col & 255) - z[2];
+                double d = dr * dr + dg * dg + db * db;
+                int was_taken = 0;
+                for (int t = 0; t < n_taken; t++) was_taken |= taken[t] == (long)(first + i);
+                if (d > my_d && !was_taken) my_d = d, my = (long)(first + i), my_label = labels[i];
+            }
+        }
+#pragma omp critical(kmeans_farthest)
+        if (my >= 0 && (my_d > best_d || (my_d == best_d && my < best)))
+            best_d = my_d, best = my, best_label = my_label;
+    }
+    *label = best_label;
+    return best;
+}
+
+/* An empty cluster takes the colour farthest from its centre, moved out of
+ * that centre's sums (centres are those of the assignment that gave sums).
+ * Returns how many clusters were given a colour. */
+static int reseed_empty(const colour_set *cs, const float *centres, int k, moments *sums) {
+    long taken[KMEANS_MAX_K];
+    int n_taken = 0;
+    for (int j = 0; j < k; j++) {
+        if (sums[j].w) continue;
+        int from;
+        long i = farthest_colour(cs, centres, k, taken, n_taken, &from);
+        if (i < 0) break; // every pixel sits on a centre: nothing to give
+        taken[n_taken++] = i;
+        moments one = colour_moments(cs->colours[i], cs->weights[i]);
+        moments *f = &sums[from];
+        f->w -= one.w, f->r -= one.r, f->g -= one.g, f->b -= one.b, f->q -= one.q;
+        sums[j] = one;
+    }
+    return n_taken;
+}
+
+// ----------------------------------------------------------------------------
+// Lloyd
+
+// centres (k,3) = the means of sums (a centre without pixels stays); returns the largest move
+static double move_centres(const moments *sums, int k, float *centres) {
+    double largest = 0.0;
+    for (int j = 0; j < k; j++) {
+        if (sums[j].w == 0) continue;
+        double w = (double)sums[j].w, moved = 0.0;
+        float mean[3] = {(float)(sums[j].r / w), (float)(sums[j].g / w), (float)(sums[j].b / w)};
+        for (int d = 0; d < 3; d++) {
+            double step = (double)mean[d] - centres[3 * j + d];
+            moved += step * step;
+            centres[3 * j + d] = mean[d];
+        }
+        if (sqrt(moved) > largest) largest = sqrt(moved);
+    }
+    return largest;
+}
+
+// sum over pixels of |x - c|^2 = q - 2 c.s + w |c|^2 per cluster
+static double inertia_of(const moments *sums, const float *centres, int k) {
+    double total = 0.0;
+    for (int j = 0; j < k; j++) {
+        const float *c = centres + 3 * j;
+        double cs = (double)c[0] * sums[j].r + (double)c[1] * sums[j].g + (double)c[2] * sums[j].b;
+        double cc = (double)c[0] * c[0] + (double)c[1] * c[1] + (double)c[2] * c[2];
+        double e = (double)sums[j].q - 2.0 * cs + (double)sums[j].w * cc;
+        total += e > 0 ? e : 0.0;
+    }
+    return total;
+}
+
+// Lloyd from centres (k,3), updated in place; returns the iterations run
+static int lloyd(const colour_set *cs, int k, float *centres, int max_iterations, double tolerance,
+                 double *inertia) {
+    moments sums[KMEANS_MAX_K];
+    int it = 0, sums_current = 0; // whether sums belong to the current centres
+    while (it < max_iterations) {
+        it++;
+        assign_all(cs, centres, k, sums);
+        int reseeded = reseed_empty(cs, centres, k, sums);
+        double moved = move_centres(sums, k, centres);
+        // moved == 0: no assignment changed (none that changed any sum)
+        sums_current = moved == 0.0 && !reseeded;
+        if (moved < tolerance || moved == 0.0) break;
+    }
+    if (!sums_current) assign_all(cs, centres, k, sums);
+    *inertia = inertia_of(sums, centres, k);
+    return it;
+}
+
+// ----------------------------------------------------------------------------
+// k-means++ (greedy, as scikit-learn: the best of 2 + ln k candidates)
+
+static uint32_t dist2_packed(uint32_t a, uint32_t b) {
+    int dr = (int)(a >> 16 & 255) - (int)(b >> 16 & 255);
+    int dg = (int)(a >> 8 & 255) - (int)(b >> 8 & 255);
+    int db = (int)(a & 255) - (int)(b & 255);
+    return (uint32_t)(dr * dr + dg * dg + db * db);
+}
+
+/* The colour at which the running sum of weights[i] * (d2 ? d2[i] : 1), in
+ * colour order, first exceeds r; chunk_sum holds that sum per SEED_CHUNK. */
+static size_t locate(const colour_set *cs, const uint32_t *d2, const uint64_t *chunk_sum,
+                     uint64_t r) {
+    size_t c = 0;
+    while (c + 1 < cs->n_chunks && r >= chunk_sum[c]) r -= chunk_sum[c++];
+    size_t end = (c + 1) * SEED_CHUNK < cs->n_colours ? (c + 1) * SEED_CHUNK : cs->n_colours;
+    for (size_t i = c * SEED_CHUNK; i < end; i++) {
+        uint64_t v = (uint64_t)cs->weights[i] * (d2 ? d2[i] : 1);
+        if (r < v) return i;
+        r -= v;
+    }
+    return end - 1; // not reached: r < the total
+}
+
+// d2[i] = min(d2[i], |colour i - centre|^2) (first: overwrite); chunk_pot = sums of w * d2
+static void update_d2(const colour_set *cs, uint32_t centre, int first, uint32_t *d2,
+                      uint64_t *chunk_pot) {
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < cs->n_chunks; c++) {
+        size_t end = (c + 1) * SEED_CHUNK < cs->n_colours ? (c + 1) * SEED_CHUNK : cs->n_colours;
+        uint64_t pot = 0;
+        for (size_t i = c * SEED_CHUNK; i < end; i++) {
+            uint32_t d = dist2_packed(cs->colours[i], centre);
+            if (first || d < d2[i]) d2[i] = d;
+            pot += (uint64_t)cs->weights[i] * d2[i];
+        }
+        chunk_pot[c] = pot;
+    }
+}
+
+// pot[t] = sum of w * min(d2, |x - cand[t]|^2): the potential if cand[t] were added
+static void trial_potentials(const colour_set *cs, const uint32_t *d2, const uint32_t *cand,
+                             int n_cand, uint64_t *pot) {
+    uint64_t p[MAX_TRIALS] = {0};
+#pragma omp parallel for schedule(static) reduction(+ : p[:MAX_TRIALS])
+    for (size_t i = 0; i < cs->n_colours; i++) {
+        uint32_t x = cs->colours[i];
+        for (int t = 0; t < n_cand; t++) {
+            uint32_t d = dist2_packed(x, cand[t]);
+            p[t] += (uint64_t)cs->weights[i] * (d < d2[i] ? d : d2[i]);
+        }
+    }
+    memcpy(pot, p, sizeof p);
+}
+
+static uint32_t pick_by_weight(const colour_set *cs, rng_state *rng) {
+    return cs->colours[locate(cs, NULL, cs->chunk_w, rng_below(rng, cs->n_points))];
+}
+
+// centres (k,3) from k-means++; d2 (n_colours) and chunk_pot (n_chunks) are scratch
+static void seed_centres(const colour_set *cs, int k, rng_state *rng, float *centres, uint32_t *d2,
+                         uint64_t *chunk_pot) {
+    int trials = 2 + (int)log((double)k);
+    if (trials > MAX_TRIALS) trials = MAX_TRIALS;
+    uint32_t chosen = pick_by_weight(cs, rng);
+    for (int j = 0; j < k; j++) {
+        if (j > 0) {
+            uint64_t total = 0;
+            for (size_t c = 0; c < cs->n_chunks; c++) total += chunk_pot[c];
+            if (total == 0) { // every pixel is a centre already
+                chosen = pick_by_weight(cs, rng);
+            } else {
+                uint32_t cand[MAX_TRIALS];
+                uint64_t pot[MAX_TRIALS];
+                for (int t = 0; t < trials; t++)
+                    cand[t] = cs->colours[locate(cs, d2, chunk_pot, rng_below(rng, total))];
+                trial_potentials(cs, d2, cand, trials, pot);
+                int best = 0;
+                for (int t = 1; t < trials; t++)
+                    if (pot[t] < pot[best]) best = t;
+                chosen = cand[best];
+            }
+        }
+        centres[3 * j + 0] = (float)(chosen >> 16 & 255);
+        centres[3 * j + 1] = (float)(chosen >> 8 & 255);
+        centres[3 * j + 2] = (float)(chosen & 255);
+        if (j + 1 < k) update_d2(cs, chosen, j == 0, d2, chunk_pot);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// The API
+
+/* selected (n bits): m pixels chosen uniformly without replacement (Knuth's
+ * selection sampling: one draw per pixel, in pixel order). */
+static uint64_t *sample_pixels(size_t n, size_t m, rng_state *rng) {
+    uint64_t *selected = calloc((n + 63) / 64, sizeof *selected);
+    if (!selected) return NULL;
+    size_t chosen = 0;
+    for (size_t i = 0; i < n && chosen < m; i++)
+        if (rng_below(rng, n - i) < m - chosen) {
+            selected[i >> 6] |= 1ull << (i & 63);
+            chosen++;
+        }
+    return selected;
+}
+
+static int check_options(const uint8_t *rgb, size_t n, const kmeans_options *opt, char *err,
+                         size_t errlen) {
+    if (opt->k < 2 || opt->k > KMEANS_MAX_K)
+        return set_error(err, errlen, "k-means: k must be 2..%d, not %d", KMEANS_MAX_K, opt->k);
+    if (!(opt->sample > 0.0 && opt->sample <= 1.0))
+        return set_error(err, errlen, "k-means: the sample fraction must be in (0, 1], not %g",
+                         opt->sample);
+    if (opt->max_iterations < 1)
+        return set_error(err, errlen, "k-means: max_iterations must be at least 1, not %d",
+                         opt->max_iterations);
+    if (!(opt->tolerance >= 0.0 && opt->tolerance < INFINITY))
+        return set_error(err, errlen, "k-means: the tolerance must be finite and >= 0, not %g",
+                         opt->tolerance);
+    if (opt->restarts < 1)
+        return set_error(err, errlen, "k-means: restarts must be at least 1, not %d",
+                         opt->restarts);
+    if (!rgb || n == 0) return set_error(err, errlen, "k-means: no pixels");
+    if (n > UINT32_MAX)
+        return set_error(err, errlen, "k-means: %zu pixels, more than %u", n, UINT32_MAX);
+    return 0;
+}
+
+// centres (k,3) sorted by luminance, darkest first (stable)
+static void sort_by_luminance(float (*centres)[3], int k) {
+    for (int i = 1; i < k; i++) {
+        float c[3] = {centres[i][0], centres[i][1], centres[i][2]};
+        double lum = 0.2125 * c[0] + 0.7154 * c[1] + 0.0721 * c[2];
+        int j = i;
+        for (; j > 0; j--) {
+            float *p = centres[j - 1];
+            if (0.2125 * p[0] + 0.7154 * p[1] + 0.0721 * p[2] <= lum) break;
+            memcpy(centres[j], p, sizeof centres[j]);
+        }
+        memcpy(centres[j], c, sizeof c);
+    }
+}
+
+// restarts of k-means++ then Lloyd on cs; res gets the lowest inertia
+static int fit_colours(const colour_set *cs, const kmeans_options *opt, rng_state *rng,
+                       kmeans_result *res, kmeans_profile *prof, char *err, size_t errlen) {
+    uint32_t *d2 = malloc((cs->n_colours ? cs->n_colours : 1) * sizeof *d2);
+    uint64_t *chunk_pot = malloc((cs->n_chunks ? cs->n_chunks : 1) * sizeof *chunk_pot);
+    if (!d2 || !chunk_pot) {
+        free(d2);
+        free(chunk_pot);
+        return set_error(err, errlen, "k-means: out of memory for %zu colours", cs->n_colours);
+    }
+    res->inertia = INFINITY;
+    for (int run = 0; run < opt->restarts; run++) {
+        float centres[KMEANS_MAX_K][3];
+        double inertia, t0 = now_seconds();
+        seed_centres(cs, opt->k, rng, &centres[0][0], d2, chunk_pot);
+        double t1 = now_seconds();
+        int it = lloyd(cs, opt->k, &centres[0][0], opt->max_iterations, opt->tolerance, &inertia);
+        prof->seed_seconds += t1 - t0;
+        prof->lloyd_seconds += now_seconds() - t1;
+        prof->lloyd_iterations += it;
+        if (inertia < res->inertia) {
+            res->inertia = inertia;
+            res->iterations = it;
+            memcpy(res->centres, centres, (size_t)opt->k * sizeof centres[0]);
+        }
+    }
+    free(d2);
+    free(chunk_pot);
+    return 0;
+}
+
+int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt,
+                        kmeans_result *res, kmeans_profile *prof, char *err, size_t errlen) {
+    kmeans_profile unused;
+    if (!prof) prof = &unused;
+    memset(prof, 0, sizeof *prof);
+    if (check_options(rgb, n, opt, err, errlen)) return -1;
+    double t0 = now_seconds();
+    size_t m = opt->sample >= 1.0 ? n : (size_t)llround(opt->sample * (double)n);
+    if (m == 0)
+        return set_error(err, errlen, "k-means: a sample fraction of %g of %zu pixels is no pixel",
+                         opt->sample, n);
+    rng_state rng;
+    rng_seed(&rng, opt->seed);
+    uint64_t *selected = NULL;
+    if (m < n && !(selected = sample_pixels(n, m, &rng)))
+        return set_error(err, errlen, "k-means: out of memory sampling %zu pixels", n);
+    colour_set cs;
+    int rc = build_colour_set(rgb, n, selected, m, &cs, err, errlen);
+    free(selected);
+    if (rc) return rc;
+    prof->n_colours = cs.n_colours;
+    prof->prepare_seconds = now_seconds() - t0;
+
+    memset(res, 0, sizeof *res);
+    rc = fit_colours(&cs, opt, &rng, res, prof, err, errlen);
+    free_colour_set(&cs);
+    if (rc) return rc;
+    res->k = opt->k;
+    res->n_points = m;
+    sort_by_luminance(res->centres, res->k);
+    res->seconds = now_seconds() - t0;
+    return 0;
+}
+
+int kmeans_fit(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_result *res,
+               char *err, size_t errlen) {
+    return kmeans_fit_profiled(rgb, n, opt, res, NULL, err, errlen);
+}
+
+int kmeans_lloyd(const uint8_t *rgb, size_t n, int k, const float *init, int max_iterations,
+                 double tolerance, kmeans_result *res, kmeans_profile *prof, char *err,
+                 size_t errlen) {
+    kmeans_profile unused;
+    if (!prof) prof = &unused;
+    memset(prof, 0, sizeof *prof);
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    opt.k = k;
+    opt.max_iterations = max_iterations;
+    opt.tolerance = tolerance;
+    if (check_options(rgb, n, &opt, err, errlen)) return -1;
+    double t0 = now_seconds();
+    colour_set cs;
+    if (build_colour_set(rgb, n, NULL, n, &cs, err, errlen)) return -1;
+    double t1 = now_seconds();
+    memset(res, 0, sizeof *res);
+    res->k = k;
+    res->n_points = n;
+    memcpy(res->centres, init, (size_t)k * sizeof res->centres[0]);
+    res->iterations = lloyd(&cs, k, &res->centres[0][0], max_iterations, tolerance, &res->inertia);
+    prof->n_colours = cs.n_colours;
+    free_colour_set(&cs);
+    res->seconds = now_seconds() - t0;
+    prof->prepare_seconds = t1 - t0;
+    prof->lloyd_seconds = res->seconds - prof->prepare_seconds;
+    prof->lloyd_iterations = res->iterations;
+    return 0;
+}
+
+void kmeans_quantise(const uint8_t *rgb, size_t n, const kmeans_result *palette, uint8_t *classes) {
+    const size_t chunk = 16384;
+    size_t n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n_chunks; c++) {
+        size_t first = c * chunk, count = n - first < chunk ? n - first : chunk;
+        kmeans_nearest_rgb(rgb + 3 * first, count, &palette->centres[0][0], palette->k,
+                           classes + first);
+    }
+}
