@@ -21,6 +21,7 @@
 #include "kmeans.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,12 +65,13 @@ void kmeans_default_options(kmeans_options *opt) {
 // ----------------------------------------------------------------------------
 // Morton order: bits r7 g7 b7 r6 g6 b6 ... r0 g0 b0
 
-static uint32_t spread8(uint32_t x) {
-    x = (x | x << 8) & 0x00F00Fu;
-    x = (x | x << 4) & 0x0C30C3u;
-    x = (x | x << 2) & 0x249249u;
-    return x;
-}
+#define SPREAD(x)                                                                                  \
+    (((x)&1u) | ((x)&2u) << 2 | ((x)&4u) << 4 | ((x)&8u) << 6 | ((x)&16u) << 8 | ((x)&32u) << 10 | \
+     ((x)&64u) << 12 | ((x)&128u) << 14)
+#define SPREAD4(x)  SPREAD(x), SPREAD(x + 1), SPREAD(x + 2), SPREAD(x + 3)
+#define SPREAD16(x) SPREAD4(x), SPREAD4(x + 4), SPREAD4(x + 8), SPREAD4(x + 12)
+#define SPREAD64(x) SPREAD16(x), SPREAD16(x + 16), SPREAD16(x + 32), SPREAD16(x + 48)
+static const uint32_t spread8[256] = {SPREAD64(0u), SPREAD64(64u), SPREAD64(128u), SPREAD64(192u)};
 
 static uint32_t compact8(uint32_t x) {
     x &= 0x249249u;
@@ -79,7 +81,9 @@ static uint32_t compact8(uint32_t x) {
     return x;
 }
 
-static uint32_t morton(const uint8_t *p) { return spread8(p[0]) << 2 | spread8(p[1]) << 1 | spread8(p[2]); }
+static uint32_t morton(const uint8_t *p) {
+    return spread8[p[0]] << 2 | spread8[p[1]] << 1 | spread8[p[2]];
+}
 
 static uint32_t morton_to_packed(uint32_t key) {
     return compact8(key >> 2) << 16 | compact8(key >> 1) << 8 | compact8(key);
@@ -91,43 +95,67 @@ static int is_selected(const uint64_t *selected, size_t i) {
 
 // ----------------------------------------------------------------------------
 // The distinct colours and their cube sums
+//
+// A counting sort of the pixels by their cube of side 16 (the top 12 bits of
+// the Morton key; 4096 buckets), keeping the low 12 bits; then each bucket's
+// colours are counted in a 16 KB table that stays in L1.
 
-static void mark_colours(const uint8_t *rgb, size_t n, const uint64_t *selected, uint64_t *bitmap) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        if (!is_selected(selected, i)) continue;
-        uint32_t key = morton(rgb + 3 * i);
-        uint64_t bit = 1ull << (key & 63), *word = &bitmap[key >> 6];
-        if (!(__atomic_load_n(word, __ATOMIC_RELAXED) & bit))
-            __atomic_fetch_or(word, bit, __ATOMIC_RELAXED);
+#define BUCKET_BITS 12
+#define BUCKETS     (1u << BUCKET_BITS)
+#define BUCKET_SIZE (1u << 12) /* colours per bucket */
+
+typedef struct {
+    uint16_t *low;     // (m) low 12 bits of each selected pixel's key, grouped by bucket
+    uint32_t *first;   // (BUCKETS + 1) first pixel of each bucket in low
+    uint64_t *bitmap;  // (CUBE_WORDS) which colours occur
+    uint32_t *hist;    // (threads, BUCKETS)
+} pixel_buckets;
+
+// one parallel region: histogram per thread, prefix, then scatter (same pixel ranges)
+static void sort_into_buckets(const uint8_t *rgb, size_t n, const uint64_t *selected,
+                              pixel_buckets *pb) {
+#pragma omp parallel
+    {
+        size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        uint32_t *h = pb->hist + t * BUCKETS;
+        for (size_t i = lo; i < hi; i++)
+            if (is_selected(selected, i)) h[morton(rgb + 3 * i) >> BUCKET_BITS]++;
+#pragma omp barrier
+#pragma omp single
+        {
+            uint32_t total = 0;
+            for (uint32_t b = 0; b < BUCKETS; b++) {
+                pb->first[b] = total;
+                for (size_t u = 0; u < nt; u++) {
+                    uint32_t count = pb->hist[u * BUCKETS + b];
+                    pb->hist[u * BUCKETS + b] = total;
+                    total += count;
+                }
+            }
+            pb->first[BUCKETS] = total;
+        }
+        for (size_t i = lo; i < hi; i++) {
+            if (!is_selected(selected, i)) continue;
+            uint32_t key = morton(rgb + 3 * i);
+            pb->low[h[key >> BUCKET_BITS]++] = (uint16_t)(key & (BUCKET_SIZE - 1));
+        }
     }
 }
 
-// bitmap is (CUBE_WORDS); fills start and colours
-static void list_colours(const uint64_t *bitmap, colour_set *cs) {
-    uint32_t total = 0;
-    for (uint32_t w = 0; w < CUBE_WORDS; w++) {
-        cs->start[w] = total;
-        total += (uint32_t)__builtin_popcountll(bitmap[w]);
-    }
-    cs->start[CUBE_WORDS] = total;
-#pragma omp parallel for schedule(static)
-    for (uint32_t w = 0; w < CUBE_WORDS; w++) {
-        uint32_t *out = cs->colours + cs->start[w];
-        for (uint64_t bits = bitmap[w]; bits; bits &= bits - 1)
-            *out++ = morton_to_packed(w << 6 | (uint32_t)__builtin_ctzll(bits));
-    }
-}
-
-static void count_pixels(const uint8_t *rgb, size_t n, const uint64_t *selected,
-                         const uint64_t *bitmap, colour_set *cs) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        if (!is_selected(selected, i)) continue;
-        uint32_t key = morton(rgb + 3 * i), w = key >> 6;
-        uint64_t below = bitmap[w] & ((1ull << (key & 63)) - 1);
-        __atomic_fetch_add(&cs->weights[cs->start[w] + __builtin_popcountll(below)], 1,
-                           __ATOMIC_RELAXED);
+// bitmap of the colours present; cs->start[c] = colours in cube c of side 4 (a count, for now)
+static void mark_colours(const pixel_buckets *pb, colour_set *cs, uint32_t *bucket_colours) {
+#pragma omp parallel for schedule(dynamic, 16)
+    for (uint32_t b = 0; b < BUCKETS; b++) {
+        uint64_t *bits = pb->bitmap + (size_t)b * (BUCKET_SIZE / 64);
+        for (uint32_t i = pb->first[b]; i < pb->first[b + 1]; i++)
+            bits[pb->low[i] >> 6] |= 1ull << (pb->low[i] & 63);
+        uint32_t count = 0;
+        for (uint32_t w = 0; w < BUCKET_SIZE / 64; w++) {
+            cs->start[b * (BUCKET_SIZE / 64) + w] = (uint32_t)__builtin_popcountll(bits[w]);
+            count += cs->start[b * (BUCKET_SIZE / 64) + w];
+        }
+        bucket_colours[b] = count;
     }
 }
 
@@ -144,16 +172,37 @@ static moments colour_moments(uint32_t colour, uint32_t weight) {
     return (moments){w, w * r, w * g, w * b, w * (r * r + g * g + b * b)};
 }
 
-static void sum_cubes(colour_set *cs) {
-#pragma omp parallel for schedule(static)
-    for (uint32_t c = 0; c < CUBE_WORDS; c++) {
-        moments m = {0};
-        for (uint32_t i = cs->start[c]; i < cs->start[c + 1]; i++) {
-            moments one = colour_moments(cs->colours[i], cs->weights[i]);
-            add_moments(&m, &one);
+// colours, weights, start and the sums of the cubes of side 4, bucket by bucket
+static void count_colours(const pixel_buckets *pb, const uint32_t *bucket_first, colour_set *cs) {
+#pragma omp parallel
+    {
+        uint32_t *count = calloc(BUCKET_SIZE, sizeof *count);
+#pragma omp for schedule(dynamic, 16)
+        for (uint32_t b = 0; b < BUCKETS; b++) {
+            for (uint32_t i = pb->first[b]; i < pb->first[b + 1]; i++) count[pb->low[i]]++;
+            uint32_t out = bucket_first[b];
+            for (uint32_t w = 0; w < BUCKET_SIZE / 64; w++) {
+                uint32_t cube = b * (BUCKET_SIZE / 64) + w;
+                moments m = {0};
+                cs->start[cube] = out;
+                for (uint64_t bits = pb->bitmap[cube]; bits; bits &= bits - 1) {
+                    uint32_t low = w << 6 | (uint32_t)__builtin_ctzll(bits);
+                    cs->colours[out] = morton_to_packed(b << BUCKET_BITS | low);
+                    cs->weights[out] = count[low];
+                    count[low] = 0;
+                    moments one = colour_moments(cs->colours[out], cs->weights[out]);
+                    add_moments(&m, &one);
+                    out++;
+                }
+                cs->cube[0][cube] = m;
+            }
         }
-        cs->cube[0][c] = m;
+        free(count);
     }
+    cs->start[CUBE_WORDS] = (uint32_t)cs->n_colours;
+}
+
+static void sum_upper_cubes(colour_set *cs) {
     for (int level = 1; level <= TOP_LEVEL; level++) {
         uint32_t n_cubes = CUBE_WORDS >> (3 * level);
         for (uint32_t c = 0; c < n_cubes; c++) {
@@ -179,35 +228,53 @@ static void free_colour_set(colour_set *cs) {
     memset(cs, 0, sizeof *cs);
 }
 
-/* The distinct colours of the selected pixels (all when selected is NULL),
- * m of them. */
+static int alloc_colour_set(colour_set *cs, size_t n_colours) {
+    cs->n_colours = n_colours;
+    cs->n_chunks = (n_colours + SEED_CHUNK - 1) / SEED_CHUNK;
+    cs->colours = malloc(n_colours * sizeof *cs->colours);
+    cs->weights = malloc(n_colours * sizeof *cs->weights);
+    cs->chunk_w = malloc((cs->n_chunks ? cs->n_chunks : 1) * sizeof *cs->chunk_w);
+    for (int l = 0; l <= TOP_LEVEL; l++)
+        cs->cube[l] = malloc((CUBE_WORDS >> (3 * l)) * sizeof(moments));
+    return cs->colours && cs->weights && cs->chunk_w && cs->cube[0] && cs->cube[1] && cs->cube[2]
+               ? 0
+               : -1;
+}
+
+/* The distinct colours of the m selected pixels (all when selected is NULL). */
 static int build_colour_set(const uint8_t *rgb, size_t n, const uint64_t *selected, size_t m,
                             colour_set *cs, char *err, size_t errlen) {
     memset(cs, 0, sizeof *cs);
     cs->n_points = m;
-    uint64_t *bitmap = calloc(CUBE_WORDS, sizeof *bitmap);
+    pixel_buckets pb;
+    pb.low = malloc(m * sizeof *pb.low);
+    pb.first = malloc((BUCKETS + 1) * sizeof *pb.first);
+    pb.bitmap = calloc(CUBE_WORDS, sizeof *pb.bitmap);
+    pb.hist = calloc((size_t)omp_get_max_threads() * BUCKETS, sizeof *pb.hist);
+    uint32_t *bucket_first = malloc((BUCKETS + 1) * sizeof *bucket_first);
     cs->start = malloc((CUBE_WORDS + 1) * sizeof *cs->start);
-    if (!bitmap || !cs->start) goto oom;
-    mark_colours(rgb, n, selected, bitmap);
-    size_t n_colours = 0;
-    for (uint32_t w = 0; w < CUBE_WORDS; w++) n_colours += (size_t)__builtin_popcountll(bitmap[w]);
-    cs->n_colours = n_colours;
-    cs->n_chunks = (n_colours + SEED_CHUNK - 1) / SEED_CHUNK;
-    cs->colours = malloc(n_colours * sizeof *cs->colours);
-    cs->weights = calloc(n_colours, sizeof *cs->weights);
-    cs->chunk_w = malloc(cs->n_chunks * sizeof *cs->chunk_w);
-    for (int l = 0; l <= TOP_LEVEL; l++)
-        cs->cube[l] = malloc((CUBE_WORDS >> (3 * l)) * sizeof(moments));
-    if (!cs->colours || !cs->weights || !cs->chunk_w || !cs->cube[0] || !cs->cube[1] ||
-        !cs->cube[2])
-        goto oom;
-    list_colours(bitmap, cs);
-    count_pixels(rgb, n, selected, bitmap, cs);
-    sum_cubes(cs);
-    free(bitmap);
-    return 0;
-oom:
-    free(bitmap);
+    int rc = -1;
+    if (pb.low && pb.first && pb.bitmap && pb.hist && bucket_first && cs->start) {
+        sort_into_buckets(rgb, n, selected, &pb);
+        mark_colours(&pb, cs, bucket_first);
+        size_t total = 0;
+        for (uint32_t b = 0; b < BUCKETS; b++) {
+            uint32_t count = bucket_first[b];
+            bucket_first[b] = (uint32_t)total;
+            total += count;
+        }
+        if (alloc_colour_set(cs, total) == 0) {
+            count_colours(&pb, bucket_first, cs);
+            sum_upper_cubes(cs);
+            rc = 0;
+        }
+    }
+    free(pb.low);
+    free(pb.first);
+    free(pb.bitmap);
+    free(pb.hist);
+    free(bucket_first);
+    if (rc == 0) return 0;
     free_colour_set(cs);
     return set_error(err, errlen, "k-means: out of memory for the colours of %zu pixels", n);
 }
@@ -215,81 +282,115 @@ oom:
 // ----------------------------------------------------------------------------
 // Lloyd assignment by cube filtering
 
+/* Per Lloyd iteration: for each pair of centres (a, b), the terms of
+ * |x-a|^2 - |x-b|^2 = sum 2 x (b - a) + a^2 - b^2, linear in x. */
+typedef struct {
+    int k;
+    const float *centres;                     // (k,3)
+    double diff[KMEANS_MAX_K][KMEANS_MAX_K][3]; // b - a
+    double rise[KMEANS_MAX_K][KMEANS_MAX_K];    // sum of the positive parts of b - a
+    double base[KMEANS_MAX_K][KMEANS_MAX_K];    // a^2 - b^2
+} centre_pairs;
+
+static void pair_centres(const float *centres, int k, centre_pairs *cp) {
+    cp->k = k;
+    cp->centres = centres;
+    for (int a = 0; a < k; a++)
+        for (int b = 0; b < k; b++) {
+            const float *ca = centres + 3 * a, *cb = centres + 3 * b;
+            cp->rise[a][b] = 0.0;
+            cp->base[a][b] = 0.0;
+            for (int d = 0; d < 3; d++) {
+                double diff = (double)cb[d] - ca[d];
+                cp->diff[a][b][d] = diff;
+                cp->rise[a][b] += diff > 0 ? diff : 0.0;
+                cp->base[a][b] += (double)ca[d] * ca[d] - (double)cb[d] * cb[d];
+            }
+        }
+}
+
 /* Whether centre b is farther than centre a, by more than DIST_SLACK in squared
- * distance, from every point of the cube [lo, lo + side - 1]^3. The difference
- * |x-a|^2 - |x-b|^2 = sum 2 x (b - a) + a^2 - b^2 is linear in x: its maximum is
- * at the corner taking the high side where b - a > 0. */
-static int dominated(const float *a, const float *b, const int *lo, int side) {
-    double worst = 0.0;
-    for (int d = 0; d < 3; d++) {
-        double diff = (double)b[d] - a[d];
-        double x = diff > 0 ? lo[d] + side - 1 : lo[d];
-        worst += 2.0 * x * diff + (double)a[d] * a[d] - (double)b[d] * b[d];
-    }
+ * distance, from every point of the cube [lo, lo + side - 1]^3: the largest
+ * |x-a|^2 - |x-b|^2 is at the corner taking the high side where b - a > 0. */
+static int dominated(const centre_pairs *cp, int a, int b, const int *lo, int side) {
+    const double *diff = cp->diff[a][b];
+    double worst = 2.0 * (lo[0] * diff[0] + lo[1] * diff[1] + lo[2] * diff[2]) +
+                   2.0 * (side - 1) * cp->rise[a][b] + cp->base[a][b];
     return worst < -DIST_SLACK;
 }
 
 /* Keeps in keep (increasing index order) the candidates not dominated over the
- * cube by the one nearest its middle; returns how many. */
-static int filter_candidates(const float *centres, const uint8_t *cand, int n_cand, const int *lo,
-                             int side, uint8_t *keep) {
-    double mid[3] = {lo[0] + 0.5 * (side - 1), lo[1] + 0.5 * (side - 1), lo[2] + 0.5 * (side - 1)};
-    int nearest = cand[0];
-    double nearest_d = INFINITY;
+ * cube by the one nearest its middle, which goes to *nearest; returns how many. */
+static int filter_candidates(const centre_pairs *cp, const uint8_t *cand, int n_cand,
+                             const int *lo, int side, uint8_t *keep, int *nearest) {
+    float half = 0.5f * (float)(side - 1);
+    float mid[3] = {(float)lo[0] + half, (float)lo[1] + half, (float)lo[2] + half};
+    int z = cand[0];
+    float z_d = INFINITY;
     for (int j = 0; j < n_cand; j++) {
-        const float *c = centres + 3 * cand[j];
-        double d = 0.0;
-        for (int e = 0; e < 3; e++) d += (mid[e] - c[e]) * (mid[e] - c[e]);
-        if (d < nearest_d) nearest_d = d, nearest = cand[j];
+        const float *c = cp->centres + 3 * cand[j];
+        float dr = mid[0] - c[0], dg = mid[1] - c[1], db = mid[2] - c[2];
+        float d = dr * dr + dg * dg + db * db;
+        if (d < z_d) z_d = d, z = cand[j];
     }
     int n_keep = 0;
     for (int j = 0; j < n_cand; j++)
-        if (cand[j] == nearest ||
-            !dominated(centres + 3 * nearest, centres + 3 * cand[j], lo, side))
-            keep[n_keep++] = cand[j];
+        if (cand[j] == z || !dominated(cp, z, cand[j], lo, side)) keep[n_keep++] = cand[j];
+    *nearest = z;
     return n_keep;
 }
 
-// the colours of one cube of side 4, each to its nearest among the candidates
-static void assign_colours(const colour_set *cs, uint32_t cube, const float *centres,
-                           const uint8_t *cand, int n_cand, moments *acc) {
+/* The colours of one cube of side 4, each to its nearest among the candidates;
+ * those of centre z are counted as the cube's sums minus the others'. */
+static void assign_colours(const colour_set *cs, uint32_t cube, const centre_pairs *cp,
+                           const uint8_t *cand, int n_cand, int z, moments *acc) {
     float sub[KMEANS_MAX_K * 3];
     uint8_t labels[64];
-    for (int j = 0; j < n_cand; j++) memcpy(sub + 3 * j, centres + 3 * cand[j], 3 * sizeof(float));
+    for (int j = 0; j < n_cand; j++)
+        memcpy(sub + 3 * j, cp->centres + 3 * cand[j], 3 * sizeof(float));
     uint32_t first = cs->start[cube], count = cs->start[cube + 1] - first;
     kmeans_nearest(cs->colours + first, count, sub, n_cand, labels);
+    moments others = {0};
     for (uint32_t i = 0; i < count; i++) {
+        int j = cand[labels[i]];
+        if (j == z) continue;
         moments one = colour_moments(cs->colours[first + i], cs->weights[first + i]);
-        add_moments(&acc[cand[labels[i]]], &one);
+        add_moments(&acc[j], &one);
+        add_moments(&others, &one);
     }
+    const moments *all = &cs->cube[0][cube];
+    moments *to = &acc[z];
+    to->w += all->w - others.w, to->r += all->r - others.r, to->g += all->g - others.g;
+    to->b += all->b - others.b, to->q += all->q - others.q;
 }
 
 // acc[j] += the sums of the cube's pixels whose nearest centre is j
 static void assign_cube(const colour_set *cs, int level, uint32_t cube, const int *lo,
-                        const float *centres, const uint8_t *cand, int n_cand, moments *acc) {
+                        const centre_pairs *cp, const uint8_t *cand, int n_cand, moments *acc) {
     const moments *m = &cs->cube[level][cube];
     if (m->w == 0) return;
-    int side = 4 << level;
+    int side = 4 << level, z;
     uint8_t keep[KMEANS_MAX_K];
-    int n_keep = filter_candidates(centres, cand, n_cand, lo, side, keep);
+    int n_keep = filter_candidates(cp, cand, n_cand, lo, side, keep, &z);
     if (n_keep == 1) {
-        add_moments(&acc[keep[0]], m);
+        add_moments(&acc[z], m);
         return;
     }
     if (level == 0) {
-        assign_colours(cs, cube, centres, keep, n_keep, acc);
+        assign_colours(cs, cube, cp, keep, n_keep, z, acc);
         return;
     }
     int half = side / 2;
     for (int o = 0; o < 8; o++) {
         int child_lo[3] = {lo[0] + (o >> 2 & 1) * half, lo[1] + (o >> 1 & 1) * half,
                            lo[2] + (o & 1) * half};
-        assign_cube(cs, level - 1, 8 * cube + (uint32_t)o, child_lo, centres, keep, n_keep, acc);
+        assign_cube(cs, level - 1, 8 * cube + (uint32_t)o, child_lo, cp, keep, n_keep, acc);
     }
 }
 
-// sums[j] = moments of the pixels nearest to centre j; centres is (k,3)
-static void assign_all(const colour_set *cs, const float *centres, int k, moments *sums) {
+// sums[j] = moments of the pixels nearest to centre j of cp
+static void assign_all(const colour_set *cs, const centre_pairs *cp, moments *sums) {
+    int k = cp->k;
     uint8_t all[KMEANS_MAX_K];
     for (int j = 0; j < k; j++) all[j] = (uint8_t)j;
     memset(sums, 0, (size_t)k * sizeof *sums);
@@ -301,7 +402,7 @@ static void assign_all(const colour_set *cs, const float *centres, int k, moment
         for (uint32_t cube = 0; cube < TOP_CUBES; cube++) {
             uint32_t key = cube << 12; // Morton key of the cube's first colour
             int lo[3] = {(int)compact8(key >> 2), (int)compact8(key >> 1), (int)compact8(key)};
-            assign_cube(cs, TOP_LEVEL, cube, lo, centres, all, k, acc);
+            assign_cube(cs, TOP_LEVEL, cube, lo, cp, all, k, acc);
         }
         // Integer sums: the order in which threads add does not matter.
 #pragma omp critical(kmeans_sums)
@@ -405,19 +506,23 @@ static double inertia_of(const moments *sums, const float *centres, int k) {
 
 // Lloyd from centres (k,3), updated in place; returns the iterations run
 static int lloyd(const colour_set *cs, int k, float *centres, int max_iterations, double tolerance,
-                 double *inertia) {
+                 double *inertia, centre_pairs *cp) {
     moments sums[KMEANS_MAX_K];
     int it = 0, sums_current = 0; // whether sums belong to the current centres
     while (it < max_iterations) {
         it++;
-        assign_all(cs, centres, k, sums);
+        pair_centres(centres, k, cp);
+        assign_all(cs, cp, sums);
         int reseeded = reseed_empty(cs, centres, k, sums);
         double moved = move_centres(sums, k, centres);
         // moved == 0: no assignment changed (none that changed any sum)
         sums_current = moved == 0.0 && !reseeded;
         if (moved < tolerance || moved == 0.0) break;
     }
-    if (!sums_current) assign_all(cs, centres, k, sums);
+    if (!sums_current) {
+        pair_centres(centres, k, cp);
+        assign_all(cs, cp, sums);
+    }
     *inertia = inertia_of(sums, centres, k);
     return it;
 }
@@ -463,17 +568,29 @@ static void update_d2(const colour_set *cs, uint32_t centre, int first, uint32_t
     }
 }
 
+// sum over colours [first, end) of w * min(d2, |x - c|^2)
+static uint64_t chunk_potential(const colour_set *cs, const uint32_t *d2, size_t first, size_t end,
+                                uint32_t c) {
+    int cr = (int)(c >> 16 & 255), cg = (int)(c >> 8 & 255), cb = (int)(c & 255);
+    uint64_t pot = 0;
+    for (size_t i = first; i < end; i++) {
+        uint32_t x = cs->colours[i];
+        int dr = (int)(x >> 16 & 255) - cr, dg = (int)(x >> 8 & 255) - cg, db = (int)(x & 255) - cb;
+        uint32_t d = (uint32_t)(dr * dr + dg * dg + db * db);
+        pot += (uint64_t)cs->weights[i] * (d < d2[i] ? d : d2[i]);
+    }
+    return pot;
+}
+
 // pot[t] = sum of w * min(d2, |x - cand[t]|^2): the potential if cand[t] were added
 static void trial_potentials(const colour_set *cs, const uint32_t *d2, const uint32_t *cand,
                              int n_cand, uint64_t *pot) {
     uint64_t p[MAX_TRIALS] = {0};
 #pragma omp parallel for schedule(static) reduction(+ : p[:MAX_TRIALS])
-    for (size_t i = 0; i < cs->n_colours; i++) {
-        uint32_t x = cs->colours[i];
-        for (int t = 0; t < n_cand; t++) {
-            uint32_t d = dist2_packed(x, cand[t]);
-            p[t] += (uint64_t)cs->weights[i] * (d < d2[i] ? d : d2[i]);
-        }
+    for (size_t c = 0; c < cs->n_chunks; c++) {
+        size_t first = c * SEED_CHUNK;
+        size_t end = first + SEED_CHUNK < cs->n_colours ? first + SEED_CHUNK : cs->n_colours;
+        for (int t = 0; t < n_cand; t++) p[t] += chunk_potential(cs, d2, first, end, cand[t]);
     }
     memcpy(pot, p, sizeof p);
 }
@@ -577,13 +694,20 @@ static int fit_colours(const colour_set *cs, const kmeans_options *opt, rng_stat
         free(chunk_pot);
         return set_error(err, errlen, "k-means: out of memory for %zu colours", cs->n_colours);
     }
+    centre_pairs *cp = malloc(sizeof *cp);
+    if (!cp) {
+        free(d2);
+        free(chunk_pot);
+        return set_error(err, errlen, "k-means: out of memory");
+    }
     res->inertia = INFINITY;
     for (int run = 0; run < opt->restarts; run++) {
         float centres[KMEANS_MAX_K][3];
         double inertia, t0 = now_seconds();
         seed_centres(cs, opt->k, rng, &centres[0][0], d2, chunk_pot);
         double t1 = now_seconds();
-        int it = lloyd(cs, opt->k, &centres[0][0], opt->max_iterations, opt->tolerance, &inertia);
+        int it = lloyd(cs, opt->k, &centres[0][0], opt->max_iterations, opt->tolerance, &inertia,
+                       cp);
         prof->seed_seconds += t1 - t0;
         prof->lloyd_seconds += now_seconds() - t1;
         prof->lloyd_iterations += it;
@@ -595,6 +719,7 @@ static int fit_colours(const colour_set *cs, const kmeans_options *opt, rng_stat
     }
     free(d2);
     free(chunk_pot);
+    free(cp);
     return 0;
 }
 
@@ -651,13 +776,20 @@ int kmeans_lloyd(const uint8_t *rgb, size_t n, int k, const float *init, int max
     if (check_options(rgb, n, &opt, err, errlen)) return -1;
     double t0 = now_seconds();
     colour_set cs;
-    if (build_colour_set(rgb, n, NULL, n, &cs, err, errlen)) return -1;
+    centre_pairs *cp = malloc(sizeof *cp);
+    if (!cp) return set_error(err, errlen, "k-means: out of memory");
+    if (build_colour_set(rgb, n, NULL, n, &cs, err, errlen)) {
+        free(cp);
+        return -1;
+    }
     double t1 = now_seconds();
     memset(res, 0, sizeof *res);
     res->k = k;
     res->n_points = n;
     memcpy(res->centres, init, (size_t)k * sizeof res->centres[0]);
-    res->iterations = lloyd(&cs, k, &res->centres[0][0], max_iterations, tolerance, &res->inertia);
+    res->iterations = lloyd(&cs, k, &res->centres[0][0], max_iterations, tolerance, &res->inertia,
+                            cp);
+    free(cp);
     prof->n_colours = cs.n_colours;
     free_colour_set(&cs);
     res->seconds = now_seconds() - t0;
