@@ -28,11 +28,11 @@
 #include "simd/kmeans.h"
 #include "util.h"
 
-#define CUBE_WORDS  (1u << 18) /* cubes of side 4: one 64-bit word of presence each */
-#define TOP_CUBES   (1u << 12) /* cubes of side 16, where each Lloyd walk starts */
-#define TOP_LEVEL   2          /* levels: 0 side 4, 1 side 8, 2 side 16 */
-#define SEED_CHUNK  4096       /* colours per chunk of the k-means++ running sums */
-#define MAX_TRIALS  8          /* greedy k-means++ candidates per centre: 2 + ln k */
+#define CUBE_WORDS (1u << 18) /* cubes of side 4: one 64-bit word of presence each */
+#define TOP_CUBES  (1u << 12) /* cubes of side 16, where each Lloyd walk starts */
+#define TOP_LEVEL  2          /* levels: 0 side 4, 1 side 8, 2 side 16 */
+#define SEED_CHUNK 4096       /* colours per chunk of the k-means++ running sums */
+#define MAX_TRIALS 8          /* greedy k-means++ candidates per centre: 2 + ln k */
 /* Squared-distance slack of the cube test: each float distance of the kernel is
  * within 0.06 of the exact one (5 roundings of 2^-24 relative, d <= 3 * 255^2),
  * so a centre pruned with this slack can never win in the kernel. */
@@ -45,11 +45,11 @@ typedef struct {
 typedef struct {
     size_t n_points;
     size_t n_colours;
-    uint32_t *colours;    // (n_colours) 0x00RRGGBB, Morton order
-    uint32_t *weights;    // (n_colours) pixels of each colour
-    uint32_t *start;      // (CUBE_WORDS + 1) first colour of each cube of side 4
-    moments *cube[3];     // (2^18), (2^15), (2^12) sums over cubes of side 4, 8, 16
-    uint64_t *chunk_w;    // (n_chunks) pixels per SEED_CHUNK colours
+    uint32_t *colours; // (n_colours) 0x00RRGGBB, Morton order
+    uint32_t *weights; // (n_colours) pixels of each colour
+    uint32_t *start;   // (CUBE_WORDS + 1) first colour of each cube of side 4
+    moments *cube[3];  // (2^18), (2^15), (2^12) sums over cubes of side 4, 8, 16
+    uint64_t *chunk_w; // (n_chunks) pixels per SEED_CHUNK colours
     size_t n_chunks;
 } colour_set;
 
@@ -105,10 +105,10 @@ static int is_selected(const uint64_t *selected, size_t i) {
 #define BUCKET_SIZE (1u << 12) /* colours per bucket */
 
 typedef struct {
-    uint16_t *low;     // (m) low 12 bits of each selected pixel's key, grouped by bucket
-    uint32_t *first;   // (BUCKETS + 1) first pixel of each bucket in low
-    uint64_t *bitmap;  // (CUBE_WORDS) which colours occur
-    uint32_t *hist;    // (threads, BUCKETS)
+    uint16_t *low;    // (m) low 12 bits of each selected pixel's key, grouped by bucket
+    uint32_t *first;  // (BUCKETS + 1) first pixel of each bucket in low
+    uint64_t *bitmap; // (CUBE_WORDS) which colours occur
+    uint32_t *hist;   // (threads, BUCKETS)
 } pixel_buckets;
 
 // one parallel region: histogram per thread, prefix, then scatter (same pixel ranges)
@@ -176,10 +176,11 @@ static moments colour_moments(uint32_t colour, uint32_t weight) {
 static void count_colours(const pixel_buckets *pb, const uint32_t *bucket_first, colour_set *cs) {
 #pragma omp parallel
     {
-        uint32_t *count = calloc(BUCKET_SIZE, sizeof *count);
+        uint32_t count[BUCKET_SIZE] = {0}; // 16 KB: back to zeros after each bucket
 #pragma omp for schedule(dynamic, 16)
         for (uint32_t b = 0; b < BUCKETS; b++) {
-            for (uint32_t i = pb->first[b]; i < pb->first[b + 1]; i++) count[pb->low[i]]++;
+            for (uint32_t i = pb->first[b]; i < pb->first[b + 1]; i++)
+                count[pb->low[i]]++;
             uint32_t out = bucket_first[b];
             for (uint32_t w = 0; w < BUCKET_SIZE / 64; w++) {
                 uint32_t cube = b * (BUCKET_SIZE / 64) + w;
@@ -197,7 +198,6 @@ static void count_colours(const pixel_buckets *pb, const uint32_t *bucket_first,
                 cs->cube[0][cube] = m;
             }
         }
-        free(count);
     }
     cs->start[CUBE_WORDS] = (uint32_t)cs->n_colours;
 }
@@ -207,14 +207,16 @@ static void sum_upper_cubes(colour_set *cs) {
         uint32_t n_cubes = CUBE_WORDS >> (3 * level);
         for (uint32_t c = 0; c < n_cubes; c++) {
             moments m = {0};
-            for (int o = 0; o < 8; o++) add_moments(&m, &cs->cube[level - 1][8 * c + o]);
+            for (int o = 0; o < 8; o++)
+                add_moments(&m, &cs->cube[level - 1][8 * c + o]);
             cs->cube[level][c] = m;
         }
     }
     for (size_t c = 0; c < cs->n_chunks; c++) {
         size_t end = (c + 1) * SEED_CHUNK < cs->n_colours ? (c + 1) * SEED_CHUNK : cs->n_colours;
         uint64_t s = 0;
-        for (size_t i = c * SEED_CHUNK; i < end; i++) s += cs->weights[i];
+        for (size_t i = c * SEED_CHUNK; i < end; i++)
+            s += cs->weights[i];
         cs->chunk_w[c] = s;
     }
 }
@@ -223,7 +225,8 @@ static void free_colour_set(colour_set *cs) {
     free(cs->colours);
     free(cs->weights);
     free(cs->start);
-    for (int l = 0; l <= TOP_LEVEL; l++) free(cs->cube[l]);
+    for (int l = 0; l <= TOP_LEVEL; l++)
+        free(cs->cube[l]);
     free(cs->chunk_w);
     memset(cs, 0, sizeof *cs);
 }
@@ -286,7 +289,7 @@ static int build_colour_set(const uint8_t *rgb, size_t n, const uint64_t *select
  * |x-a|^2 - |x-b|^2 = sum 2 x (b - a) + a^2 - b^2, linear in x. */
 typedef struct {
     int k;
-    const float *centres;                     // (k,3)
+    const float *centres;                       // (k,3)
     double diff[KMEANS_MAX_K][KMEANS_MAX_K][3]; // b - a
     double rise[KMEANS_MAX_K][KMEANS_MAX_K];    // sum of the positive parts of b - a
     double base[KMEANS_MAX_K][KMEANS_MAX_K];    // a^2 - b^2
@@ -321,8 +324,8 @@ static int dominated(const centre_pairs *cp, int a, int b, const int *lo, int si
 
 /* Keeps in keep (increasing index order) the candidates not dominated over the
  * cube by the one nearest its middle, which goes to *nearest; returns how many. */
-static int filter_candidates(const centre_pairs *cp, const uint8_t *cand, int n_cand,
-                             const int *lo, int side, uint8_t *keep, int *nearest) {
+static int filter_candidates(const centre_pairs *cp, const uint8_t *cand, int n_cand, const int *lo,
+                             int side, uint8_t *keep, int *nearest) {
     float half = 0.5f * (float)(side - 1);
     float mid[3] = {(float)lo[0] + half, (float)lo[1] + half, (float)lo[2] + half};
     int z = cand[0];
@@ -392,7 +395,8 @@ static void assign_cube(const colour_set *cs, int level, uint32_t cube, const in
 static void assign_all(const colour_set *cs, const centre_pairs *cp, moments *sums) {
     int k = cp->k;
     uint8_t all[KMEANS_MAX_K];
-    for (int j = 0; j < k; j++) all[j] = (uint8_t)j;
+    for (int j = 0; j < k; j++)
+        all[j] = (uint8_t)j;
     memset(sums, 0, (size_t)k * sizeof *sums);
 #pragma omp parallel
     {
@@ -406,7 +410,8 @@ static void assign_all(const colour_set *cs, const centre_pairs *cp, moments *su
         }
         // Integer sums: the order in which threads add does not matter.
 #pragma omp critical(kmeans_sums)
-        for (int j = 0; j < k; j++) add_moments(&sums[j], &acc[j]);
+        for (int j = 0; j < k; j++)
+            add_moments(&sums[j], &acc[j]);
     }
 }
 
@@ -439,7 +444,8 @@ static long farthest_colour(const colour_set *cs, const float *centres, int k, c
                        db = (double)(col & 255) - z[2];
                 double d = dr * dr + dg * dg + db * db;
                 int was_taken = 0;
-                for (int t = 0; t < n_taken; t++) was_taken |= taken[t] == (long)(first + i);
+                for (int t = 0; t < n_taken; t++)
+                    was_taken |= taken[t] == (long)(first + i);
                 if (d > my_d && !was_taken) my_d = d, my = (long)(first + i), my_label = labels[i];
             }
         }
@@ -542,7 +548,8 @@ static uint32_t dist2_packed(uint32_t a, uint32_t b) {
 static size_t locate(const colour_set *cs, const uint32_t *d2, const uint64_t *chunk_sum,
                      uint64_t r) {
     size_t c = 0;
-    while (c + 1 < cs->n_chunks && r >= chunk_sum[c]) r -= chunk_sum[c++];
+    while (c + 1 < cs->n_chunks && r >= chunk_sum[c])
+        r -= chunk_sum[c++];
     size_t end = (c + 1) * SEED_CHUNK < cs->n_colours ? (c + 1) * SEED_CHUNK : cs->n_colours;
     for (size_t i = c * SEED_CHUNK; i < end; i++) {
         uint64_t v = (uint64_t)cs->weights[i] * (d2 ? d2[i] : 1);
@@ -590,7 +597,8 @@ static void trial_potentials(const colour_set *cs, const uint32_t *d2, const uin
     for (size_t c = 0; c < cs->n_chunks; c++) {
         size_t first = c * SEED_CHUNK;
         size_t end = first + SEED_CHUNK < cs->n_colours ? first + SEED_CHUNK : cs->n_colours;
-        for (int t = 0; t < n_cand; t++) p[t] += chunk_potential(cs, d2, first, end, cand[t]);
+        for (int t = 0; t < n_cand; t++)
+            p[t] += chunk_potential(cs, d2, first, end, cand[t]);
     }
     memcpy(pot, p, sizeof p);
 }
@@ -608,7 +616,8 @@ static void seed_centres(const colour_set *cs, int k, rng_state *rng, float *cen
     for (int j = 0; j < k; j++) {
         if (j > 0) {
             uint64_t total = 0;
-            for (size_t c = 0; c < cs->n_chunks; c++) total += chunk_pot[c];
+            for (size_t c = 0; c < cs->n_chunks; c++)
+                total += chunk_pot[c];
             if (total == 0) { // every pixel is a centre already
                 chosen = pick_by_weight(cs, rng);
             } else {
@@ -706,8 +715,8 @@ static int fit_colours(const colour_set *cs, const kmeans_options *opt, rng_stat
         double inertia, t0 = now_seconds();
         seed_centres(cs, opt->k, rng, &centres[0][0], d2, chunk_pot);
         double t1 = now_seconds();
-        int it = lloyd(cs, opt->k, &centres[0][0], opt->max_iterations, opt->tolerance, &inertia,
-                       cp);
+        int it =
+            lloyd(cs, opt->k, &centres[0][0], opt->max_iterations, opt->tolerance, &inertia, cp);
         prof->seed_seconds += t1 - t0;
         prof->lloyd_seconds += now_seconds() - t1;
         prof->lloyd_iterations += it;
@@ -723,8 +732,8 @@ static int fit_colours(const colour_set *cs, const kmeans_options *opt, rng_stat
     return 0;
 }
 
-int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt,
-                        kmeans_result *res, kmeans_profile *prof, char *err, size_t errlen) {
+int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_result *res,
+                        kmeans_profile *prof, char *err, size_t errlen) {
     kmeans_profile unused;
     if (!prof) prof = &unused;
     memset(prof, 0, sizeof *prof);
@@ -787,8 +796,8 @@ int kmeans_lloyd(const uint8_t *rgb, size_t n, int k, const float *init, int max
     res->k = k;
     res->n_points = n;
     memcpy(res->centres, init, (size_t)k * sizeof res->centres[0]);
-    res->iterations = lloyd(&cs, k, &res->centres[0][0], max_iterations, tolerance, &res->inertia,
-                            cp);
+    res->iterations =
+        lloyd(&cs, k, &res->centres[0][0], max_iterations, tolerance, &res->inertia, cp);
     free(cp);
     prof->n_colours = cs.n_colours;
     free_colour_set(&cs);

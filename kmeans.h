@@ -52,8 +52,8 @@ typedef struct {
 } kmeans_profile;
 
 /* kmeans_fit, also filling prof (may be NULL). */
-int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt,
-                        kmeans_result *res, kmeans_profile *prof, char *err, size_t errlen);
+int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_result *res,
+                        kmeans_profile *prof, char *err, size_t errlen);
 
 /* Lloyd alone on all n pixels, from the k centres init (k, 3), without
  * k-means++ or sorting: res->centres[j] is where init[j] ended. One iteration

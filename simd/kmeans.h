@@ -24,8 +24,7 @@ void kmeans_nearest_avx2(const uint32_t *colours, size_t n, const float *centres
                          uint8_t *labels);
 
 /* The same on interleaved pixels: rgb is (n, 3) bytes. */
-void kmeans_nearest_rgb(const uint8_t *rgb, size_t n, const float *centres, int k,
-                        uint8_t *labels);
+void kmeans_nearest_rgb(const uint8_t *rgb, size_t n, const float *centres, int k, uint8_t *labels);
 void kmeans_nearest_rgb_scalar(const uint8_t *rgb, size_t n, const float *centres, int k,
                                uint8_t *labels);
 void kmeans_nearest_rgb_avx2(const uint8_t *rgb, size_t n, const float *centres, int k,

@@ -32,9 +32,9 @@ static __m256i nearest8(__m256i packed, const float *centres, int k) {
 
 // the low byte of each of 8 int32 lanes, stored as 8 bytes
 static void store_labels8(__m256i lab, uint8_t *out) {
-    const __m256i low_bytes = _mm256_setr_epi8(
-        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
-        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i low_bytes =
+        _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
+                         0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     __m256i packed = _mm256_shuffle_epi8(lab, low_bytes);
     packed = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1));
     _mm_storel_epi64((__m128i *)out, _mm256_castsi256_si128(packed));
@@ -52,8 +52,7 @@ void kmeans_nearest_avx2(const uint32_t *colours, size_t n, const float *centres
         uint32_t tail[8] = {0};
         uint8_t tail_labels[8];
         memcpy(tail, colours + i, (n - i) * sizeof *colours);
-        store_labels8(nearest8(_mm256_loadu_si256((const __m256i *)tail), centres, k),
-                      tail_labels);
+        store_labels8(nearest8(_mm256_loadu_si256((const __m256i *)tail), centres, k), tail_labels);
         memcpy(labels + i, tail_labels, n - i);
     }
 }
@@ -62,16 +61,16 @@ void kmeans_nearest_avx2(const uint32_t *colours, size_t n, const float *centres
 void kmeans_nearest_rgb_avx2(const uint8_t *rgb, size_t n, const float *centres, int k,
                              uint8_t *labels) {
     // Each 128-bit half turns 4 pixels (12 bytes) into 4 dwords 0x00RRGGBB.
-    const __m256i to_packed = _mm256_setr_epi8(
-        2, 1, 0, -1, 5, 4, 3, -1, 8, 7, 6, -1, 11, 10, 9, -1, //
-        2, 1, 0, -1, 5, 4, 3, -1, 8, 7, 6, -1, 11, 10, 9, -1);
+    const __m256i to_packed =
+        _mm256_setr_epi8(2, 1, 0, -1, 5, 4, 3, -1, 8, 7, 6, -1, 11, 10, 9, -1, //
+                         2, 1, 0, -1, 5, 4, 3, -1, 8, 7, 6, -1, 11, 10, 9, -1);
     size_t i = 0;
     // The second 16-byte load reads bytes 12..27 of the 24-byte group: keep 10 pixels ahead.
     for (; i + 10 <= n; i += 8) {
         const uint8_t *p = rgb + 3 * i;
-        __m256i raw = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
-            _mm_loadu_si128((const __m128i *)(p + 12)), 1);
+        __m256i raw =
+            _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+                                    _mm_loadu_si128((const __m128i *)(p + 12)), 1);
         __m256i packed = _mm256_shuffle_epi8(raw, to_packed);
         store_labels8(nearest8(packed, centres, k), labels + i);
     }

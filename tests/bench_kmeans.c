@@ -28,7 +28,8 @@ static int read_birds(const char *path, uint8_t **rgb, size_t *n) {
         if (data[rec] != BIRD) continue;
         *rgb = realloc(*rgb, (*n + 1024) * 3);
         for (int p = 0; p < 1024; p++)
-            for (int c = 0; c < 3; c++) (*rgb)[3 * (*n + p) + c] = data[rec + 1 + 1024 * c + p];
+            for (int c = 0; c < 3; c++)
+                (*rgb)[3 * (*n + p) + c] = data[rec + 1 + 1024 * c + p];
         *n += 1024;
     }
     free(data);
@@ -55,7 +56,9 @@ static uint8_t *load_real_birds(size_t *n) {
     return rgb;
 }
 
-static uint8_t clamp_byte(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
+static uint8_t clamp_byte(int v) {
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
 
 // rgb (BENCH_PIXELS,3): the real pixels, then repeats of them with a jitter of +-2
 static void extend_pixels(const uint8_t *real, size_t n_real, uint8_t *rgb) {
@@ -129,8 +132,10 @@ static void time_fits(const uint8_t *rgb, size_t n, int threads, kmeans_result *
 }
 
 static void print_fit_header(void) {
-    printf("| threads | fit ms  | prep ms | seed ms | lloyd ms| iterations | ms/Lloyd it | colours   |\n");
-    printf("|---------|---------|---------|---------|---------|------------|-------------|-----------|\n");
+    printf("| threads | fit ms  | prep ms | seed ms | lloyd ms| iterations | ms/Lloyd it | colours "
+           "  |\n");
+    printf("|---------|---------|---------|---------|---------|------------|-------------|---------"
+           "--|\n");
 }
 
 // brute-force nearest-centre pass over every pixel (kmeans_quantise): median ms
@@ -153,7 +158,8 @@ static double inertia_of(const uint8_t *rgb, size_t n, const float (*c)[3], int 
         double best = INFINITY;
         for (int j = 0; j < k; j++) {
             double d = 0.0;
-            for (int e = 0; e < 3; e++) d += (rgb[3 * i + e] - c[j][e]) * (rgb[3 * i + e] - c[j][e]);
+            for (int e = 0; e < 3; e++)
+                d += (rgb[3 * i + e] - c[j][e]) * (rgb[3 * i + e] - c[j][e]);
             if (d < best) best = d;
         }
         total += best;
@@ -197,7 +203,8 @@ static void bench_real_pixels(const uint8_t *rgb, size_t n) {
     kmeans_profile p;
     printf("\nreal bird pixels: %zu, k = 4, sample 1.0, seed 1, median of %d runs\n", n, RUNS);
     print_fit_header();
-    for (int t = 0; t < 2; t++) time_fits(rgb, n, t + 1, &r[t], &p);
+    for (int t = 0; t < 2; t++)
+        time_fits(rgb, n, t + 1, &r[t], &p);
     for (int t = 0; t < 2; t++) {
         printf("%d thread%s: %d iterations, inertia %.6e, centres:", t + 1, t ? "s" : "",
                r[t].iterations, r[t].inertia);
@@ -211,8 +218,10 @@ static void bench_real_pixels(const uint8_t *rgb, size_t n) {
            same_result(&r[0], &r[1]) ? "yes" : "NO", simd_path_name(active),
            same_result(&r[1], &scalar) ? "yes" : "NO");
 
-    const float sklearn[4][3] = {
-        {49.8f, 50.8f, 39.2f}, {110.3f, 109.9f, 83.9f}, {157.5f, 156.7f, 137.5f}, {207.6f, 212.9f, 212.6f}};
+    const float sklearn[4][3] = {{49.8f, 50.8f, 39.2f},
+                                 {110.3f, 109.9f, 83.9f},
+                                 {157.5f, 156.7f, 137.5f},
+                                 {207.6f, 212.9f, 212.6f}};
     double ours = inertia_of(rgb, n, (const float(*)[3])r[1].centres, 4);
     double theirs = inertia_of(rgb, n, sklearn, 4);
     printf("inertia, per pixel in double: ours %.6e (reported %.6e), scikit-learn's centres "

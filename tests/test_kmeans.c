@@ -23,7 +23,8 @@ static uint8_t *realistic_pixels(size_t n, uint64_t seed, float noise) {
     rng_seed(&rng, seed);
     for (size_t i = 0; i < n; i++) {
         if (rng_uniform(&rng) < noise) {
-            for (int d = 0; d < 3; d++) rgb[3 * i + d] = (uint8_t)rng_below(&rng, 256);
+            for (int d = 0; d < 3; d++)
+                rgb[3 * i + d] = (uint8_t)rng_below(&rng, 256);
             continue;
         }
         const float *c = centre[rng_below(&rng, 5)];
@@ -34,7 +35,9 @@ static uint8_t *realistic_pixels(size_t n, uint64_t seed, float noise) {
     return rgb;
 }
 
-static double luminance(const float *c) { return 0.2125 * c[0] + 0.7154 * c[1] + 0.0721 * c[2]; }
+static double luminance(const float *c) {
+    return 0.2125 * c[0] + 0.7154 * c[1] + 0.0721 * c[2];
+}
 
 static int same_result(const kmeans_result *a, const kmeans_result *b) {
     return a->k == b->k && a->iterations == b->iterations && a->n_points == b->n_points &&
@@ -72,11 +75,13 @@ static int ref_lloyd(const uint8_t *rgb, size_t n, int k, float (*centres)[3], i
         for (size_t i = 0; i < n; i++) {
             int j = ref_nearest(rgb + 3 * i, (const float(*)[3])centres, k);
             count[j]++;
-            for (int d = 0; d < 3; d++) sum[j][d] += rgb[3 * i + d];
+            for (int d = 0; d < 3; d++)
+                sum[j][d] += rgb[3 * i + d];
         }
         double largest = 0.0;
         for (int j = 0; j < k; j++) {
-            ck_assert_msg(count[j] > 0, "reference: cluster %d empty (the test data should avoid it)", j);
+            ck_assert_msg(count[j] > 0,
+                          "reference: cluster %d empty (the test data should avoid it)", j);
             double moved = 0.0;
             for (int d = 0; d < 3; d++) {
                 float mean = (float)((double)sum[j][d] / (double)count[j]);
@@ -102,7 +107,8 @@ static void check_against_reference(const uint8_t *rgb, size_t n, int k, int max
                                     double tolerance) {
     float init[KMEANS_MAX_K][3], ref[KMEANS_MAX_K][3];
     for (int j = 0; j < k; j++) // spread-out pixels as initial centres
-        for (int d = 0; d < 3; d++) init[j][d] = rgb[3 * ((size_t)j * (n / k)) + d];
+        for (int d = 0; d < 3; d++)
+            init[j][d] = rgb[3 * ((size_t)j * (n / k)) + d];
     memcpy(ref, init, sizeof init);
     uint8_t *ref_labels = malloc(n), *labels = malloc(n);
     double ref_inertia;
@@ -215,9 +221,10 @@ START_TEST(test_threads_and_simd_bit_identical) {
                     simd_force((simd_path)path);
                     omp_set_num_threads(threads);
                     fit_ok(rgb, n, &opt, &res);
-                    ck_assert_msg(same_result(&base, &res),
-                                  "k %d sample %g: %s with %d threads differs from scalar, 1 thread",
-                                  opt.k, opt.sample, simd_path_name((simd_path)path), threads);
+                    ck_assert_msg(
+                        same_result(&base, &res),
+                        "k %d sample %g: %s with %d threads differs from scalar, 1 thread", opt.k,
+                        opt.sample, simd_path_name((simd_path)path), threads);
                     kmeans_quantise(rgb, n, &base, labels);
                     ck_assert_int_eq(memcmp(labels, base_labels, n), 0);
                 }
@@ -232,7 +239,8 @@ START_TEST(test_more_centres_than_colours) {
     const uint8_t colours[3][3] = {{10, 20, 30}, {200, 100, 50}, {90, 90, 90}};
     const size_t n = 300;
     uint8_t rgb[3 * 300];
-    for (size_t i = 0; i < n; i++) memcpy(rgb + 3 * i, colours[i % 3], 3);
+    for (size_t i = 0; i < n; i++)
+        memcpy(rgb + 3 * i, colours[i % 3], 3);
     kmeans_options opt;
     kmeans_default_options(&opt);
     opt.k = 5;
@@ -258,7 +266,8 @@ END_TEST
 START_TEST(test_one_colour) {
     const size_t n = 1000;
     uint8_t *rgb = malloc(3 * n);
-    for (size_t i = 0; i < n; i++) rgb[3 * i] = 77, rgb[3 * i + 1] = 88, rgb[3 * i + 2] = 99;
+    for (size_t i = 0; i < n; i++)
+        rgb[3 * i] = 77, rgb[3 * i + 1] = 88, rgb[3 * i + 2] = 99;
     kmeans_options opt;
     kmeans_default_options(&opt);
     opt.k = 2;
@@ -291,7 +300,8 @@ START_TEST(test_empty_cluster_reseeded) {
     int found[3] = {0};
     for (int j = 0; j < 3; j++)
         for (int b = 0; b < 3; b++)
-            if (fabs(res.centres[j][0] - level[b]) < 1.0 && fabs(res.centres[j][1] - level[b]) < 1.0)
+            if (fabs(res.centres[j][0] - level[b]) < 1.0 &&
+                fabs(res.centres[j][1] - level[b]) < 1.0)
                 found[b] = 1;
     ck_assert_msg(found[0] && found[1] && found[2], "centres (%g) (%g) (%g)", res.centres[0][0],
                   res.centres[1][0], res.centres[2][0]);
@@ -312,7 +322,7 @@ START_TEST(test_sample_fraction) {
     ck_assert_uint_eq(res.n_points, 5000);
     fit_ok(rgb, n, &opt, &again);
     ck_assert(same_result(&res, &again)); // deterministic for a seed
-    opt.sample = 0.0003; // 3 pixels
+    opt.sample = 0.0003;                  // 3 pixels
     fit_ok(rgb, n, &opt, &res);
     ck_assert_uint_eq(res.n_points, 3);
     ck_assert(isfinite(res.inertia));
@@ -378,15 +388,18 @@ START_TEST(test_quantise_ties_to_lower_class) {
     memcpy(pal.centres, centres, sizeof centres);
     const size_t n = 37;
     uint8_t rgb[3 * 37], classes[37];
-    for (size_t i = 0; i < n; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 100;
+    for (size_t i = 0; i < n; i++)
+        rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 100;
     for (int path = 0; path < (simd_avx2_supported() ? 2 : 1); path++) {
         simd_force((simd_path)path);
         memset(classes, 9, n);
         kmeans_quantise(rgb, n, &pal, classes);
-        for (size_t i = 0; i < n; i++) ck_assert_int_eq(classes[i], 0);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_eq(classes[i], 0);
         pal.centres[0][0] = 120; // now classes 1 and 2 tie
         kmeans_quantise(rgb, n, &pal, classes);
-        for (size_t i = 0; i < n; i++) ck_assert_int_eq(classes[i], 1);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_eq(classes[i], 1);
         pal.centres[0][0] = 110;
     }
 }
@@ -399,7 +412,8 @@ START_TEST(test_quantise_avx2_matches_scalar) {
     uint32_t *packed = malloc(n * sizeof *packed);
     rng_state rng;
     rng_seed(&rng, 17);
-    for (size_t i = 0; i < 3 * n; i++) rgb[i] = (uint8_t)rng_below(&rng, 256);
+    for (size_t i = 0; i < 3 * n; i++)
+        rgb[i] = (uint8_t)rng_below(&rng, 256);
     for (size_t i = 0; i < n; i++)
         packed[i] = (uint32_t)rgb[3 * i] << 16 | (uint32_t)rgb[3 * i + 1] << 8 | rgb[3 * i + 2];
     const int ks[6] = {2, 3, 4, 7, 33, 64};
@@ -409,8 +423,8 @@ START_TEST(test_quantise_avx2_matches_scalar) {
         pal.k = ks[q];
         for (int j = 0; j < pal.k; j++)
             for (int d = 0; d < 3; d++) // half-integers make exact ties; some centres repeat
-                pal.centres[j][d] = j % 5 == 4 ? pal.centres[j - 1][d]
-                                               : (float)rng_below(&rng, 511) * 0.5f;
+                pal.centres[j][d] =
+                    j % 5 == 4 ? pal.centres[j - 1][d] : (float)rng_below(&rng, 511) * 0.5f;
         simd_force(SIMD_SCALAR);
         kmeans_quantise(rgb, n, &pal, a);
         simd_force(SIMD_AVX2);
@@ -429,12 +443,14 @@ START_TEST(test_quantise_avx2_matches_scalar) {
             for (int j = 0; j < pal.k; j++) {
                 double e = 0.0;
                 for (int d = 0; d < 3; d++)
-                    e += (rgb[3 * i + d] - pal.centres[j][d]) * (rgb[3 * i + d] - pal.centres[j][d]);
+                    e +=
+                        (rgb[3 * i + d] - pal.centres[j][d]) * (rgb[3 * i + d] - pal.centres[j][d]);
                 if (e < best) best = e;
             }
             double mine = 0.0;
             for (int d = 0; d < 3; d++)
-                mine += (rgb[3 * i + d] - pal.centres[a[i]][d]) * (rgb[3 * i + d] - pal.centres[a[i]][d]);
+                mine += (rgb[3 * i + d] - pal.centres[a[i]][d]) *
+                        (rgb[3 * i + d] - pal.centres[a[i]][d]);
             ck_assert(mine == best);
         }
     }
