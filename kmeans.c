@@ -536,13 +536,6 @@ static int lloyd(const colour_set *cs, int k, float *centres, int max_iterations
 // ----------------------------------------------------------------------------
 // k-means++ (greedy, as scikit-learn: the best of 2 + ln k candidates)
 
-static uint32_t dist2_packed(uint32_t a, uint32_t b) {
-    int dr = (int)(a >> 16 & 255) - (int)(b >> 16 & 255);
-    int dg = (int)(a >> 8 & 255) - (int)(b >> 8 & 255);
-    int db = (int)(a & 255) - (int)(b & 255);
-    return (uint32_t)(dr * dr + dg * dg + db * db);
-}
-
 /* The colour at which the running sum of weights[i] * (d2 ? d2[i] : 1), in
  * colour order, first exceeds r; chunk_sum holds that sum per SEED_CHUNK. */
 static size_t locate(const colour_set *cs, const uint32_t *d2, const uint64_t *chunk_sum,
@@ -564,29 +557,11 @@ static void update_d2(const colour_set *cs, uint32_t centre, int first, uint32_t
                       uint64_t *chunk_pot) {
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < cs->n_chunks; c++) {
-        size_t end = (c + 1) * SEED_CHUNK < cs->n_colours ? (c + 1) * SEED_CHUNK : cs->n_colours;
-        uint64_t pot = 0;
-        for (size_t i = c * SEED_CHUNK; i < end; i++) {
-            uint32_t d = dist2_packed(cs->colours[i], centre);
-            if (first || d < d2[i]) d2[i] = d;
-            pot += (uint64_t)cs->weights[i] * d2[i];
-        }
-        chunk_pot[c] = pot;
+        size_t i = c * SEED_CHUNK,
+               count = cs->n_colours - i < SEED_CHUNK ? cs->n_colours - i : SEED_CHUNK;
+        chunk_pot[c] =
+            kmeans_update_d2(cs->colours + i, cs->weights + i, d2 + i, count, centre, first);
     }
-}
-
-// sum over colours [first, end) of w * min(d2, |x - c|^2)
-static uint64_t chunk_potential(const colour_set *cs, const uint32_t *d2, size_t first, size_t end,
-                                uint32_t c) {
-    int cr = (int)(c >> 16 & 255), cg = (int)(c >> 8 & 255), cb = (int)(c & 255);
-    uint64_t pot = 0;
-    for (size_t i = first; i < end; i++) {
-        uint32_t x = cs->colours[i];
-        int dr = (int)(x >> 16 & 255) - cr, dg = (int)(x >> 8 & 255) - cg, db = (int)(x & 255) - cb;
-        uint32_t d = (uint32_t)(dr * dr + dg * dg + db * db);
-        pot += (uint64_t)cs->weights[i] * (d < d2[i] ? d : d2[i]);
-    }
-    return pot;
 }
 
 // pot[t] = sum of w * min(d2, |x - cand[t]|^2): the potential if cand[t] were added
@@ -595,10 +570,10 @@ static void trial_potentials(const colour_set *cs, const uint32_t *d2, const uin
     uint64_t p[MAX_TRIALS] = {0};
 #pragma omp parallel for schedule(static) reduction(+ : p[:MAX_TRIALS])
     for (size_t c = 0; c < cs->n_chunks; c++) {
-        size_t first = c * SEED_CHUNK;
-        size_t end = first + SEED_CHUNK < cs->n_colours ? first + SEED_CHUNK : cs->n_colours;
+        size_t i = c * SEED_CHUNK,
+               count = cs->n_colours - i < SEED_CHUNK ? cs->n_colours - i : SEED_CHUNK;
         for (int t = 0; t < n_cand; t++)
-            p[t] += chunk_potential(cs, d2, first, end, cand[t]);
+            p[t] += kmeans_potential(cs->colours + i, cs->weights + i, d2 + i, count, cand[t]);
     }
     memcpy(pot, p, sizeof p);
 }

@@ -30,4 +30,22 @@ void kmeans_nearest_rgb_scalar(const uint8_t *rgb, size_t n, const float *centre
 void kmeans_nearest_rgb_avx2(const uint8_t *rgb, size_t n, const float *centres, int k,
                              uint8_t *labels);
 
+/* k-means++ potentials, exact in integers (so every path agrees): with
+ * |x - c|^2 the squared distance between the packed colours x and c,
+ *   kmeans_potential:  returns sum of weights[i] * min(d2[i], |colours[i] - c|^2)
+ *   kmeans_update_d2:  d2[i] = min(d2[i], |colours[i] - c|^2) (just the distance
+ *                      when first), returns sum of weights[i] * d2[i] */
+uint64_t kmeans_potential(const uint32_t *colours, const uint32_t *weights, const uint32_t *d2,
+                          size_t n, uint32_t c);
+uint64_t kmeans_potential_scalar(const uint32_t *colours, const uint32_t *weights,
+                                 const uint32_t *d2, size_t n, uint32_t c);
+uint64_t kmeans_potential_avx2(const uint32_t *colours, const uint32_t *weights, const uint32_t *d2,
+                               size_t n, uint32_t c);
+uint64_t kmeans_update_d2(const uint32_t *colours, const uint32_t *weights, uint32_t *d2, size_t n,
+                          uint32_t c, int first);
+uint64_t kmeans_update_d2_scalar(const uint32_t *colours, const uint32_t *weights, uint32_t *d2,
+                                 size_t n, uint32_t c, int first);
+uint64_t kmeans_update_d2_avx2(const uint32_t *colours, const uint32_t *weights, uint32_t *d2,
+                               size_t n, uint32_t c, int first);
+
 #endif

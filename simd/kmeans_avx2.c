@@ -82,3 +82,56 @@ void kmeans_nearest_rgb_avx2(const uint8_t *rgb, size_t n, const float *centres,
     }
     if (left) kmeans_nearest_avx2(tail, left, centres, k, labels + i);
 }
+
+// 8 squared distances |x - c|^2 as int32; c is (r, g, b) broadcast
+static __m256i dist2_8(__m256i x, __m256i cr, __m256i cg, __m256i cb) {
+    const __m256i byte = _mm256_set1_epi32(255);
+    __m256i dr = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(x, 16), byte), cr);
+    __m256i dg = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(x, 8), byte), cg);
+    __m256i db = _mm256_sub_epi32(_mm256_and_si256(x, byte), cb);
+    return _mm256_add_epi32(
+        _mm256_add_epi32(_mm256_mullo_epi32(dr, dr), _mm256_mullo_epi32(dg, dg)),
+        _mm256_mullo_epi32(db, db));
+}
+
+// acc (4 x uint64) += the 8 products w * d, each exact in 64 bits
+static __m256i add_products(__m256i acc, __m256i w, __m256i d) {
+    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(w, d));
+    return _mm256_add_epi64(acc,
+                            _mm256_mul_epu32(_mm256_srli_epi64(w, 32), _mm256_srli_epi64(d, 32)));
+}
+
+static uint64_t sum4(__m256i acc) {
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, acc);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+}
+
+uint64_t kmeans_potential_avx2(const uint32_t *colours, const uint32_t *weights, const uint32_t *d2,
+                               size_t n, uint32_t c) {
+    __m256i cr = _mm256_set1_epi32((int)(c >> 16 & 255)),
+            cg = _mm256_set1_epi32((int)(c >> 8 & 255)), cb = _mm256_set1_epi32((int)(c & 255)),
+            acc = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i d = dist2_8(_mm256_loadu_si256((const __m256i *)(colours + i)), cr, cg, cb);
+        d = _mm256_min_epu32(d, _mm256_loadu_si256((const __m256i *)(d2 + i)));
+        acc = add_products(acc, _mm256_loadu_si256((const __m256i *)(weights + i)), d);
+    }
+    return sum4(acc) + kmeans_potential_scalar(colours + i, weights + i, d2 + i, n - i, c);
+}
+
+uint64_t kmeans_update_d2_avx2(const uint32_t *colours, const uint32_t *weights, uint32_t *d2,
+                               size_t n, uint32_t c, int first) {
+    __m256i cr = _mm256_set1_epi32((int)(c >> 16 & 255)),
+            cg = _mm256_set1_epi32((int)(c >> 8 & 255)), cb = _mm256_set1_epi32((int)(c & 255)),
+            acc = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i d = dist2_8(_mm256_loadu_si256((const __m256i *)(colours + i)), cr, cg, cb);
+        if (!first) d = _mm256_min_epu32(d, _mm256_loadu_si256((const __m256i *)(d2 + i)));
+        _mm256_storeu_si256((__m256i *)(d2 + i), d);
+        acc = add_products(acc, _mm256_loadu_si256((const __m256i *)(weights + i)), d);
+    }
+    return sum4(acc) + kmeans_update_d2_scalar(colours + i, weights + i, d2 + i, n - i, c, first);
+}

@@ -37,6 +37,34 @@ void kmeans_nearest_rgb_scalar(const uint8_t *rgb, size_t n, const float *centre
     }
 }
 
+static uint32_t dist2_packed(uint32_t a, uint32_t b) {
+    int dr = (int)(a >> 16 & 255) - (int)(b >> 16 & 255);
+    int dg = (int)(a >> 8 & 255) - (int)(b >> 8 & 255);
+    int db = (int)(a & 255) - (int)(b & 255);
+    return (uint32_t)(dr * dr + dg * dg + db * db);
+}
+
+uint64_t kmeans_potential_scalar(const uint32_t *colours, const uint32_t *weights,
+                                 const uint32_t *d2, size_t n, uint32_t c) {
+    uint64_t pot = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t d = dist2_packed(colours[i], c);
+        pot += (uint64_t)weights[i] * (d < d2[i] ? d : d2[i]);
+    }
+    return pot;
+}
+
+uint64_t kmeans_update_d2_scalar(const uint32_t *colours, const uint32_t *weights, uint32_t *d2,
+                                 size_t n, uint32_t c, int first) {
+    uint64_t pot = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t d = dist2_packed(colours[i], c);
+        if (first || d < d2[i]) d2[i] = d;
+        pot += (uint64_t)weights[i] * d2[i];
+    }
+    return pot;
+}
+
 void kmeans_nearest(const uint32_t *colours, size_t n, const float *centres, int k,
                     uint8_t *labels) {
     if (simd_active() == SIMD_AVX2)
@@ -51,4 +79,16 @@ void kmeans_nearest_rgb(const uint8_t *rgb, size_t n, const float *centres, int 
         kmeans_nearest_rgb_avx2(rgb, n, centres, k, labels);
     else
         kmeans_nearest_rgb_scalar(rgb, n, centres, k, labels);
+}
+
+uint64_t kmeans_potential(const uint32_t *colours, const uint32_t *weights, const uint32_t *d2,
+                          size_t n, uint32_t c) {
+    if (simd_active() == SIMD_AVX2) return kmeans_potential_avx2(colours, weights, d2, n, c);
+    return kmeans_potential_scalar(colours, weights, d2, n, c);
+}
+
+uint64_t kmeans_update_d2(const uint32_t *colours, const uint32_t *weights, uint32_t *d2, size_t n,
+                          uint32_t c, int first) {
+    if (simd_active() == SIMD_AVX2) return kmeans_update_d2_avx2(colours, weights, d2, n, c, first);
+    return kmeans_update_d2_scalar(colours, weights, d2, n, c, first);
 }

@@ -461,6 +461,30 @@ START_TEST(test_quantise_avx2_matches_scalar) {
 }
 END_TEST
 
+START_TEST(test_potential_avx2_matches_scalar) {
+    if (!simd_avx2_supported()) return;
+    const size_t n = 1003;
+    uint32_t colours[1003], weights[1003], d2a[1003], d2b[1003];
+    rng_state rng;
+    rng_seed(&rng, 23);
+    for (size_t i = 0; i < n; i++) {
+        colours[i] = (uint32_t)rng_below(&rng, 1u << 24);
+        weights[i] = (uint32_t)rng_below(&rng, 4000000000u) + 1;
+        d2a[i] = d2b[i] = (uint32_t)rng_below(&rng, 200000);
+    }
+    for (int t = 0; t < 4; t++) {
+        uint32_t c = (uint32_t)rng_below(&rng, 1u << 24);
+        for (size_t len = n - 20; len <= n; len++)
+            ck_assert_uint_eq(kmeans_potential_scalar(colours, weights, d2a, len, c),
+                              kmeans_potential_avx2(colours, weights, d2a, len, c));
+        uint64_t a = kmeans_update_d2_scalar(colours, weights, d2a, n, c, t == 0);
+        uint64_t b = kmeans_update_d2_avx2(colours, weights, d2b, n, c, t == 0);
+        ck_assert_uint_eq(a, b);
+        ck_assert_int_eq(memcmp(d2a, d2b, sizeof d2a), 0);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("kmeans");
     TCase *tc = tcase_create("kmeans");
@@ -477,6 +501,7 @@ int main(void) {
     tcase_add_test(tc, test_restarts_keep_lowest);
     tcase_add_test(tc, test_quantise_ties_to_lower_class);
     tcase_add_test(tc, test_quantise_avx2_matches_scalar);
+    tcase_add_test(tc, test_potential_avx2_matches_scalar);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
