@@ -126,15 +126,21 @@ static void time_fits(const uint8_t *rgb, size_t n, int threads, kmeans_result *
     med->prepare_seconds = median(prep, RUNS);
     med->seed_seconds = median(seed, RUNS);
     med->lloyd_seconds = median(lloyd, RUNS);
-    printf("| %7d | %7.1f | %7.1f | %7.1f | %7.1f | %10d | %11.3f | %9zu |\n", threads,
-           1e3 * median(total, RUNS), 1e3 * med->prepare_seconds, 1e3 * med->seed_seconds,
-           1e3 * med->lloyd_seconds, res->iterations, 1e3 * median(per_it, RUNS), med->n_colours);
+    double best = total[0];
+    for (int r = 1; r < RUNS; r++)
+        best = total[r] < best ? total[r] : best;
+    printf("| %7d | %7.1f | %6.1f | %7.1f | %7.1f | %7.1f | %10d | %11.3f | %9zu |\n", threads,
+           1e3 * median(total, RUNS), 1e3 * best, 1e3 * med->prepare_seconds,
+           1e3 * med->seed_seconds, 1e3 * med->lloyd_seconds, res->iterations,
+           1e3 * median(per_it, RUNS), med->n_colours);
 }
 
 static void print_fit_header(void) {
-    printf("| threads | fit ms  | prep ms | seed ms | lloyd ms| iterations | ms/Lloyd it | colours "
+    printf("| threads | fit ms  | min ms | prep ms | seed ms | lloyd ms| iterations | ms/Lloyd it "
+           "| colours "
            "  |\n");
-    printf("|---------|---------|---------|---------|---------|------------|-------------|---------"
+    printf("|---------|---------|--------|---------|---------|---------|------------|-------------|"
+           "---------"
            "--|\n");
 }
 
