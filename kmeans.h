@@ -40,4 +40,29 @@ int kmeans_fit(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_r
  * goes to the lower class). Parallel. */
 void kmeans_quantise(const uint8_t *rgb, size_t n, const kmeans_result *palette, uint8_t *classes);
 
+/* ---- For tests and benchmarks ---- */
+
+/* Where kmeans_fit's time goes. */
+typedef struct {
+    size_t n_colours;       /* distinct colours among the clustered pixels */
+    double prepare_seconds; /* sampling, distinct colours, sums per colour cube */
+    double seed_seconds;    /* k-means++, all restarts */
+    double lloyd_seconds;   /* Lloyd iterations and the final inertia, all restarts */
+    int lloyd_iterations;   /* Lloyd iterations, all restarts */
+} kmeans_profile;
+
+/* kmeans_fit, also filling prof (may be NULL). */
+int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_result *res,
+                        kmeans_profile *prof, char *err, size_t errlen);
+
+/* Lloyd alone on all n pixels, from the k centres init (k, 3), without
+ * k-means++ or sorting: res->centres[j] is where init[j] ended. One iteration
+ * assigns each pixel to its nearest centre (the float distance and tie rule of
+ * simd/kmeans.h), then moves each centre to (float)(sum / count) of its pixels,
+ * sums exact in integers. It stops after the iteration in which no centre
+ * moved by tolerance or more (Euclidean, in double), or after max_iterations. */
+int kmeans_lloyd(const uint8_t *rgb, size_t n, int k, const float *init, int max_iterations,
+                 double tolerance, kmeans_result *res, kmeans_profile *prof, char *err,
+                 size_t errlen);
+
 #endif

@@ -1,0 +1,511 @@
+/* k-means: planted clusters, a plain reference Lloyd loop, bit-identity across
+ * thread counts and SIMD paths, degenerate inputs, option checks, quantisation. */
+#include <math.h>
+#include <omp.h>
+
+#include "kmeans.h"
+#include "simd/kmeans.h"
+#include "simd/simd.h"
+#include "tests/testutil.h"
+#include "util.h"
+
+static uint8_t clamp_byte(float v) {
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lrintf(v));
+}
+
+// rgb (n,3): blobs around the given centres (shade along the gray axis + noise),
+// and a fraction `noise` of uniform pixels
+static uint8_t *realistic_pixels(size_t n, uint64_t seed, float noise) {
+    static const float centre[5][3] = {
+        {50, 51, 39}, {110, 110, 84}, {157, 157, 137}, {207, 213, 212}, {120, 60, 40}};
+    uint8_t *rgb = malloc(3 * n);
+    rng_state rng;
+    rng_seed(&rng, seed);
+    for (size_t i = 0; i < n; i++) {
+        if (rng_uniform(&rng) < noise) {
+            for (int d = 0; d < 3; d++)
+                rgb[3 * i + d] = (uint8_t)rng_below(&rng, 256);
+            continue;
+        }
+        const float *c = centre[rng_below(&rng, 5)];
+        float shade = 20.0f * rng_normal(&rng);
+        for (int d = 0; d < 3; d++)
+            rgb[3 * i + d] = clamp_byte(c[d] + shade + 7.0f * rng_normal(&rng));
+    }
+    return rgb;
+}
+
+static double luminance(const float *c) {
+    return 0.2125 * c[0] + 0.7154 * c[1] + 0.0721 * c[2];
+}
+
+static int same_result(const kmeans_result *a, const kmeans_result *b) {
+    return a->k == b->k && a->iterations == b->iterations && a->n_points == b->n_points &&
+           memcmp(a->centres, b->centres, sizeof a->centres) == 0 &&
+           memcmp(&a->inertia, &b->inertia, sizeof a->inertia) == 0;
+}
+
+static void fit_ok(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_result *res) {
+    char err[256] = "";
+    int rc = kmeans_fit(rgb, n, opt, res, err, sizeof err);
+    ck_assert_msg(rc == 0, "kmeans_fit failed: %s", err);
+}
+
+// ----------------------------------------------------------------------------
+// A plain Lloyd loop over every pixel: the definition kmeans_lloyd must match.
+
+static int ref_nearest(const uint8_t *p, const float (*c)[3], int k) {
+    int best = 0;
+    float best_d = 0.0f;
+    for (int j = 0; j < k; j++) {
+        float dr = (float)p[0] - c[j][0], dg = (float)p[1] - c[j][1], db = (float)p[2] - c[j][2];
+        float d = (dr * dr + dg * dg) + db * db;
+        if (j == 0 || d < best_d) best_d = d, best = j;
+    }
+    return best;
+}
+
+// returns the iterations; centres (k,3) updated in place; labels (n) at the final centres
+static int ref_lloyd(const uint8_t *rgb, size_t n, int k, float (*centres)[3], int max_iterations,
+                     double tolerance, uint8_t *labels, double *inertia) {
+    int it = 0;
+    while (it < max_iterations) {
+        it++;
+        uint64_t count[KMEANS_MAX_K] = {0}, sum[KMEANS_MAX_K][3] = {{0}};
+        for (size_t i = 0; i < n; i++) {
+            int j = ref_nearest(rgb + 3 * i, (const float(*)[3])centres, k);
+            count[j]++;
+            for (int d = 0; d < 3; d++)
+                sum[j][d] += rgb[3 * i + d];
+        }
+        double largest = 0.0;
+        for (int j = 0; j < k; j++) {
+            ck_assert_msg(count[j] > 0,
+                          "reference: cluster %d empty (the test data should avoid it)", j);
+            double moved = 0.0;
+            for (int d = 0; d < 3; d++) {
+                float mean = (float)((double)sum[j][d] / (double)count[j]);
+                moved += ((double)mean - centres[j][d]) * ((double)mean - centres[j][d]);
+                centres[j][d] = mean;
+            }
+            if (sqrt(moved) > largest) largest = sqrt(moved);
+        }
+        if (largest < tolerance || largest == 0.0) break;
+    }
+    *inertia = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        labels[i] = (uint8_t)ref_nearest(rgb + 3 * i, (const float(*)[3])centres, k);
+        for (int d = 0; d < 3; d++) {
+            double e = rgb[3 * i + d] - (double)centres[labels[i]][d];
+            *inertia += e * e;
+        }
+    }
+    return it;
+}
+
+static void check_against_reference(const uint8_t *rgb, size_t n, int k, int max_iterations,
+                                    double tolerance) {
+    float init[KMEANS_MAX_K][3], ref[KMEANS_MAX_K][3];
+    for (int j = 0; j < k; j++) // spread-out pixels as initial centres
+        for (int d = 0; d < 3; d++)
+            init[j][d] = rgb[3 * ((size_t)j * (n / k)) + d];
+    memcpy(ref, init, sizeof init);
+    uint8_t *ref_labels = malloc(n), *labels = malloc(n);
+    double ref_inertia;
+    int ref_it = ref_lloyd(rgb, n, k, ref, max_iterations, tolerance, ref_labels, &ref_inertia);
+
+    kmeans_result res;
+    char err[256] = "";
+    ck_assert_msg(kmeans_lloyd(rgb, n, k, &init[0][0], max_iterations, tolerance, &res, NULL, err,
+                               sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(res.iterations, ref_it);
+    for (int j = 0; j < k; j++)
+        for (int d = 0; d < 3; d++)
+            ck_assert_msg(memcmp(&res.centres[j][d], &ref[j][d], sizeof(float)) == 0,
+                          "k %d centre %d[%d]: %.9g, reference %.9g", k, j, d, res.centres[j][d],
+                          ref[j][d]);
+    ck_assert_msg(fabs(res.inertia - ref_inertia) <= 1e-9 * ref_inertia, "inertia %.12g vs %.12g",
+                  res.inertia, ref_inertia);
+    kmeans_quantise(rgb, n, &res, labels);
+    ck_assert_int_eq(memcmp(labels, ref_labels, n), 0);
+    free(ref_labels);
+    free(labels);
+}
+
+START_TEST(test_matches_reference_lloyd) {
+    const size_t n = 40000;
+    uint8_t *rgb = realistic_pixels(n, 11, 0.1f);
+    check_against_reference(rgb, n, 4, 300, 1e-4);
+    check_against_reference(rgb, n, 7, 300, 0.0); // to no change at all
+    check_against_reference(rgb, n, 5, 3, 1e-4);  // stopped early
+    check_against_reference(rgb, n, 24, 300, 1e-4);
+    free(rgb);
+}
+END_TEST
+
+// ----------------------------------------------------------------------------
+
+START_TEST(test_planted_clusters) {
+    const float planted[4][3] = {{200, 30, 40}, {30, 40, 50}, {220, 220, 230}, {40, 200, 60}};
+    const size_t per = 5000, n = 4 * per;
+    uint8_t *rgb = malloc(3 * n);
+    double mean[4][3] = {{0}};
+    rng_state rng;
+    rng_seed(&rng, 3);
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < 3; d++) {
+            rgb[3 * i + d] = (uint8_t)(planted[i / per][d] + (float)rng_below(&rng, 13) - 6.0f);
+            mean[i / per][d] += rgb[3 * i + d] / (double)per;
+        }
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    kmeans_result res;
+    fit_ok(rgb, n, &opt, &res);
+    ck_assert_int_eq(res.k, 4);
+    ck_assert_uint_eq(res.n_points, n);
+    ck_assert_int_ge(res.iterations, 1);
+    ck_assert(res.seconds > 0);
+    // order of the planted means by luminance: 1, 0, 3, 2
+    const int order[4] = {1, 0, 3, 2};
+    for (int j = 0; j < 4; j++)
+        for (int d = 0; d < 3; d++)
+            ck_assert_msg(fabs(res.centres[j][d] - mean[order[j]][d]) < 1e-3,
+                          "centre %d[%d] = %g, planted mean %g", j, d, res.centres[j][d],
+                          mean[order[j]][d]);
+    double inertia = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < 3; d++)
+            inertia += (rgb[3 * i + d] - mean[i / per][d]) * (rgb[3 * i + d] - mean[i / per][d]);
+    ck_assert_msg(fabs(res.inertia - inertia) < 1e-6 * inertia, "inertia %g, planted %g",
+                  res.inertia, inertia);
+    free(rgb);
+}
+END_TEST
+
+START_TEST(test_sorted_by_luminance) {
+    const size_t n = 30000;
+    uint8_t *rgb = realistic_pixels(n, 5, 0.2f);
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    opt.k = 12;
+    kmeans_result res;
+    fit_ok(rgb, n, &opt, &res);
+    for (int j = 1; j < res.k; j++)
+        ck_assert(luminance(res.centres[j - 1]) <= luminance(res.centres[j]));
+    free(rgb);
+}
+END_TEST
+
+START_TEST(test_threads_and_simd_bit_identical) {
+    const size_t n = 60000;
+    uint8_t *rgb = realistic_pixels(n, 21, 0.15f);
+    uint8_t *base_labels = malloc(n), *labels = malloc(n);
+    const double samples[2] = {1.0, 0.3};
+    const int ks[3] = {4, 9, 64};
+    int paths = simd_avx2_supported() ? 2 : 1;
+    for (int s = 0; s < 2; s++)
+        for (int q = 0; q < 3; q++) {
+            kmeans_options opt;
+            kmeans_default_options(&opt);
+            opt.k = ks[q];
+            opt.sample = samples[s];
+            opt.seed = 99;
+            kmeans_result base, res;
+            simd_force(SIMD_SCALAR);
+            omp_set_num_threads(1);
+            fit_ok(rgb, n, &opt, &base);
+            kmeans_quantise(rgb, n, &base, base_labels);
+            for (int path = 0; path < paths; path++)
+                for (int threads = 1; threads <= 3; threads++) {
+                    simd_force((simd_path)path);
+                    omp_set_num_threads(threads);
+                    fit_ok(rgb, n, &opt, &res);
+                    ck_assert_msg(
+                        same_result(&base, &res),
+                        "k %d sample %g: %s with %d threads differs from scalar, 1 thread", opt.k,
+                        opt.sample, simd_path_name((simd_path)path), threads);
+                    kmeans_quantise(rgb, n, &base, labels);
+                    ck_assert_int_eq(memcmp(labels, base_labels, n), 0);
+                }
+        }
+    free(rgb);
+    free(base_labels);
+    free(labels);
+}
+END_TEST
+
+START_TEST(test_more_centres_than_colours) {
+    const uint8_t colours[3][3] = {{10, 20, 30}, {200, 100, 50}, {90, 90, 90}};
+    const size_t n = 300;
+    uint8_t rgb[3 * 300];
+    for (size_t i = 0; i < n; i++)
+        memcpy(rgb + 3 * i, colours[i % 3], 3);
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    opt.k = 5;
+    kmeans_result res;
+    fit_ok(rgb, n, &opt, &res);
+    ck_assert_int_eq(res.k, 5);
+    ck_assert(res.inertia == 0.0);
+    int seen[3] = {0};
+    for (int j = 0; j < 5; j++) {
+        int match = -1;
+        for (int c = 0; c < 3; c++)
+            if (res.centres[j][0] == colours[c][0] && res.centres[j][1] == colours[c][1] &&
+                res.centres[j][2] == colours[c][2])
+                match = c;
+        ck_assert_msg(match >= 0, "centre %d (%g, %g, %g) is not a pixel colour", j,
+                      res.centres[j][0], res.centres[j][1], res.centres[j][2]);
+        seen[match] = 1;
+    }
+    ck_assert(seen[0] && seen[1] && seen[2]);
+}
+END_TEST
+
+START_TEST(test_one_colour) {
+    const size_t n = 1000;
+    uint8_t *rgb = malloc(3 * n);
+    for (size_t i = 0; i < n; i++)
+        rgb[3 * i] = 77, rgb[3 * i + 1] = 88, rgb[3 * i + 2] = 99;
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    opt.k = 2;
+    kmeans_result res;
+    fit_ok(rgb, n, &opt, &res);
+    for (int j = 0; j < 2; j++) {
+        ck_assert(res.centres[j][0] == 77.0f && res.centres[j][1] == 88.0f &&
+                  res.centres[j][2] == 99.0f);
+    }
+    ck_assert(res.inertia == 0.0);
+    ck_assert_int_ge(res.iterations, 1);
+    ck_assert_uint_eq(res.n_points, n);
+    free(rgb);
+}
+END_TEST
+
+START_TEST(test_empty_cluster_reseeded) {
+    // blobs on the gray axis; the third initial centre is nearest to no pixel
+    const size_t per = 2000, n = 3 * per;
+    const int level[3] = {10, 60, 110};
+    uint8_t *rgb = malloc(3 * n);
+    rng_state rng;
+    rng_seed(&rng, 8);
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < 3; d++)
+            rgb[3 * i + d] = (uint8_t)(level[i / per] + (int)rng_below(&rng, 7) - 3);
+    const float init[3][3] = {{10, 10, 10}, {11, 10, 10}, {255, 255, 255}};
+    kmeans_result res;
+    ck_assert_int_eq(kmeans_lloyd(rgb, n, 3, &init[0][0], 300, 1e-4, &res, NULL, NULL, 0), 0);
+    int found[3] = {0};
+    for (int j = 0; j < 3; j++)
+        for (int b = 0; b < 3; b++)
+            if (fabs(res.centres[j][0] - level[b]) < 1.0 &&
+                fabs(res.centres[j][1] - level[b]) < 1.0)
+                found[b] = 1;
+    ck_assert_msg(found[0] && found[1] && found[2], "centres (%g) (%g) (%g)", res.centres[0][0],
+                  res.centres[1][0], res.centres[2][0]);
+    free(rgb);
+}
+END_TEST
+
+START_TEST(test_sample_fraction) {
+    const size_t n = 10000;
+    uint8_t *rgb = realistic_pixels(n, 4, 0.5f);
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    kmeans_result res, again;
+    fit_ok(rgb, n, &opt, &res);
+    ck_assert_uint_eq(res.n_points, n);
+    opt.sample = 0.5;
+    fit_ok(rgb, n, &opt, &res);
+    ck_assert_uint_eq(res.n_points, 5000);
+    fit_ok(rgb, n, &opt, &again);
+    ck_assert(same_result(&res, &again)); // deterministic for a seed
+    opt.sample = 0.0003;                  // 3 pixels
+    fit_ok(rgb, n, &opt, &res);
+    ck_assert_uint_eq(res.n_points, 3);
+    ck_assert(isfinite(res.inertia));
+
+    const double bad[5] = {0.0, 1.5, -0.5, 1e-9, NAN}; // 1e-9 of 10000 pixels is none
+    for (int i = 0; i < 5; i++) {
+        char err[256] = "";
+        opt.sample = bad[i];
+        ck_assert_int_eq(kmeans_fit(rgb, n, &opt, &res, err, sizeof err), -1);
+        ck_assert_msg(strlen(err) > 0, "no message for sample %g", bad[i]);
+    }
+    free(rgb);
+}
+END_TEST
+
+START_TEST(test_k_limits) {
+    const size_t n = 20000;
+    uint8_t *rgb = realistic_pixels(n, 6, 0.5f);
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    kmeans_result res;
+    const int bad[4] = {1, 65, 0, -3};
+    for (int i = 0; i < 4; i++) {
+        char err[256] = "";
+        opt.k = bad[i];
+        ck_assert_int_eq(kmeans_fit(rgb, n, &opt, &res, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "k") != NULL, "message for k = %d: '%s'", bad[i], err);
+    }
+    opt.k = 2;
+    fit_ok(rgb, n, &opt, &res);
+    ck_assert_int_eq(res.k, 2);
+    opt.k = 64;
+    fit_ok(rgb, n, &opt, &res);
+    ck_assert_int_eq(res.k, 64);
+    ck_assert(res.inertia > 0);
+    free(rgb);
+}
+END_TEST
+
+START_TEST(test_restarts_keep_lowest) {
+    const size_t n = 30000;
+    uint8_t *rgb = realistic_pixels(n, 12, 0.3f);
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    opt.k = 8;
+    kmeans_result one, four;
+    fit_ok(rgb, n, &opt, &one);
+    opt.restarts = 4; // the first run is the same as the single one
+    fit_ok(rgb, n, &opt, &four);
+    ck_assert(four.inertia <= one.inertia);
+    free(rgb);
+}
+END_TEST
+
+// ----------------------------------------------------------------------------
+// Quantisation
+
+START_TEST(test_quantise_ties_to_lower_class) {
+    kmeans_result pal;
+    memset(&pal, 0, sizeof pal);
+    pal.k = 3;
+    const float centres[3][3] = {{110, 100, 100}, {90, 100, 100}, {100, 110, 100}};
+    memcpy(pal.centres, centres, sizeof centres);
+    const size_t n = 37;
+    uint8_t rgb[3 * 37], classes[37];
+    for (size_t i = 0; i < n; i++)
+        rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 100;
+    for (int path = 0; path < (simd_avx2_supported() ? 2 : 1); path++) {
+        simd_force((simd_path)path);
+        memset(classes, 9, n);
+        kmeans_quantise(rgb, n, &pal, classes);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_eq(classes[i], 0);
+        pal.centres[0][0] = 120; // now classes 1 and 2 tie
+        kmeans_quantise(rgb, n, &pal, classes);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_eq(classes[i], 1);
+        pal.centres[0][0] = 110;
+    }
+}
+END_TEST
+
+START_TEST(test_quantise_avx2_matches_scalar) {
+    if (!simd_avx2_supported()) return;
+    const size_t n = 100003;
+    uint8_t *rgb = malloc(3 * n), *a = malloc(n), *b = malloc(n);
+    uint32_t *packed = malloc(n * sizeof *packed);
+    rng_state rng;
+    rng_seed(&rng, 17);
+    for (size_t i = 0; i < 3 * n; i++)
+        rgb[i] = (uint8_t)rng_below(&rng, 256);
+    for (size_t i = 0; i < n; i++)
+        packed[i] = (uint32_t)rgb[3 * i] << 16 | (uint32_t)rgb[3 * i + 1] << 8 | rgb[3 * i + 2];
+    const int ks[6] = {2, 3, 4, 7, 33, 64};
+    for (int q = 0; q < 6; q++) {
+        kmeans_result pal;
+        memset(&pal, 0, sizeof pal);
+        pal.k = ks[q];
+        for (int j = 0; j < pal.k; j++)
+            for (int d = 0; d < 3; d++) // half-integers make exact ties; some centres repeat
+                pal.centres[j][d] =
+                    j % 5 == 4 ? pal.centres[j - 1][d] : (float)rng_below(&rng, 511) * 0.5f;
+        simd_force(SIMD_SCALAR);
+        kmeans_quantise(rgb, n, &pal, a);
+        simd_force(SIMD_AVX2);
+        kmeans_quantise(rgb, n, &pal, b);
+        ck_assert_int_eq(memcmp(a, b, n), 0);
+        for (size_t len = 0; len < 40; len++) { // short runs and tails
+            kmeans_nearest_rgb_scalar(rgb + 3 * 5, len, &pal.centres[0][0], pal.k, a);
+            kmeans_nearest_rgb_avx2(rgb + 3 * 5, len, &pal.centres[0][0], pal.k, b);
+            ck_assert_int_eq(memcmp(a, b, len), 0);
+        }
+        kmeans_nearest_scalar(packed, n, &pal.centres[0][0], pal.k, a);
+        kmeans_nearest_avx2(packed, n, &pal.centres[0][0], pal.k, b);
+        ck_assert_int_eq(memcmp(a, b, n), 0);
+        for (size_t i = 0; i < n; i += 997) { // and both are the nearest centre
+            double best = INFINITY;
+            for (int j = 0; j < pal.k; j++) {
+                double e = 0.0;
+                for (int d = 0; d < 3; d++)
+                    e +=
+                        (rgb[3 * i + d] - pal.centres[j][d]) * (rgb[3 * i + d] - pal.centres[j][d]);
+                if (e < best) best = e;
+            }
+            double mine = 0.0;
+            for (int d = 0; d < 3; d++)
+                mine += (rgb[3 * i + d] - pal.centres[a[i]][d]) *
+                        (rgb[3 * i + d] - pal.centres[a[i]][d]);
+            ck_assert(mine == best);
+        }
+    }
+    free(rgb);
+    free(a);
+    free(b);
+    free(packed);
+}
+END_TEST
+
+START_TEST(test_potential_avx2_matches_scalar) {
+    if (!simd_avx2_supported()) return;
+    const size_t n = 1003;
+    uint32_t colours[1003], weights[1003], d2a[1003], d2b[1003];
+    rng_state rng;
+    rng_seed(&rng, 23);
+    for (size_t i = 0; i < n; i++) {
+        colours[i] = (uint32_t)rng_below(&rng, 1u << 24);
+        weights[i] = (uint32_t)rng_below(&rng, 4000000000u) + 1;
+        d2a[i] = d2b[i] = (uint32_t)rng_below(&rng, 200000);
+    }
+    for (int t = 0; t < 4; t++) {
+        uint32_t c = (uint32_t)rng_below(&rng, 1u << 24);
+        for (size_t len = n - 20; len <= n; len++)
+            ck_assert_uint_eq(kmeans_potential_scalar(colours, weights, d2a, len, c),
+                              kmeans_potential_avx2(colours, weights, d2a, len, c));
+        uint64_t a = kmeans_update_d2_scalar(colours, weights, d2a, n, c, t == 0);
+        uint64_t b = kmeans_update_d2_avx2(colours, weights, d2b, n, c, t == 0);
+        ck_assert_uint_eq(a, b);
+        ck_assert_int_eq(memcmp(d2a, d2b, sizeof d2a), 0);
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("kmeans");
+    TCase *tc = tcase_create("kmeans");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_planted_clusters);
+    tcase_add_test(tc, test_matches_reference_lloyd);
+    tcase_add_test(tc, test_sorted_by_luminance);
+    tcase_add_test(tc, test_threads_and_simd_bit_identical);
+    tcase_add_test(tc, test_more_centres_than_colours);
+    tcase_add_test(tc, test_one_colour);
+    tcase_add_test(tc, test_empty_cluster_reseeded);
+    tcase_add_test(tc, test_sample_fraction);
+    tcase_add_test(tc, test_k_limits);
+    tcase_add_test(tc, test_restarts_keep_lowest);
+    tcase_add_test(tc, test_quantise_ties_to_lower_class);
+    tcase_add_test(tc, test_quantise_avx2_matches_scalar);
+    tcase_add_test(tc, test_potential_avx2_matches_scalar);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
