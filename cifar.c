@@ -834,10 +834,13 @@ static int pk_check_pixels(pk_vm *vm, pk_obj *a, cifar_batch *out) {
     if (d->u.d.kind != 'u' || d->u.d.size != 1)
         return pk_fail_at(vm, a->at, "'data' has dtype %c%c%u, expected uint8 (|u1)", d->u.d.order,
                           d->u.d.kind, d->u.d.size);
-    if (a->u.a.ndim != 2 || a->u.a.shape[1] != CIFAR_IMAGE_BYTES)
-        return pk_fail_at(vm, a->at, "'data' has %d dimensions (first two %lld, %lld), expected shape (N, 3072)",
-                          a->u.a.ndim, (long long)(a->u.a.ndim > 0 ? a->u.a.shape[0] : -1),
-                          (long long)(a->u.a.ndim > 1 ? a->u.a.shape[1] : -1));
+    if (a->u.a.ndim != 2 || a->u.a.shape[1] != CIFAR_IMAGE_BYTES) {
+        char shape[96] = "(";
+        for (int i = 0; i < a->u.a.ndim; i++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", i ? ", " : "",
+                     (long long)a->u.a.shape[i]);
+        return pk_fail_at(vm, a->at, "'data' has shape %s), expected (N, 3072)", shape);
+    }
     if (a->u.a.fortran) return pk_fail_at(vm, a->at, "'data' is in Fortran order, expected C order");
     pk_obj *b = a->u.a.bytes;
     out->n = (int)a->u.a.shape[0];
