@@ -514,26 +514,39 @@ static int pk_stack_global_op(pk_vm *vm) {
     return pk_push(vm, pk_global(vm, module, name));
 }
 
+/* Decodes UTF-8 text of code points below 256 into bytes; out has room for
+ * n bytes. Pixel text is half two-byte sequences at random, so every input
+ * byte takes the same branch-free path: a continuation byte (10xxxxxx) must
+ * follow a lead (0xc2, 0xc3) and only then. Returns the byte count, or -1
+ * on text that is not latin-1. */
+static long long utf8_to_latin1(const uint8_t *p, size_t n, uint8_t *out) {
+    size_t k = 0;
+    unsigned bad = 0, prev_lead = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = p[i], next = i + 1 < n ? p[i + 1] : 0;
+        unsigned cont = (c & 0xc0) == 0x80, lead = (c & 0xfe) == 0xc2;
+        bad |= (cont ^ prev_lead) | ((c >> 7) & ~(cont | lead));
+        unsigned mask = 0u - lead; /* all ones on a lead byte */
+        out[k] = (uint8_t)((c & ~mask) | ((c << 6 | (next & 0x3f)) & mask)); /* a continuation is overwritten */
+        k += cont ^ 1;
+        prev_lead = lead;
+    }
+    return bad | prev_lead ? -1 : (long long)k;
+}
+
 /* A str's text as latin-1 bytes: how Python 3 at protocol 2 writes bytes
  * (_codecs.encode(text, 'latin1')), and how numpy may hold array data. */
 static pk_obj *pk_latin1(pk_vm *vm, const pk_obj *str) {
-    const uint8_t *p = str->u.s.p;
-    size_t n = str->u.s.n, k = 0;
-    uint8_t *out = malloc(n ? n : 1);
+    uint8_t *out = malloc(str->u.s.n ? str->u.s.n : 1);
     if (!out) {
         pk_fail(vm, "out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < 0x80) out[k++] = p[i];
-        else if ((p[i] == 0xc2 || p[i] == 0xc3) && i + 1 < n && (p[i + 1] & 0xc0) == 0x80) {
-            out[k++] = (uint8_t)((p[i] & 0x1f) << 6 | (p[i + 1] & 0x3f));
-            i++;
-        } else {
-            free(out);
-            pk_fail_at(vm, str->at, "text is not latin-1 (UTF-8 byte %zu of the str)", i);
-            return NULL;
-        }
+    long long k = utf8_to_latin1(str->u.s.p, str->u.s.n, out);
+    if (k < 0) {
+        free(out);
+        pk_fail_at(vm, str->at, "str is not latin-1 text");
+        return NULL;
     }
     pk_obj *b = pk_new(vm, PK_BYTES);
     if (!b) {
@@ -541,7 +554,7 @@ static pk_obj *pk_latin1(pk_vm *vm, const pk_obj *str) {
         return NULL;
     }
     b->u.s.p = b->u.s.owned = out;
-    b->u.s.n = k;
+    b->u.s.n = (size_t)k;
     return b;
 }
 

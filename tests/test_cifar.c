@@ -585,6 +585,22 @@ START_TEST(test_crafted_pickles) {
     EXPECT_PICKLE_ERROR("\x80\x02}(U\x04" "dataK\x01u.", "byte 2: no 'labels' key in the pickled dict");
     EXPECT_PICKLE_ERROR("\x80\x02" "cnumpy.core.multiarray\n_reconstruct\nK\x00\x85R.",
                         "_reconstruct arguments are not (numpy.ndarray, shape, typecode)");
+    /* Python 3 protocol 2 bytes: _codecs.encode(text, 'latin1'). */
+    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x02\x00\x00\x00\xc3\xa9"
+                        "X\x06\x00\x00\x00latin1\x86R.",
+                        "byte 37: pickle holds a bytes, expected a dict");
+    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x03\x00\x00\x00\xe2\x82\xac"
+                        "X\x06\x00\x00\x00latin1\x86R.",
+                        "byte 18: str is not latin-1 text");
+    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x02\x00\x00\x00" "a\xc3"
+                        "X\x06\x00\x00\x00latin1\x86R.",
+                        "byte 18: str is not latin-1 text");
+    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x02\x00\x00\x00" "a\xa9"
+                        "X\x06\x00\x00\x00latin1\x86R.",
+                        "byte 18: str is not latin-1 text");
+    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x02\x00\x00\x00" "ab"
+                        "X\x05\x00\x00\x00utf-8\x86R.",
+                        "unsupported arguments for a bytes constructor");
     /* Nesting beyond the limits fails cleanly instead of eating memory. */
     size_t n = (1u << 20) + 8;
     char *deep = malloc(n);
