@@ -36,6 +36,7 @@ static const char *const official_names[CIFAR_NUM_CLASSES] = {
 #define PK_MAX_DIMS    4
 #define PK_SLAB        1024
 
+/* clang-format off */
 typedef enum {
     PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_BYTES, PK_STR, PK_TUPLE, PK_LIST, PK_DICT,
     PK_GLOBAL, PK_DTYPE, PK_ARRAY, PK_OBJECT
@@ -47,24 +48,40 @@ typedef enum {
     FN_OTHER, FN_NDARRAY, FN_RECONSTRUCT, FN_FROMBUFFER, FN_DTYPE, FN_CODECS_ENCODE, FN_BYTES,
     FN_BYTEARRAY
 } pk_fn;
+/* clang-format on */
 
 typedef struct pk_obj pk_obj;
 struct pk_obj {
     pk_kind kind;
     size_t at; /* byte offset of the opcode that made it, for messages */
     union {
-        int64_t i;                                        /* BOOL, INT */
-        double f;                                         /* FLOAT */
-        struct { const uint8_t *p; size_t n; uint8_t *owned; } s; /* BYTES, STR (UTF-8) */
-        struct { pk_obj **v; size_t n, cap; } seq;        /* TUPLE, LIST; DICT as key, value pairs */
-        struct { pk_obj *module, *name; pk_fn fn; } g;    /* GLOBAL */
-        struct { char kind, order; uint32_t size; } d;    /* DTYPE: 'u', '|', 1 is uint8 */
+        int64_t i; /* BOOL, INT */
+        double f;  /* FLOAT */
+        struct {
+            const uint8_t *p;
+            size_t n;
+            uint8_t *owned;
+        } s; /* BYTES, STR (UTF-8) */
+        struct {
+            pk_obj **v;
+            size_t n, cap;
+        } seq; /* TUPLE, LIST; DICT as key, value pairs */
+        struct {
+            pk_obj *module, *name;
+            pk_fn fn;
+        } g; /* GLOBAL */
+        struct {
+            char kind, order;
+            uint32_t size;
+        } d; /* DTYPE: 'u', '|', 1 is uint8 */
         struct {
             pk_obj *dtype, *bytes;
             int64_t shape[PK_MAX_DIMS];
             int ndim, fortran, ready; /* ready once the data is attached */
-        } a;                                              /* ARRAY (numpy.ndarray) */
-        struct { pk_obj *global; } o;                     /* OBJECT: made by an unknown callable */
+        } a;                          /* ARRAY (numpy.ndarray) */
+        struct {
+            pk_obj *global;
+        } o; /* OBJECT: made by an unknown callable */
     } u;
 };
 
@@ -92,6 +109,7 @@ typedef struct {
     size_t nobjs;
 } pk_vm;
 
+/* clang-format off */
 static const char *const pk_opnames[256] = {
     ['('] = "MARK", ['.'] = "STOP", ['0'] = "POP", ['1'] = "POP_MARK", ['2'] = "DUP",
     ['F'] = "FLOAT", ['I'] = "INT", ['J'] = "BININT", ['K'] = "BININT1", ['L'] = "LONG",
@@ -111,18 +129,22 @@ static const char *const pk_opnames[256] = {
     [0x97] = "NEXT_BUFFER", [0x98] = "READONLY_BUFFER",
 };
 
-static const char *pk_opname(uint8_t op) { return pk_opnames[op] ? pk_opnames[op] : "?"; }
+/* clang-format on */
+
+static const char *pk_opname(uint8_t op) {
+    return pk_opnames[op] ? pk_opnames[op] : "?";
+}
 
 static const char *pk_kind_name(pk_kind k) {
-    static const char *const names[] = {"None", "bool",   "int",   "float", "bytes",
-                                        "str",  "tuple",  "list",  "dict",  "global",
+    static const char *const names[] = {"None",        "bool",        "int",   "float", "bytes",
+                                        "str",         "tuple",       "list",  "dict",  "global",
                                         "numpy dtype", "numpy array", "object"};
     return names[k];
 }
 
 /* One line: "NAME: byte AT: message". Returns -1. */
-__attribute__((format(printf, 3, 4))) static int pk_fail_at(pk_vm *vm, size_t at,
-                                                            const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int pk_fail_at(pk_vm *vm, size_t at, const char *fmt,
+                                                            ...) {
     char msg[320];
     va_list ap;
     va_start(ap, fmt);
@@ -138,7 +160,8 @@ static int pk_grow(void **p, size_t *cap, size_t need, size_t elem, size_t max) 
     if (need <= *cap) return 0;
     if (need > max) return -1;
     size_t n = *cap ? *cap : 16;
-    while (n < need) n *= 2;
+    while (n < need)
+        n *= 2;
     if (n > max) n = max;
     void *q = realloc(*p, n * elem);
     if (!q) return -1;
@@ -213,12 +236,14 @@ static pk_obj *pk_dict_get(const pk_obj *dict, const char *key) {
 /* ------------------------------------------------------------------------ */
 
 /* Where the current MARK starts: nothing below it may be popped. */
-static size_t pk_base(const pk_vm *vm) { return vm->nmarks ? vm->marks[vm->nmarks - 1] : 0; }
+static size_t pk_base(const pk_vm *vm) {
+    return vm->nmarks ? vm->marks[vm->nmarks - 1] : 0;
+}
 
 static int pk_push(pk_vm *vm, pk_obj *o) {
     if (!o) return -1;
-    if (pk_grow((void **)&vm->stack, &vm->stack_cap, vm->sp + 1, sizeof(pk_obj *),
-                PK_MAX_STACK) < 0)
+    if (pk_grow((void **)&vm->stack, &vm->stack_cap, vm->sp + 1, sizeof(pk_obj *), PK_MAX_STACK) <
+        0)
         return pk_fail(vm, "stack deeper than %u entries", PK_MAX_STACK);
     vm->stack[vm->sp++] = o;
     return 0;
@@ -241,8 +266,8 @@ static pk_obj *pk_top(pk_vm *vm) {
 }
 
 static int pk_mark(pk_vm *vm) {
-    if (pk_grow((void **)&vm->marks, &vm->marks_cap, vm->nmarks + 1, sizeof(size_t),
-                PK_MAX_MARKS) < 0)
+    if (pk_grow((void **)&vm->marks, &vm->marks_cap, vm->nmarks + 1, sizeof(size_t), PK_MAX_MARKS) <
+        0)
         return pk_fail(vm, "more than %u nested MARKs", PK_MAX_MARKS);
     vm->marks[vm->nmarks++] = vm->sp;
     return 0;
@@ -278,7 +303,8 @@ static int pk_memo_get(pk_vm *vm, size_t idx) {
 
 static uint64_t rd_le(const uint8_t *p, int n) {
     uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -315,8 +341,9 @@ static int pk_long_op(pk_vm *vm, int width) {
     const uint8_t *p = NULL;
     if (pk_uint(vm, width, &n) < 0) return -1;
     if (width == 4 && n > INT32_MAX) return pk_fail(vm, "LONG4 with negative length");
-    if (n > 8) return pk_fail(vm, "%s of %llu bytes: integer too large", pk_opname(vm->op),
-                              (unsigned long long)n);
+    if (n > 8)
+        return pk_fail(vm, "%s of %llu bytes: integer too large", pk_opname(vm->op),
+                       (unsigned long long)n);
     if (pk_take(vm, (size_t)n, &p) < 0) return -1;
     uint64_t v = rd_le(p, (int)n);
     if (n > 0 && n < 8 && (p[n - 1] & 0x80)) v |= ~0ull << (8 * n); /* sign-extend */
@@ -330,7 +357,8 @@ static int pk_float_op(pk_vm *vm) {
     const uint8_t *p = NULL;
     if (pk_take(vm, 8, &p) < 0) return -1;
     uint64_t bits = 0;
-    for (int i = 0; i < 8; i++) bits = bits << 8 | p[i]; /* big-endian */
+    for (int i = 0; i < 8; i++)
+        bits = bits << 8 | p[i]; /* big-endian */
     pk_obj *o = pk_new(vm, PK_FLOAT);
     if (!o) return -1;
     memcpy(&o->u.f, &bits, sizeof o->u.f);
@@ -360,8 +388,8 @@ static int pk_frame_op(pk_vm *vm) {
     uint64_t n = 0;
     if (pk_uint(vm, 8, &n) < 0) return -1;
     if (n > vm->len - vm->pos)
-        return pk_fail(vm, "FRAME declares %llu bytes but only %zu remain",
-                       (unsigned long long)n, vm->len - vm->pos);
+        return pk_fail(vm, "FRAME declares %llu bytes but only %zu remain", (unsigned long long)n,
+                       vm->len - vm->pos);
     return 0;
 }
 
@@ -402,12 +430,15 @@ static int pk_collect_op(pk_vm *vm, pk_kind kind) {
 
 /* TUPLE1, TUPLE2, TUPLE3. */
 static int pk_tuple_n_op(pk_vm *vm, size_t n) {
-    if (vm->sp - pk_base(vm) < n) return pk_fail(vm, "%s: pickle stack underflow", pk_opname(vm->op));
+    if (vm->sp - pk_base(vm) < n)
+        return pk_fail(vm, "%s: pickle stack underflow", pk_opname(vm->op));
     vm->sp -= n;
     return pk_push(vm, pk_seq_from(vm, PK_TUPLE, vm->stack + vm->sp, n));
 }
 
-static int pk_empty_op(pk_vm *vm, pk_kind kind) { return pk_push(vm, pk_new(vm, kind)); }
+static int pk_empty_op(pk_vm *vm, pk_kind kind) {
+    return pk_push(vm, pk_new(vm, kind));
+}
 
 /* Adds items[0..n) to target, a list (APPEND, APPENDS) or a dict (SETITEM, SETITEMS). */
 static int pk_add_items(pk_vm *vm, pk_obj *target, pk_obj **items, size_t n, pk_kind want) {
@@ -527,7 +558,8 @@ static long long utf8_to_latin1(const uint8_t *p, size_t n, uint8_t *out) {
         unsigned cont = (c & 0xc0) == 0x80, lead = (c & 0xfe) == 0xc2;
         bad |= (cont ^ prev_lead) | ((c >> 7) & ~(cont | lead));
         unsigned mask = 0u - lead; /* all ones on a lead byte */
-        out[k] = (uint8_t)((c & ~mask) | ((c << 6 | (next & 0x3f)) & mask)); /* a continuation is overwritten */
+        out[k] = (uint8_t)((c & ~mask) |
+                           ((c << 6 | (next & 0x3f)) & mask)); /* a continuation is overwritten */
         k += cont ^ 1;
         prev_lead = lead;
     }
@@ -580,7 +612,8 @@ static pk_obj *pk_make_bytes(pk_vm *vm, const pk_obj *args) {
 
 /* A dtype from its code: "u1", "<i8", "f4"; the byte order comes from BUILD. */
 static pk_obj *pk_make_dtype(pk_vm *vm, const pk_obj *args) {
-    if (args->u.seq.n < 1 || (args->u.seq.v[0]->kind != PK_STR && args->u.seq.v[0]->kind != PK_BYTES)) {
+    if (args->u.seq.n < 1 ||
+        (args->u.seq.v[0]->kind != PK_STR && args->u.seq.v[0]->kind != PK_BYTES)) {
         pk_fail(vm, "numpy.dtype needs a type code");
         return NULL;
     }
@@ -589,13 +622,14 @@ static pk_obj *pk_make_dtype(pk_vm *vm, const pk_obj *args) {
     char order = '=';
     if (p < end && strchr("<>|=", *p) && *p) order = (char)*p++;
     if (p >= end || !isalpha(*p)) {
-        pk_fail(vm, "numpy.dtype code '%.*s' not understood", (int)(code->u.s.n > 16 ? 16 : code->u.s.n),
-                (const char *)code->u.s.p);
+        pk_fail(vm, "numpy.dtype code '%.*s' not understood",
+                (int)(code->u.s.n > 16 ? 16 : code->u.s.n), (const char *)code->u.s.p);
         return NULL;
     }
     char kind = (char)*p++;
     uint32_t size = 0;
-    for (; p < end && isdigit(*p) && size < 100000; p++) size = size * 10 + (uint32_t)(*p - '0');
+    for (; p < end && isdigit(*p) && size < 100000; p++)
+        size = size * 10 + (uint32_t)(*p - '0');
     pk_obj *d = pk_new(vm, PK_DTYPE);
     if (!d) return NULL;
     d->u.d.kind = p == end ? kind : '?'; /* '?': a code we do not know, e.g. "uint8" */
@@ -606,8 +640,10 @@ static pk_obj *pk_make_dtype(pk_vm *vm, const pk_obj *args) {
 
 /* Checks an array's shape tuple and stores it. */
 static int pk_set_shape(pk_vm *vm, pk_obj *arr, const pk_obj *shape) {
-    if (shape->kind != PK_TUPLE) return pk_fail(vm, "array shape is a %s, expected a tuple", pk_kind_name(shape->kind));
-    if (shape->u.seq.n > PK_MAX_DIMS) return pk_fail(vm, "array with %zu dimensions", shape->u.seq.n);
+    if (shape->kind != PK_TUPLE)
+        return pk_fail(vm, "array shape is a %s, expected a tuple", pk_kind_name(shape->kind));
+    if (shape->u.seq.n > PK_MAX_DIMS)
+        return pk_fail(vm, "array with %zu dimensions", shape->u.seq.n);
     for (size_t i = 0; i < shape->u.seq.n; i++) {
         const pk_obj *d = shape->u.seq.v[i];
         if (d->kind != PK_INT || d->u.i < 0 || d->u.i > INT32_MAX)
@@ -620,7 +656,8 @@ static int pk_set_shape(pk_vm *vm, pk_obj *arr, const pk_obj *shape) {
 
 /* Attaches dtype and data to an array, checking the byte count. */
 static int pk_set_data(pk_vm *vm, pk_obj *arr, pk_obj *dtype, pk_obj *data) {
-    if (dtype->kind != PK_DTYPE) return pk_fail(vm, "array dtype is a %s", pk_kind_name(dtype->kind));
+    if (dtype->kind != PK_DTYPE)
+        return pk_fail(vm, "array dtype is a %s", pk_kind_name(dtype->kind));
     if (data->kind == PK_STR && !(data = pk_latin1(vm, data))) return -1;
     if (data->kind != PK_BYTES)
         return pk_fail(vm, "array data is a %s, expected bytes (object arrays are not supported)",
@@ -630,8 +667,8 @@ static int pk_set_data(pk_vm *vm, pk_obj *arr, pk_obj *dtype, pk_obj *data) {
         if (__builtin_mul_overflow(need, (uint64_t)arr->u.a.shape[i], &need))
             return pk_fail(vm, "array size overflows");
     if (need != data->u.s.n)
-        return pk_fail(vm, "array data holds %zu bytes but its shape and dtype need %llu", data->u.s.n,
-                       (unsigned long long)need);
+        return pk_fail(vm, "array data holds %zu bytes but its shape and dtype need %llu",
+                       data->u.s.n, (unsigned long long)need);
     arr->u.a.dtype = dtype;
     arr->u.a.bytes = data;
     arr->u.a.ready = 1;
@@ -656,7 +693,8 @@ static pk_obj *pk_frombuffer(pk_vm *vm, const pk_obj *args) {
         return NULL;
     }
     pk_obj **v = args->u.seq.v, *arr = pk_new(vm, PK_ARRAY);
-    if (!arr || pk_set_shape(vm, arr, v[2]) < 0 || pk_set_data(vm, arr, v[1], v[0]) < 0) return NULL;
+    if (!arr || pk_set_shape(vm, arr, v[2]) < 0 || pk_set_data(vm, arr, v[1], v[0]) < 0)
+        return NULL;
     if (!pk_bytes_eq(v[3], "C") && !pk_bytes_eq(v[3], "F")) {
         pk_fail(vm, "_frombuffer order is not 'C' or 'F'");
         return NULL;
@@ -678,13 +716,18 @@ static int pk_reduce_op(pk_vm *vm) {
     if (args->kind != PK_TUPLE)
         return pk_fail(vm, "REDUCE arguments are a %s, expected a tuple", pk_kind_name(args->kind));
     switch (fn->u.g.fn) {
-    case FN_RECONSTRUCT: return pk_push(vm, pk_reconstruct(vm, args));
-    case FN_FROMBUFFER: return pk_push(vm, pk_frombuffer(vm, args));
-    case FN_DTYPE: return pk_push(vm, pk_make_dtype(vm, args));
+    case FN_RECONSTRUCT:
+        return pk_push(vm, pk_reconstruct(vm, args));
+    case FN_FROMBUFFER:
+        return pk_push(vm, pk_frombuffer(vm, args));
+    case FN_DTYPE:
+        return pk_push(vm, pk_make_dtype(vm, args));
     case FN_CODECS_ENCODE:
     case FN_BYTES:
-    case FN_BYTEARRAY: return pk_push(vm, pk_make_bytes(vm, args));
-    default: return pk_push(vm, pk_opaque(vm, fn));
+    case FN_BYTEARRAY:
+        return pk_push(vm, pk_make_bytes(vm, args));
+    default:
+        return pk_push(vm, pk_opaque(vm, fn));
     }
 }
 
@@ -693,9 +736,11 @@ static int pk_reduce_op(pk_vm *vm) {
 static int pk_build_array(pk_vm *vm, pk_obj *arr, const pk_obj *state) {
     if (arr->u.a.ready) return pk_fail(vm, "BUILD on an array that already has data");
     size_t n = state->kind == PK_TUPLE ? state->u.seq.n : 0;
-    if (n != 4 && n != 5) return pk_fail(vm, "array state is not (version, shape, dtype, fortran, data)");
+    if (n != 4 && n != 5)
+        return pk_fail(vm, "array state is not (version, shape, dtype, fortran, data)");
     pk_obj **v = state->u.seq.v + (n - 4);
-    if (v[2]->kind != PK_BOOL && v[2]->kind != PK_INT) return pk_fail(vm, "array fortran flag is a %s", pk_kind_name(v[2]->kind));
+    if (v[2]->kind != PK_BOOL && v[2]->kind != PK_INT)
+        return pk_fail(vm, "array fortran flag is a %s", pk_kind_name(v[2]->kind));
     if (pk_set_shape(vm, arr, v[0]) < 0 || pk_set_data(vm, arr, v[1], v[3]) < 0) return -1;
     arr->u.a.fortran = v[2]->u.i != 0;
     return 0;
@@ -703,7 +748,8 @@ static int pk_build_array(pk_vm *vm, pk_obj *arr, const pk_obj *state) {
 
 /* dtype.__setstate__((3, '|', ...)): the byte order is all we need. */
 static int pk_build_dtype(pk_vm *vm, pk_obj *d, const pk_obj *state) {
-    if (state->kind != PK_TUPLE || state->u.seq.n < 2) return pk_fail(vm, "dtype state is not a tuple");
+    if (state->kind != PK_TUPLE || state->u.seq.n < 2)
+        return pk_fail(vm, "dtype state is not a tuple");
     const pk_obj *order = state->u.seq.v[1];
     if ((order->kind != PK_STR && order->kind != PK_BYTES) || order->u.s.n != 1 ||
         !strchr("<>|=", order->u.s.p[0]) || !order->u.s.p[0])
@@ -716,10 +762,14 @@ static int pk_build_op(pk_vm *vm) {
     pk_obj *state = pk_pop(vm), *obj = state ? pk_top(vm) : NULL;
     if (!obj) return -1;
     switch (obj->kind) {
-    case PK_ARRAY: return pk_build_array(vm, obj, state);
-    case PK_DTYPE: return pk_build_dtype(vm, obj, state);
-    case PK_OBJECT: return 0; /* its state does not matter to us */
-    default: return pk_fail(vm, "BUILD on a %s", pk_kind_name(obj->kind));
+    case PK_ARRAY:
+        return pk_build_array(vm, obj, state);
+    case PK_DTYPE:
+        return pk_build_dtype(vm, obj, state);
+    case PK_OBJECT:
+        return 0; /* its state does not matter to us */
+    default:
+        return pk_fail(vm, "BUILD on a %s", pk_kind_name(obj->kind));
     }
 }
 
@@ -738,59 +788,106 @@ static int pk_newobj_op(pk_vm *vm, int n) {
 static int pk_step(pk_vm *vm) {
     uint64_t v = 0;
     switch (vm->op) {
-    case 0x80: return pk_proto_op(vm);
-    case 0x95: return pk_frame_op(vm);
-    case '(': return pk_mark(vm);
-    case '0': return pk_pop_op(vm);
-    case '1': return pk_pop_mark_op(vm);
-    case '2': return pk_push(vm, pk_top(vm));
-    case 'N': return pk_empty_op(vm, PK_NONE);
+    case 0x80:
+        return pk_proto_op(vm);
+    case 0x95:
+        return pk_frame_op(vm);
+    case '(':
+        return pk_mark(vm);
+    case '0':
+        return pk_pop_op(vm);
+    case '1':
+        return pk_pop_mark_op(vm);
+    case '2':
+        return pk_push(vm, pk_top(vm));
+    case 'N':
+        return pk_empty_op(vm, PK_NONE);
     case 0x88:
     case 0x89: {
         pk_obj *o = pk_new(vm, PK_BOOL);
         if (o) o->u.i = vm->op == 0x88;
         return pk_push(vm, o);
     }
-    case 'J': return pk_int_op(vm, 4);
-    case 'K': return pk_int_op(vm, 1);
-    case 'M': return pk_int_op(vm, 2);
-    case 0x8a: return pk_long_op(vm, 1);
-    case 0x8b: return pk_long_op(vm, 4);
-    case 'G': return pk_float_op(vm);
-    case 'T': return pk_counted_op(vm, 4, PK_BYTES);
-    case 'U': return pk_counted_op(vm, 1, PK_BYTES);
-    case 'B': return pk_counted_op(vm, 4, PK_BYTES);
-    case 'C': return pk_counted_op(vm, 1, PK_BYTES);
-    case 0x8e: return pk_counted_op(vm, 8, PK_BYTES);
-    case 0x96: return pk_counted_op(vm, 8, PK_BYTES); /* bytearray: bytes will do */
-    case 'X': return pk_counted_op(vm, 4, PK_STR);
-    case 0x8c: return pk_counted_op(vm, 1, PK_STR);
-    case 0x8d: return pk_counted_op(vm, 8, PK_STR);
-    case ')': return pk_empty_op(vm, PK_TUPLE);
-    case ']': return pk_empty_op(vm, PK_LIST);
-    case '}': return pk_empty_op(vm, PK_DICT);
-    case 't': return pk_collect_op(vm, PK_TUPLE);
-    case 'l': return pk_collect_op(vm, PK_LIST);
-    case 'd': return pk_collect_op(vm, PK_DICT);
-    case 0x85: return pk_tuple_n_op(vm, 1);
-    case 0x86: return pk_tuple_n_op(vm, 2);
-    case 0x87: return pk_tuple_n_op(vm, 3);
-    case 'a': return pk_add_op(vm, 1, PK_LIST);
-    case 's': return pk_add_op(vm, 2, PK_DICT);
-    case 'e': return pk_add_marked_op(vm, PK_LIST);
-    case 'u': return pk_add_marked_op(vm, PK_DICT);
-    case 'q': return pk_uint(vm, 1, &v) < 0 ? -1 : pk_memo_put(vm, v);
-    case 'r': return pk_uint(vm, 4, &v) < 0 ? -1 : pk_memo_put(vm, v);
-    case 0x94: return pk_memo_put(vm, vm->memo_count);
-    case 'h': return pk_uint(vm, 1, &v) < 0 ? -1 : pk_memo_get(vm, v);
-    case 'j': return pk_uint(vm, 4, &v) < 0 ? -1 : pk_memo_get(vm, v);
-    case 'c': return pk_global_op(vm);
-    case 0x93: return pk_stack_global_op(vm);
-    case 'R': return pk_reduce_op(vm);
-    case 'b': return pk_build_op(vm);
-    case 0x81: return pk_newobj_op(vm, 2);
-    case 0x92: return pk_newobj_op(vm, 3);
-    case 0x98: return pk_top(vm) ? 0 : -1; /* READONLY_BUFFER: nothing to do in-band */
+    case 'J':
+        return pk_int_op(vm, 4);
+    case 'K':
+        return pk_int_op(vm, 1);
+    case 'M':
+        return pk_int_op(vm, 2);
+    case 0x8a:
+        return pk_long_op(vm, 1);
+    case 0x8b:
+        return pk_long_op(vm, 4);
+    case 'G':
+        return pk_float_op(vm);
+    case 'T':
+        return pk_counted_op(vm, 4, PK_BYTES);
+    case 'U':
+        return pk_counted_op(vm, 1, PK_BYTES);
+    case 'B':
+        return pk_counted_op(vm, 4, PK_BYTES);
+    case 'C':
+        return pk_counted_op(vm, 1, PK_BYTES);
+    case 0x8e:
+        return pk_counted_op(vm, 8, PK_BYTES);
+    case 0x96:
+        return pk_counted_op(vm, 8, PK_BYTES); /* bytearray: bytes will do */
+    case 'X':
+        return pk_counted_op(vm, 4, PK_STR);
+    case 0x8c:
+        return pk_counted_op(vm, 1, PK_STR);
+    case 0x8d:
+        return pk_counted_op(vm, 8, PK_STR);
+    case ')':
+        return pk_empty_op(vm, PK_TUPLE);
+    case ']':
+        return pk_empty_op(vm, PK_LIST);
+    case '}':
+        return pk_empty_op(vm, PK_DICT);
+    case 't':
+        return pk_collect_op(vm, PK_TUPLE);
+    case 'l':
+        return pk_collect_op(vm, PK_LIST);
+    case 'd':
+        return pk_collect_op(vm, PK_DICT);
+    case 0x85:
+        return pk_tuple_n_op(vm, 1);
+    case 0x86:
+        return pk_tuple_n_op(vm, 2);
+    case 0x87:
+        return pk_tuple_n_op(vm, 3);
+    case 'a':
+        return pk_add_op(vm, 1, PK_LIST);
+    case 's':
+        return pk_add_op(vm, 2, PK_DICT);
+    case 'e':
+        return pk_add_marked_op(vm, PK_LIST);
+    case 'u':
+        return pk_add_marked_op(vm, PK_DICT);
+    case 'q':
+        return pk_uint(vm, 1, &v) < 0 ? -1 : pk_memo_put(vm, v);
+    case 'r':
+        return pk_uint(vm, 4, &v) < 0 ? -1 : pk_memo_put(vm, v);
+    case 0x94:
+        return pk_memo_put(vm, vm->memo_count);
+    case 'h':
+        return pk_uint(vm, 1, &v) < 0 ? -1 : pk_memo_get(vm, v);
+    case 'j':
+        return pk_uint(vm, 4, &v) < 0 ? -1 : pk_memo_get(vm, v);
+    case 'c':
+        return pk_global_op(vm);
+    case 0x93:
+        return pk_stack_global_op(vm);
+    case 'R':
+        return pk_reduce_op(vm);
+    case 'b':
+        return pk_build_op(vm);
+    case 0x81:
+        return pk_newobj_op(vm, 2);
+    case 0x92:
+        return pk_newobj_op(vm, 3);
+    case 0x98:
+        return pk_top(vm) ? 0 : -1; /* READONLY_BUFFER: nothing to do in-band */
     case 0x97:
         return pk_fail(vm, "NEXT_BUFFER: out-of-band buffers are not supported "
                            "(pickle with protocol 5 and no buffer_callback)");
@@ -841,7 +938,8 @@ static pk_obj *pk_require(pk_vm *vm, pk_obj *root, const char *key) {
 /* data: a C-order uint8 array of shape (N, 3072). */
 static int pk_check_pixels(pk_vm *vm, pk_obj *a, cifar_batch *out) {
     if (a->kind != PK_ARRAY)
-        return pk_fail_at(vm, a->at, "'data' is a %s, expected a numpy array", pk_kind_name(a->kind));
+        return pk_fail_at(vm, a->at, "'data' is a %s, expected a numpy array",
+                          pk_kind_name(a->kind));
     if (!a->u.a.ready) return pk_fail_at(vm, a->at, "'data' array has no data (no BUILD)");
     const pk_obj *d = a->u.a.dtype;
     if (d->u.d.kind != 'u' || d->u.d.size != 1)
@@ -854,7 +952,8 @@ static int pk_check_pixels(pk_vm *vm, pk_obj *a, cifar_batch *out) {
                      (long long)a->u.a.shape[i]);
         return pk_fail_at(vm, a->at, "'data' has shape %s), expected (N, 3072)", shape);
     }
-    if (a->u.a.fortran) return pk_fail_at(vm, a->at, "'data' is in Fortran order, expected C order");
+    if (a->u.a.fortran)
+        return pk_fail_at(vm, a->at, "'data' is in Fortran order, expected C order");
     pk_obj *b = a->u.a.bytes;
     out->n = (int)a->u.a.shape[0];
     out->data = b->u.s.p;
@@ -878,7 +977,8 @@ static int64_t pk_array_int(const pk_obj *a, size_t i) {
     const uint8_t *p = a->u.a.bytes->u.s.p + i * d->u.d.size;
     uint64_t v = 0;
     int n = (int)d->u.d.size;
-    for (int k = 0; k < n; k++) v = v << 8 | p[d->u.d.order == '>' ? k : n - 1 - k];
+    for (int k = 0; k < n; k++)
+        v = v << 8 | p[d->u.d.order == '>' ? k : n - 1 - k];
     if (d->u.d.kind == 'i' && n < 8 && (v >> (8 * n - 1) & 1)) v |= ~0ull << (8 * n);
     return (int64_t)v;
 }
@@ -890,7 +990,8 @@ static int pk_check_labels(pk_vm *vm, const pk_obj *l, cifar_batch *out) {
     int is_arr = d && l->u.a.ndim == 1 && (d->u.d.kind == 'i' || d->u.d.kind == 'u') &&
                  (d->u.d.size == 1 || d->u.d.size == 2 || d->u.d.size == 4 || d->u.d.size == 8);
     if (!is_seq && !is_arr)
-        return pk_fail_at(vm, l->at, "'labels' is a %s, expected a list of ints", pk_kind_name(l->kind));
+        return pk_fail_at(vm, l->at, "'labels' is a %s, expected a list of ints",
+                          pk_kind_name(l->kind));
     size_t n = is_seq ? l->u.seq.n : (size_t)l->u.a.shape[0];
     if (n != (size_t)out->n)
         return pk_fail_at(vm, l->at, "'labels' has %zu entries but 'data' has %d rows", n, out->n);
@@ -898,8 +999,10 @@ static int pk_check_labels(pk_vm *vm, const pk_obj *l, cifar_batch *out) {
     for (size_t i = 0; i < n; i++) {
         const pk_obj *e = is_seq ? l->u.seq.v[i] : l;
         if (is_seq && e->kind != PK_INT)
-            return pk_fail_at(vm, e->at, "labels[%zu] is a %s, expected an int", i, pk_kind_name(e->kind));
-        if (pk_check_label(vm, e->at, i, is_seq ? e->u.i : pk_array_int(l, i), &out->labels[i]) < 0) return -1;
+            return pk_fail_at(vm, e->at, "labels[%zu] is a %s, expected an int", i,
+                              pk_kind_name(e->kind));
+        if (pk_check_label(vm, e->at, i, is_seq ? e->u.i : pk_array_int(l, i), &out->labels[i]) < 0)
+            return -1;
     }
     return 0;
 }
@@ -935,7 +1038,8 @@ static int copy_class_name(char dst[CIFAR_NAME_MAX], const uint8_t *p, size_t n)
 }
 
 int cifar_parse_pickle_meta(const uint8_t *buf, size_t len, const char *name,
-                            char names[CIFAR_NUM_CLASSES][CIFAR_NAME_MAX], char *err, size_t errlen) {
+                            char names[CIFAR_NUM_CLASSES][CIFAR_NAME_MAX], char *err,
+                            size_t errlen) {
     pk_vm vm;
     pk_init(&vm, buf, len, name, err, errlen);
     pk_obj *root, *l = NULL;
@@ -945,7 +1049,8 @@ int cifar_parse_pickle_meta(const uint8_t *buf, size_t len, const char *name,
         rc = pk_fail_at(&vm, l->at, "'label_names' is not a list of %d names", CIFAR_NUM_CLASSES);
     for (int i = 0; rc == 0 && i < CIFAR_NUM_CLASSES; i++) {
         const pk_obj *s = l->u.seq.v[i];
-        if ((s->kind != PK_STR && s->kind != PK_BYTES) || copy_class_name(names[i], s->u.s.p, s->u.s.n) < 0)
+        if ((s->kind != PK_STR && s->kind != PK_BYTES) ||
+            copy_class_name(names[i], s->u.s.p, s->u.s.n) < 0)
             rc = pk_fail_at(&vm, s->at, "label_names[%d] is not a name of 1..%d bytes", i,
                             CIFAR_NAME_MAX - 1);
     }
@@ -991,7 +1096,8 @@ static int parse_meta_txt(const uint8_t *buf, size_t len, const char *name,
         const uint8_t *p = buf + pos, *nl = memchr(p, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - p) : len - pos;
         pos += n + 1;
-        while (n > 0 && isspace(p[n - 1])) n--;
+        while (n > 0 && isspace(p[n - 1]))
+            n--;
         if (n == 0) continue;
         if (count == CIFAR_NUM_CLASSES)
             return set_error(err, errlen, "%s: line %zu: more than %d class names", name, line,
@@ -1032,8 +1138,10 @@ static int file_exists(const char *dir, const char *name) {
 
 static void batch_file_name(char out[CIFAR_NAME_MAX], int f, cifar_layout layout) {
     const char *ext = layout == CIFAR_LAYOUT_BIN ? ".bin" : "";
-    if (f < CIFAR_NUM_FILES - 1) snprintf(out, CIFAR_NAME_MAX, "data_batch_%d%s", f + 1, ext);
-    else snprintf(out, CIFAR_NAME_MAX, "test_batch%s", ext);
+    if (f < CIFAR_NUM_FILES - 1)
+        snprintf(out, CIFAR_NAME_MAX, "data_batch_%d%s", f + 1, ext);
+    else
+        snprintf(out, CIFAR_NAME_MAX, "test_batch%s", ext);
 }
 
 /* Which layout dir holds: all six batch files of one of them. */
@@ -1057,7 +1165,8 @@ static int find_layout(const char *dir, cifar_dataset *ds, char *err, size_t err
     ds->layout = have[0] == CIFAR_NUM_FILES || (have[1] < CIFAR_NUM_FILES && have[0] >= have[1])
                      ? CIFAR_LAYOUT_PY
                      : CIFAR_LAYOUT_BIN;
-    for (int f = 0; f < CIFAR_NUM_FILES; f++) batch_file_name(ds->file_names[f], f, ds->layout);
+    for (int f = 0; f < CIFAR_NUM_FILES; f++)
+        batch_file_name(ds->file_names[f], f, ds->layout);
     for (int f = 0; f < CIFAR_NUM_FILES; f++)
         if (!file_exists(dir, ds->file_names[f]))
             return set_error(err, errlen, "%s%s%s: missing (a %s folder needs all six batch files)",
@@ -1069,7 +1178,8 @@ static int find_layout(const char *dir, cifar_dataset *ds, char *err, size_t err
 /* Class names from batches.meta(.txt) when present, else the official ones. */
 static int load_class_names(const char *dir, cifar_dataset *ds, char *err, size_t errlen) {
     const char *meta = ds->layout == CIFAR_LAYOUT_BIN ? "batches.meta.txt" : "batches.meta";
-    for (int c = 0; c < CIFAR_NUM_CLASSES; c++) strcpy(ds->class_names[c], official_names[c]);
+    for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+        strcpy(ds->class_names[c], official_names[c]);
     if (!file_exists(dir, meta)) return 0;
     char path[4096];
     uint8_t *buf;
@@ -1130,7 +1240,8 @@ static int keep_class(cifar_dataset *ds, int f, const cifar_batch *b, int *kept,
     ds->pixels = p;
     for (int i = 0; i < b->n; i++)
         if (b->labels[i] == ds->class_index)
-            planar_to_rgb(p + (size_t)(*kept)++ * CIFAR_IMAGE_BYTES, b->data + (size_t)i * b->stride);
+            planar_to_rgb(p + (size_t)(*kept)++ * CIFAR_IMAGE_BYTES,
+                          b->data + (size_t)i * b->stride);
     return 0;
 }
 

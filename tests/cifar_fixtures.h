@@ -37,7 +37,8 @@ typedef struct {
 static inline void fx_put(fx_buf *b, const void *p, size_t n) {
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n) cap *= 2;
+        while (cap < b->n + n)
+            cap *= 2;
         b->p = realloc(b->p, cap);
         if (!b->p) abort();
         b->cap = cap;
@@ -46,10 +47,13 @@ static inline void fx_put(fx_buf *b, const void *p, size_t n) {
     b->n += n;
 }
 
-static inline void fx_byte(fx_buf *b, uint8_t c) { fx_put(b, &c, 1); }
+static inline void fx_byte(fx_buf *b, uint8_t c) {
+    fx_put(b, &c, 1);
+}
 
 static inline void fx_le(fx_buf *b, uint64_t v, int width) {
-    for (int i = 0; i < width; i++) fx_byte(b, (uint8_t)(v >> (8 * i)));
+    for (int i = 0; i < width; i++)
+        fx_byte(b, (uint8_t)(v >> (8 * i)));
 }
 
 static inline void fx_free(fx_buf *b) {
@@ -57,11 +61,13 @@ static inline void fx_free(fx_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-static inline int fx_itemsize(const char *dtype) { return atoi(dtype + strspn(dtype, "<>|=abcdefghijklmnopqrstuvwxyz")); }
+static inline int fx_itemsize(const char *dtype) {
+    return atoi(dtype + strspn(dtype, "<>|=abcdefghijklmnopqrstuvwxyz"));
+}
 
 /* Filename of record i, as the official files name them. */
 static inline void fx_filename(char *out, size_t len, int i, int label) {
-    static const char *const names[10] = {"airplane", "automobile", "bird", "cat", "deer",
+    static const char *const names[10] = {"airplane", "automobile", "bird",  "cat",  "deer",
                                           "dog",      "frog",       "horse", "ship", "truck"};
     snprintf(out, len, "%s_s_%06d.png", names[label >= 0 && label < 10 ? label : 0], i);
 }
@@ -105,7 +111,9 @@ static inline void fx2_str(fx_buf *b, const void *s, size_t n) {
     fx2_put(b);
 }
 
-static inline void fx2_cstr(fx_buf *b, const char *s) { fx2_str(b, s, strlen(s)); }
+static inline void fx2_cstr(fx_buf *b, const char *s) {
+    fx2_str(b, s, strlen(s));
+}
 
 /* cPickle's batch_list: MARK items APPENDS in groups of 1000; a lone last
  * item gets APPEND.
@@ -120,7 +128,8 @@ static inline void fx_list(fx_buf *b, int n, void (*item)(fx_buf *, int, const v
             continue;
         }
         fx_byte(b, '(');
-        for (int k = 0; k < m; k++) item(b, i + k, ctx);
+        for (int k = 0; k < m; k++)
+            item(b, i + k, ctx);
         fx_byte(b, 'e');
     }
 }
@@ -161,7 +170,10 @@ static inline void fx_pickle_py2(fx_buf *b, const fx_batch *x) {
     fx_put(b, "(K\x01", 3);
     fx2_int(b, x->rows);
     fx2_int(b, x->cols);
-    fx_put(b, "\x86" "cnumpy\ndtype\n", 14);
+    fx_put(b,
+           "\x86"
+           "cnumpy\ndtype\n",
+           14);
     fx2_put(b);
     fx2_cstr(b, x->dtype);
     fx_put(b, "K\x00K\x01\x87R", 6);
@@ -193,7 +205,8 @@ static inline void fx_meta_py2(fx_buf *b, const char *const names[], int n) {
     fx_byte(b, ']');
     fx2_put(b);
     fx_byte(b, '(');
-    for (int i = 0; i < n; i++) fx2_cstr(b, names[i]);
+    for (int i = 0; i < n; i++)
+        fx2_cstr(b, names[i]);
     fx_byte(b, 'e');
     fx2_cstr(b, "num_vis");
     fx2_int(b, 3072);
@@ -218,7 +231,8 @@ static inline void fx3_commit(fx_buf *b) {
     if (b->frame_start < 0) return;
     size_t len = b->n - (size_t)b->frame_start - 9;
     if (len >= 4) {
-        for (int i = 0; i < 8; i++) b->p[b->frame_start + 1 + i] = (uint8_t)(len >> (8 * i));
+        for (int i = 0; i < 8; i++)
+            b->p[b->frame_start + 1 + i] = (uint8_t)(len >> (8 * i));
     } else {
         memmove(b->p + b->frame_start, b->p + b->frame_start + 9, len);
         b->n -= 9;
@@ -231,17 +245,21 @@ static inline void fx3_boundary(fx_buf *b) {
     if (b->frame_start >= 0 && b->n - (size_t)b->frame_start - 9 >= FX_FRAME_TARGET) fx3_commit(b);
 }
 
-static inline void fx3_op(fx_buf *b, uint8_t op) { fx3_write(b, &op, 1); }
+static inline void fx3_op(fx_buf *b, uint8_t op) {
+    fx3_write(b, &op, 1);
+}
 
 static inline void fx3_le(fx_buf *b, uint64_t v, int width) {
     uint8_t t[8];
-    for (int i = 0; i < width; i++) t[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < width; i++)
+        t[i] = (uint8_t)(v >> (8 * i));
     fx3_write(b, t, (size_t)width);
 }
 
 /* Memoises the top: MEMOIZE from protocol 4, BINPUT / LONG_BINPUT before. */
 static inline void fx3_put(fx_buf *b, int proto) {
-    if (proto >= 4) fx3_op(b, 0x94);
+    if (proto >= 4)
+        fx3_op(b, 0x94);
     else if (b->memo < 256) {
         fx3_op(b, 'q');
         fx3_le(b, b->memo, 1);
@@ -295,8 +313,10 @@ static inline void fx3_global(fx_buf *b, int proto, const char *module, const ch
         int n = snprintf(line, sizeof line, "c%s\n%s\n", module, name);
         fx3_write(b, line, (size_t)n);
     } else {
-        if (module_memo >= 0) fx3_get(b, (unsigned)module_memo);
-        else fx3_str(b, proto, module);
+        if (module_memo >= 0)
+            fx3_get(b, (unsigned)module_memo);
+        else
+            fx3_str(b, proto, module);
         fx3_str(b, proto, name);
         fx3_op(b, 0x93);
     }
@@ -319,21 +339,26 @@ static inline void fx3_bytes(fx_buf *b, int proto, const uint8_t *p, size_t n, i
         if (codecs_memo[0] < 0) {
             fx3_global(b, proto, "_codecs", "encode", -1);
             codecs_memo[0] = (int)b->memo - 1;
-        } else fx3_get(b, (unsigned)codecs_memo[0]);
+        } else
+            fx3_get(b, (unsigned)codecs_memo[0]);
         size_t utf8 = 0;
-        for (size_t i = 0; i < n; i++) utf8 += p[i] < 0x80 ? 1 : 2;
+        for (size_t i = 0; i < n; i++)
+            utf8 += p[i] < 0x80 ? 1 : 2;
         fx3_op(b, 'X');
         fx3_le(b, utf8, 4);
         for (size_t i = 0; i < n; i++) {
             uint8_t t[2] = {(uint8_t)(0xc0 | p[i] >> 6), (uint8_t)(0x80 | (p[i] & 0x3f))};
-            if (p[i] < 0x80) fx3_write(b, p + i, 1);
-            else fx3_write(b, t, 2);
+            if (p[i] < 0x80)
+                fx3_write(b, p + i, 1);
+            else
+                fx3_write(b, t, 2);
         }
         fx3_put(b, proto);
         if (codecs_memo[1] < 0) {
             fx3_str(b, proto, "latin1");
             codecs_memo[1] = (int)b->memo - 1;
-        } else fx3_get(b, (unsigned)codecs_memo[1]);
+        } else
+            fx3_get(b, (unsigned)codecs_memo[1]);
         fx3_op(b, 0x86);
         fx3_put(b, proto);
         fx3_op(b, 'R');
@@ -384,7 +409,8 @@ static inline void fx3_list(fx_buf *b, int n, void (*item)(fx_buf *, int, const 
     for (int i = 0; i < n; i += 1000) {
         int m = n - i < 1000 ? n - i : 1000;
         fx3_op(b, '(');
-        for (int k = 0; k < m; k++) item(b, i + k, ctx);
+        for (int k = 0; k < m; k++)
+            item(b, i + k, ctx);
         fx3_op(b, 'e');
     }
 }
@@ -486,8 +512,10 @@ static inline void fx_pickle_py3(fx_buf *b, const fx_batch *x, int proto) {
     fx3_list(b, x->n_labels, fx3_label_item, x);
     fx3_str(b, proto, "data");
     fx3_boundary(b);
-    if (proto >= 5) fx3_array_frombuffer(b, proto, x);
-    else fx3_array_reduce(b, proto, x, codecs_memo);
+    if (proto >= 5)
+        fx3_array_frombuffer(b, proto, x);
+    else
+        fx3_array_reduce(b, proto, x, codecs_memo);
     fx3_str(b, proto, "filenames");
     fx3_boundary(b);
     fx3_op(b, ']');

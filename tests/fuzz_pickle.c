@@ -10,7 +10,8 @@ static void touch_batch(const cifar_batch *b) {
     volatile unsigned sum = 0;
     for (int i = 0; i < b->n; i++) {
         if (b->labels[i] >= CIFAR_NUM_CLASSES) abort();
-        sum += b->data[(size_t)i * b->stride] + b->data[(size_t)i * b->stride + CIFAR_IMAGE_BYTES - 1];
+        sum +=
+            b->data[(size_t)i * b->stride] + b->data[(size_t)i * b->stride + CIFAR_IMAGE_BYTES - 1];
     }
     (void)sum;
 }
@@ -25,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (cifar_parse_pickle_batch(buf, size, "fuzz", &b, err, sizeof err) == 0) {
         touch_batch(&b);
         cifar_batch_free(&b);
-    } else if (!err[0]) abort(); /* a failure always says why */
+    } else if (!err[0])
+        abort(); /* a failure always says why */
     if (cifar_parse_bin_batch(buf, size, "fuzz.bin", &b, err, sizeof err) == 0) {
         touch_batch(&b);
         cifar_batch_free(&b);

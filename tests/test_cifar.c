@@ -15,7 +15,9 @@ static uint8_t fixture_pixel(int f, int i, int j) {
 }
 
 /* Every class turns up in any 10 consecutive records. */
-static int fixture_label(int f, int i) { return (f * 3 + i * 7 + i / 10) % CIFAR_NUM_CLASSES; }
+static int fixture_label(int f, int i) {
+    return (f * 3 + i * 7 + i / 10) % CIFAR_NUM_CLASSES;
+}
 
 /* A batch of n records of file f; the caller frees data and labels. */
 static fx_batch fixture_batch(int f, int n) {
@@ -38,8 +40,10 @@ static void fixture_batch_free(fx_batch *x) {
 
 /* The ways a batch pickle gets written: 0 Python 2, else Python 3 protocol w. */
 static void write_pickle(fx_buf *b, const fx_batch *x, int writer) {
-    if (writer == 0) fx_pickle_py2(b, x);
-    else fx_pickle_py3(b, x, writer);
+    if (writer == 0)
+        fx_pickle_py2(b, x);
+    else
+        fx_pickle_py3(b, x, writer);
 }
 
 static int parse_pickle(const fx_buf *b, size_t len, cifar_batch *out, char *err) {
@@ -65,8 +69,8 @@ static void check_batch_roundtrip(const fx_buf *b, const fx_batch *x, int expect
         ck_assert(out.data > b->p && out.data + (size_t)out.n * CIFAR_IMAGE_BYTES <= b->p + b->n);
     for (int i = 0; i < out.n; i++) {
         ck_assert_int_eq(out.labels[i], x->labels[i]);
-        ck_assert(!memcmp(out.data + (size_t)i * out.stride, x->data + (size_t)i * CIFAR_IMAGE_BYTES,
-                          CIFAR_IMAGE_BYTES));
+        ck_assert(!memcmp(out.data + (size_t)i * out.stride,
+                          x->data + (size_t)i * CIFAR_IMAGE_BYTES, CIFAR_IMAGE_BYTES));
     }
     cifar_batch_free(&out);
 }
@@ -101,7 +105,9 @@ START_TEST(test_py2_official_layout) {
     fx_batch x = fixture_batch(0, 3);
     fx_buf b;
     fx_pickle_py2(&b, &x);
-    ck_assert(!memcmp(b.p, "\x80\x02}q\x01(U\x0b" "batch_labelq\x02U\x15training batch 1 of 5q\x03",
+    ck_assert(!memcmp(b.p,
+                      "\x80\x02}q\x01(U\x0b"
+                      "batch_labelq\x02U\x15training batch 1 of 5q\x03",
                       2 + 3 + 1 + 13 + 2 + 23 + 2));
     ck_assert_ptr_nonnull(memmem(b.p, b.n, "cnumpy.core.multiarray\n_reconstruct\nq\x07", 38));
     ck_assert_int_eq(b.p[b.n - 2], 'u');
@@ -166,7 +172,8 @@ START_TEST(test_bin_batch) {
     ck_assert_ptr_eq(out.data, b.p + 1);
     for (int i = 0; i < 5; i++) {
         ck_assert_int_eq(out.labels[i], x.labels[i]);
-        ck_assert(!memcmp(out.data + i * out.stride, x.data + i * CIFAR_IMAGE_BYTES, CIFAR_IMAGE_BYTES));
+        ck_assert(
+            !memcmp(out.data + i * out.stride, x.data + i * CIFAR_IMAGE_BYTES, CIFAR_IMAGE_BYTES));
     }
     cifar_batch_free(&out);
     fx_free(&b);
@@ -182,7 +189,8 @@ START_TEST(test_meta_pickle) {
     char names[10][CIFAR_NAME_MAX], err[ERR_LEN];
     fx_meta_py2(&b, official, 10);
     ck_assert_int_eq(cifar_parse_pickle_meta(b.p, b.n, "meta", names, err, sizeof err), 0);
-    for (int i = 0; i < 10; i++) ck_assert_str_eq(names[i], official[i]);
+    for (int i = 0; i < 10; i++)
+        ck_assert_str_eq(names[i], official[i]);
     fx_free(&b);
 
     fx_meta_py2(&b, official, 9);
@@ -209,11 +217,15 @@ static void write_folder(const char *dir, cifar_layout layout, int meta) {
         fx_batch x = fixture_batch(f, file_counts[f]);
         fx_buf b;
         char name[CIFAR_NAME_MAX];
-        if (f < 5) snprintf(name, sizeof name, "data_batch_%d%s", f + 1, layout ? ".bin" : "");
-        else snprintf(name, sizeof name, "test_batch%s", layout ? ".bin" : "");
+        if (f < 5)
+            snprintf(name, sizeof name, "data_batch_%d%s", f + 1, layout ? ".bin" : "");
+        else
+            snprintf(name, sizeof name, "test_batch%s", layout ? ".bin" : "");
         static const int writers[CIFAR_NUM_FILES] = {0, 2, 4, 5, 0, 4};
-        if (layout == CIFAR_LAYOUT_BIN) fx_bin(&b, x.rows, x.labels, x.data);
-        else write_pickle(&b, &x, writers[f]);
+        if (layout == CIFAR_LAYOUT_BIN)
+            fx_bin(&b, x.rows, x.labels, x.data);
+        else
+            write_pickle(&b, &x, writers[f]);
         tu_write(dir, name, b.p, b.n);
         fx_free(&b);
         fixture_batch_free(&x);
@@ -224,7 +236,8 @@ static void write_folder(const char *dir, cifar_layout layout, int meta) {
         tu_write(dir, "batches.meta", b.p, b.n);
         fx_free(&b);
     } else if (meta) {
-        const char *txt = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
+        const char *txt =
+            "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
         tu_write(dir, "batches.meta.txt", txt, strlen(txt));
     }
 }
@@ -234,14 +247,16 @@ static void write_folder(const char *dir, cifar_layout layout, int meta) {
 static int expected_images(int cls, int from, int to, uint8_t **out) {
     int count = 0;
     for (int f = from; f < to; f++)
-        for (int i = 0; i < file_counts[f]; i++) count += fixture_label(f, i) == cls;
+        for (int i = 0; i < file_counts[f]; i++)
+            count += fixture_label(f, i) == cls;
     uint8_t *p = *out = malloc((size_t)count * CIFAR_IMAGE_BYTES + 1);
     for (int f = from; f < to; f++)
         for (int i = 0; i < file_counts[f]; i++) {
             if (fixture_label(f, i) != cls) continue;
             for (int y = 0; y < 32; y++)
                 for (int x = 0; x < 32; x++)
-                    for (int c = 0; c < 3; c++) *p++ = fixture_pixel(f, i, c * 1024 + y * 32 + x);
+                    for (int c = 0; c < 3; c++)
+                        *p++ = fixture_pixel(f, i, c * 1024 + y * 32 + x);
         }
     return count;
 }
@@ -257,10 +272,12 @@ static void check_loaded(const cifar_dataset *ds, int cls, int n_val) {
     ck_assert_ptr_eq(ds->test, ds->pixels + (size_t)n_trainval * CIFAR_IMAGE_BYTES);
     ck_assert(!memcmp(ds->train, train, (size_t)n_trainval * CIFAR_IMAGE_BYTES));
     ck_assert(!memcmp(ds->test, test, (size_t)n_test * CIFAR_IMAGE_BYTES));
-    for (int f = 0; f < CIFAR_NUM_FILES; f++) ck_assert_int_eq(ds->file_records[f], file_counts[f]);
+    for (int f = 0; f < CIFAR_NUM_FILES; f++)
+        ck_assert_int_eq(ds->file_records[f], file_counts[f]);
     int train_counts[10] = {0}, test_counts[10] = {0};
     for (int f = 0; f < CIFAR_NUM_FILES; f++)
-        for (int i = 0; i < file_counts[f]; i++) (f < 5 ? train_counts : test_counts)[fixture_label(f, i)]++;
+        for (int i = 0; i < file_counts[f]; i++)
+            (f < 5 ? train_counts : test_counts)[fixture_label(f, i)]++;
     for (int c = 0; c < 10; c++) {
         ck_assert_int_eq(ds->train_class_counts[c], train_counts[c]);
         ck_assert_int_eq(ds->test_class_counts[c], test_counts[c]);
@@ -344,7 +361,8 @@ START_TEST(test_meta_names_used) {
     fx_meta_py2(&b, names, 10);
     tu_write(py, "batches.meta", b.p, b.n);
     fx_free(&b);
-    const char *txt = "airplane\r\nautomobile\r\nVogel\r\ncat\r\n\r\ndeer\ndog\nfrog\nhorse\nship\ntruck";
+    const char *txt =
+        "airplane\r\nautomobile\r\nVogel\r\ncat\r\n\r\ndeer\ndog\nfrog\nhorse\nship\ntruck";
     tu_write(bin, "batches.meta.txt", txt, strlen(txt));
     const char *dirs[2] = {py, bin};
     for (int d = 0; d < 2; d++) {
@@ -355,7 +373,8 @@ START_TEST(test_meta_names_used) {
         ck_assert_str_eq(ds.class_names[9], "truck");
         cifar_free(&ds);
         ck_assert_int_eq(cifar_load(dirs[d], "bird", 0, &ds, err, sizeof err), -1);
-        ck_assert_ptr_nonnull(strstr(err, "unknown class 'bird' (classes: airplane, automobile, Vogel, cat"));
+        ck_assert_ptr_nonnull(
+            strstr(err, "unknown class 'bird' (classes: airplane, automobile, Vogel, cat"));
     }
     txt = "airplane\nautomobile\nbird\n";
     tu_write(bin, "batches.meta.txt", txt, strlen(txt));
@@ -437,8 +456,10 @@ START_TEST(test_bad_folders) {
         expect_load_error(dir, want);
         /* A truncated one. */
         tu_write(dir, missing[l], "\x80\x02}q\x01(U", 7);
-        snprintf(want, sizeof want, l ? "%s: size 7 is not a multiple of 3073"
-                                    : "%s: byte 6: SHORT_BINSTRING needs 1 bytes but only 0 remain", path);
+        snprintf(want, sizeof want,
+                 l ? "%s: size 7 is not a multiple of 3073"
+                   : "%s: byte 6: SHORT_BINSTRING needs 1 bytes but only 0 remain",
+                 path);
         expect_load_error(dir, want);
         tu_rmtree(dir);
     }
@@ -521,7 +542,8 @@ START_TEST(test_truncated_bin) {
             ck_assert_int_eq(rc, -1);
             char want[128];
             snprintf(want, sizeof want,
-                     "fx.bin: size %zu is not a multiple of 3073 (1 label byte + 3072 pixel bytes)", len);
+                     "fx.bin: size %zu is not a multiple of 3073 (1 label byte + 3072 pixel bytes)",
+                     len);
             ck_assert_str_eq(err, want);
         }
         free(copy);
@@ -553,18 +575,27 @@ START_TEST(test_crafted_pickles) {
     EXPECT_PICKLE_ERROR("\x80\x02S'a'\n.", "byte 2: unsupported pickle opcode 0x53 (STRING)");
     EXPECT_PICKLE_ERROR("\x80\x06}.", "byte 0: unsupported pickle protocol 6");
     EXPECT_PICKLE_ERROR("\x80\x02.", "byte 2: STOP: pickle stack underflow");
-    EXPECT_PICKLE_ERROR("\x80\x02K\x01" "a.", "byte 4: APPEND: pickle stack underflow");
+    EXPECT_PICKLE_ERROR("\x80\x02K\x01"
+                        "a.",
+                        "byte 4: APPEND: pickle stack underflow");
     EXPECT_PICKLE_ERROR("\x80\x02}(\x85.", "byte 4: TUPLE1: pickle stack underflow");
-    EXPECT_PICKLE_ERROR("\x80\x02(K\x01K\x02" "e.", "APPENDS: pickle stack underflow (no target below the MARK)");
+    EXPECT_PICKLE_ERROR("\x80\x02(K\x01K\x02"
+                        "e.",
+                        "APPENDS: pickle stack underflow (no target below the MARK)");
     EXPECT_PICKLE_ERROR("\x80\x02]q\x00h\x05.", "byte 5: memo index 5 out of range");
-    EXPECT_PICKLE_ERROR("\x80\x02]j\xff\xff\xff\x7f.", "byte 3: memo index 2147483647 out of range");
-    EXPECT_PICKLE_ERROR("\x80\x02]r\xff\xff\xff\xff.", "byte 3: memo index 4294967295 out of range");
+    EXPECT_PICKLE_ERROR("\x80\x02]j\xff\xff\xff\x7f.",
+                        "byte 3: memo index 2147483647 out of range");
+    EXPECT_PICKLE_ERROR("\x80\x02]r\xff\xff\xff\xff.",
+                        "byte 3: memo index 4294967295 out of range");
     EXPECT_PICKLE_ERROR("\x80\x02h", "byte 2: BINGET needs 1 bytes but only 0 remain");
-    EXPECT_PICKLE_ERROR("\x80\x02]K\x01" "e.", "byte 5: APPENDS without a MARK");
+    EXPECT_PICKLE_ERROR("\x80\x02]K\x01"
+                        "e.",
+                        "byte 5: APPENDS without a MARK");
     EXPECT_PICKLE_ERROR("\x80\x02K\x01t.", "byte 4: TUPLE without a MARK");
     EXPECT_PICKLE_ERROR("\x80\x02}K\x01K\x02u.", "SETITEMS without a MARK");
     EXPECT_PICKLE_ERROR("\x80\x02}(K\x01u.", "SETITEMS with an odd number of items");
-    EXPECT_PICKLE_ERROR("\x80\x02T\xff\xff\x00\x00" "ab",
+    EXPECT_PICKLE_ERROR("\x80\x02T\xff\xff\x00\x00"
+                        "ab",
                         "crafted: byte 2: BINSTRING declares 65535 bytes but only 2 remain");
     EXPECT_PICKLE_ERROR("\x80\x02T\xff\xff\xff\xff.", "BINSTRING with negative length");
     EXPECT_PICKLE_ERROR("\x80\x04\x8e\xff\xff\xff\xff\xff\xff\xff\x7f.",
@@ -573,32 +604,47 @@ START_TEST(test_crafted_pickles) {
                         "byte 2: FRAME declares 16 bytes but only 2 remain");
     EXPECT_PICKLE_ERROR("\x80\x02\x8a\x09\x01\x02\x03\x04\x05\x06\x07\x08\x09.",
                         "LONG1 of 9 bytes: integer too large");
-    EXPECT_PICKLE_ERROR("\x80\x02" "cnumpy\ndtype", "GLOBAL runs past the end");
+    EXPECT_PICKLE_ERROR("\x80\x02"
+                        "cnumpy\ndtype",
+                        "GLOBAL runs past the end");
     EXPECT_PICKLE_ERROR("\x80\x02K\x01)R.", "REDUCE calls a int");
     EXPECT_PICKLE_ERROR("\x80\x02]]b.", "byte 4: BUILD on a list");
     EXPECT_PICKLE_ERROR("\x80\x05\x97.", "NEXT_BUFFER: out-of-band buffers are not supported");
     EXPECT_PICKLE_ERROR("\x80\x02}", "byte 3: pickle ends without STOP");
     EXPECT_PICKLE_ERROR("\x80\x02].", "byte 2: pickle holds a list, expected a dict");
     EXPECT_PICKLE_ERROR("\x80\x02}.", "byte 2: no 'data' key in the pickled dict");
-    EXPECT_PICKLE_ERROR("\x80\x02}(U\x04" "dataK\x01U\x06" "labels]u.",
+    EXPECT_PICKLE_ERROR("\x80\x02}(U\x04"
+                        "dataK\x01U\x06"
+                        "labels]u.",
                         "byte 10: 'data' is a int, expected a numpy array");
-    EXPECT_PICKLE_ERROR("\x80\x02}(U\x04" "dataK\x01u.", "byte 2: no 'labels' key in the pickled dict");
-    EXPECT_PICKLE_ERROR("\x80\x02" "cnumpy.core.multiarray\n_reconstruct\nK\x00\x85R.",
+    EXPECT_PICKLE_ERROR("\x80\x02}(U\x04"
+                        "dataK\x01u.",
+                        "byte 2: no 'labels' key in the pickled dict");
+    EXPECT_PICKLE_ERROR("\x80\x02"
+                        "cnumpy.core.multiarray\n_reconstruct\nK\x00\x85R.",
                         "_reconstruct arguments are not (numpy.ndarray, shape, typecode)");
     /* Python 3 protocol 2 bytes: _codecs.encode(text, 'latin1'). */
-    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x02\x00\x00\x00\xc3\xa9"
+    EXPECT_PICKLE_ERROR("\x80\x02"
+                        "c_codecs\nencode\nX\x02\x00\x00\x00\xc3\xa9"
                         "X\x06\x00\x00\x00latin1\x86R.",
                         "byte 37: pickle holds a bytes, expected a dict");
-    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x03\x00\x00\x00\xe2\x82\xac"
+    EXPECT_PICKLE_ERROR("\x80\x02"
+                        "c_codecs\nencode\nX\x03\x00\x00\x00\xe2\x82\xac"
                         "X\x06\x00\x00\x00latin1\x86R.",
                         "byte 18: str is not latin-1 text");
-    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x02\x00\x00\x00" "a\xc3"
+    EXPECT_PICKLE_ERROR("\x80\x02"
+                        "c_codecs\nencode\nX\x02\x00\x00\x00"
+                        "a\xc3"
                         "X\x06\x00\x00\x00latin1\x86R.",
                         "byte 18: str is not latin-1 text");
-    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x02\x00\x00\x00" "a\xa9"
+    EXPECT_PICKLE_ERROR("\x80\x02"
+                        "c_codecs\nencode\nX\x02\x00\x00\x00"
+                        "a\xa9"
                         "X\x06\x00\x00\x00latin1\x86R.",
                         "byte 18: str is not latin-1 text");
-    EXPECT_PICKLE_ERROR("\x80\x02" "c_codecs\nencode\nX\x02\x00\x00\x00" "ab"
+    EXPECT_PICKLE_ERROR("\x80\x02"
+                        "c_codecs\nencode\nX\x02\x00\x00\x00"
+                        "ab"
                         "X\x05\x00\x00\x00utf-8\x86R.",
                         "unsupported arguments for a bytes constructor");
     /* Nesting beyond the limits fails cleanly instead of eating memory. */
@@ -615,7 +661,10 @@ START_TEST(test_unknown_opcode_in_fixture) {
     fx_batch x = fixture_batch(0, 2);
     fx_buf b;
     fx_pickle_py2(&b, &x);
-    uint8_t *key = memmem(b.p, b.n, "U\x04" "data", 6);
+    uint8_t *key = memmem(b.p, b.n,
+                          "U\x04"
+                          "data",
+                          6);
     ck_assert_ptr_nonnull(key);
     *key = 0x99;
     char want[64];
@@ -737,9 +786,11 @@ START_TEST(test_real_files_match_fixture_writer) {
         size_t len;
         cifar_batch cb;
         ck_assert_int_eq(read_file(path, &buf, &len, err, sizeof err), 0);
-        ck_assert_msg(cifar_parse_pickle_batch(buf, len, path, &cb, err, sizeof err) == 0, "%s", err);
+        ck_assert_msg(cifar_parse_pickle_batch(buf, len, path, &cb, err, sizeof err) == 0, "%s",
+                      err);
         int *l = malloc(sizeof(int) * (size_t)cb.n);
-        for (int i = 0; i < cb.n; i++) l[i] = cb.labels[i];
+        for (int i = 0; i < cb.n; i++)
+            l[i] = cb.labels[i];
         fx_batch x = {cb.n, CIFAR_IMAGE_BYTES, cb.data, "u1", 0, cb.n, l, labels[k]};
         fx_buf b;
         fx_pickle_py2(&b, &x);
