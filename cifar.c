@@ -425,7 +425,8 @@ static int pk_collect_op(pk_vm *vm, pk_kind kind) {
     size_t n = vm->sp - start;
     if (kind == PK_DICT && n % 2) return pk_fail(vm, "DICT with an odd number of items");
     vm->sp = start;
-    return pk_push(vm, pk_seq_from(vm, kind, vm->stack + start, n));
+    /* The stack may not exist yet: "(t" is an empty tuple. */
+    return pk_push(vm, pk_seq_from(vm, kind, n ? vm->stack + start : NULL, n));
 }
 
 /* TUPLE1, TUPLE2, TUPLE3. */

@@ -612,6 +612,9 @@ START_TEST(test_crafted_pickles) {
     EXPECT_PICKLE_ERROR("\x80\x05\x97.", "NEXT_BUFFER: out-of-band buffers are not supported");
     EXPECT_PICKLE_ERROR("\x80\x02}", "byte 3: pickle ends without STOP");
     EXPECT_PICKLE_ERROR("\x80\x02].", "byte 2: pickle holds a list, expected a dict");
+    EXPECT_PICKLE_ERROR("(t.",
+                        "byte 1: pickle holds a tuple, expected a dict"); /* found by the fuzzer */
+    EXPECT_PICKLE_ERROR("(l(d.", "byte 3: no 'data' key in the pickled dict");
     EXPECT_PICKLE_ERROR("\x80\x02}.", "byte 2: no 'data' key in the pickled dict");
     EXPECT_PICKLE_ERROR("\x80\x02}(U\x04"
                         "dataK\x01U\x06"
