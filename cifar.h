@@ -53,11 +53,17 @@ const char *cifar_layout_name(cifar_layout layout); /* "cifar-10-batches-py" or 
 
 /* One batch parsed from memory (tests and the fuzzer use this directly).
  * data points into the caller's buffer: n rows of 3072 bytes, R plane, G
- * plane, B plane, exactly as in the files. labels is owned by the batch. */
+ * plane, B plane, exactly as in the files. labels is owned by the batch.
+ * Row i starts at data + i * stride: stride is 3072 in pickles and 3073 in
+ * .bin files, whose rows are each preceded by their label byte. A pickle
+ * written by Python 3 at protocol 2 stores bytes as latin-1 text; then the
+ * rows are decoded into owned, which the batch frees, and data points there. */
 typedef struct {
     int n;
     const uint8_t *data;
     uint8_t *labels;
+    size_t stride;
+    uint8_t *owned;
 } cifar_batch;
 
 /* name is used only in error messages. */
