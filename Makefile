@@ -77,7 +77,7 @@ fuzz: $(B)/fuzz_pickle
 
 $(B)/fuzz_pickle: $(FUZZ_SRCS) cifar.h util.h
 	@mkdir -p $(B)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_SRCS) -lm
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $(FUZZ_SRCS) -lm
 
 DATA ?= cifar-10-batches-py
 CIFAR_URL = https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz

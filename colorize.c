@@ -389,8 +389,7 @@ typedef struct {
     int first[N_SPLITS], count[N_SPLITS]; /* image ranges of the splits */
     int n_images;
     uint8_t *classes; /* (n_images, 32, 32) palette class of every pixel */
-    float *gray;      /* (n_images, 32, 32) in [0, 1] */
-    float *x;         /* (n_images, 32, 32) standardised */
+    float *x;         /* (n_images, 32, 32) standardised gray */
     float mean, std;
     nn_score baseline[N_SPLITS];
     network *net;
@@ -447,7 +446,8 @@ static int prepare_out_dir(const char *dir) {
     return 0;
 }
 
-/* Each pixel gets the centre whose luminance is nearest its gray value. */
+/* Each pixel gets the centre whose luminance is nearest its gray value;
+ * rs->x holds the gray values (not yet standardised). */
 static void luminance_baseline(run_state *rs) {
     float lum[KMEANS_MAX_K];
     for (int c = 0; c < rs->pal.k; c++) /* rgb2gray of the centre, as for the images */
@@ -459,7 +459,7 @@ static void luminance_baseline(run_state *rs) {
         for (size_t i = first; i < first + n; i++) {
             int best = 0;
             for (int c = 1; c < rs->pal.k; c++)
-                if (fabsf(rs->gray[i] - lum[c]) < fabsf(rs->gray[i] - lum[best])) best = c;
+                if (fabsf(rs->x[i] - lum[c]) < fabsf(rs->x[i] - lum[best])) best = c;
             wrong += best != rs->classes[i];
         }
         rs->baseline[s].error = n ? (double)wrong / (double)n : 0;
@@ -492,26 +492,25 @@ static int prepare_data(run_state *rs, const nn_model_meta *resumed) {
     t0 = now_seconds();
     size_t n = (size_t)rs->n_images * CIFAR_PIXELS;
     rs->classes = malloc(n);
-    rs->gray = malloc(n * sizeof(float));
     rs->x = malloc(n * sizeof(float));
-    if (!rs->classes || !rs->gray || !rs->x) {
+    if (!rs->classes || !rs->x) {
         say_error("out of memory for %d images", rs->n_images);
         return EXIT_RUN_FAILED;
     }
     kmeans_quantise(ds->pixels, n, &rs->pal, rs->classes);
-    gray_from_rgb(ds->pixels, n, rs->gray);
+    gray_from_rgb(ds->pixels, n, rs->x);
     if (resumed) {
         rs->mean = resumed->mean, rs->std = resumed->std;
     } else {
         double sum = 0, sq = 0;
         size_t m = (size_t)ds->n_train * CIFAR_PIXELS;
-        for (size_t i = 0; i < m; i++) sum += rs->gray[i], sq += (double)rs->gray[i] * rs->gray[i];
+        for (size_t i = 0; i < m; i++) sum += rs->x[i], sq += (double)rs->x[i] * rs->x[i];
         double mean = sum / (double)m, var = sq / (double)m - mean * mean;
         rs->mean = (float)mean;
         rs->std = var > 1e-12 ? (float)sqrt(var) : 1.0f;
     }
-    standardise(rs->gray, n, rs->mean, rs->std, rs->x);
     luminance_baseline(rs);
+    standardise(rs->x, n, rs->mean, rs->std, rs->x);
     rs->seconds_prepare = now_seconds() - t0;
     say(rs, "prepare  quantised and gray: %d images, input mean %.4f std %.4f  %.2f s\n",
         rs->n_images, rs->mean, rs->std, rs->seconds_prepare);
@@ -629,8 +628,11 @@ static int write_compare(run_state *rs, char *err, size_t errlen) {
     uint8_t *pics = malloc(3 * n * 3 + n);
     if (!pics) return set_error(err, errlen, "out of memory for compare.ppm");
     uint8_t *gray = pics, *target = pics + 3 * n, *colour = pics + 6 * n, *predicted = pics + 9 * n;
-    for (size_t i = 0; i < n; i++)
-        gray[3 * i] = gray[3 * i + 1] = gray[3 * i + 2] = (uint8_t)lrintf(255 * rs->gray[first + i]);
+    for (size_t i = 0; i < n; i++) {
+        float g;
+        gray_from_rgb(rs->ds.test + 3 * i, 1, &g);
+        gray[3 * i] = gray[3 * i + 1] = gray[3 * i + 2] = (uint8_t)lrintf(255 * g);
+    }
     paint(rs->classes + first, n, rs->pal.centres, target);
     nn_score unused;
     nn_evaluate(rs->net, rs->x + first, NULL, rows, &unused, predicted);
@@ -796,7 +798,6 @@ static int train(run_state *rs, int epochs) {
 static void free_run(run_state *rs) {
     cifar_free(&rs->ds);
     free(rs->classes);
-    free(rs->gray);
     free(rs->x);
     free(rs->rows);
     nn_free(rs->net);
@@ -807,7 +808,7 @@ static void free_run(run_state *rs) {
 static int build_network(run_state *rs, nn_model_meta *resumed) {
     char err[512];
     const options *o = &rs->o;
-    int batch_cap = o->batch > 64 ? o->batch : 64; /* evaluation runs 64 images at a time */
+    int batch_cap = o->batch; /* evaluation runs a batch at a time too */
     if (o->resume) {
         if (nn_load(o->resume, CIFAR_SIDE, CIFAR_SIDE, batch_cap, &rs->net, resumed, err, sizeof err)) {
             say_error("%s", err);
