@@ -390,6 +390,8 @@ typedef struct {
     int n_images;
     uint8_t *classes; /* (n_images, 32, 32) palette class of every pixel */
     float *x;         /* (n_images, 32, 32) standardised gray */
+    uint8_t *shown;   /* (n_shown, 32, 32, 3) the first test images, for compare.ppm */
+    int n_shown;
     float mean, std;
     nn_score baseline[N_SPLITS];
     network *net;
@@ -511,6 +513,16 @@ static int prepare_data(run_state *rs, const nn_model_meta *resumed) {
     }
     luminance_baseline(rs);
     standardise(rs->x, n, rs->mean, rs->std, rs->x);
+    /* Training needs only classes and inputs: keep the pictures that compare.ppm shows, free the rest. */
+    rs->n_shown = ds->n_test < 10 ? ds->n_test : 10;
+    rs->shown = malloc((size_t)rs->n_shown * CIFAR_IMAGE_BYTES + 1);
+    if (!rs->shown) {
+        say_error("out of memory");
+        return EXIT_RUN_FAILED;
+    }
+    memcpy(rs->shown, ds->test, (size_t)rs->n_shown * CIFAR_IMAGE_BYTES);
+    free(rs->ds.pixels);
+    rs->ds.pixels = rs->ds.train = rs->ds.test = NULL;
     rs->seconds_prepare = now_seconds() - t0;
     say(rs, "prepare  quantised and gray: %d images, input mean %.4f std %.4f  %.2f s\n",
         rs->n_images, rs->mean, rs->std, rs->seconds_prepare);
@@ -622,7 +634,7 @@ static int write_palette(const run_state *rs, char *err, size_t errlen) {
 /* The first 10 test images: original, gray input, k-colour target, network. */
 static int write_compare(run_state *rs, char *err, size_t errlen) {
     enum { ROWS_MAX = 10, COLUMNS = 4 };
-    int rows = rs->count[SPLIT_TEST] < ROWS_MAX ? rs->count[SPLIT_TEST] : ROWS_MAX;
+    int rows = rs->n_shown;
     if (rows == 0) return 0;
     size_t first = (size_t)rs->first[SPLIT_TEST] * CIFAR_PIXELS, n = (size_t)rows * CIFAR_PIXELS;
     uint8_t *pics = malloc(3 * n * 3 + n);
@@ -630,7 +642,7 @@ static int write_compare(run_state *rs, char *err, size_t errlen) {
     uint8_t *gray = pics, *target = pics + 3 * n, *colour = pics + 6 * n, *predicted = pics + 9 * n;
     for (size_t i = 0; i < n; i++) {
         float g;
-        gray_from_rgb(rs->ds.test + 3 * i, 1, &g);
+        gray_from_rgb(rs->shown + 3 * i, 1, &g);
         gray[3 * i] = gray[3 * i + 1] = gray[3 * i + 2] = (uint8_t)lrintf(255 * g);
     }
     paint(rs->classes + first, n, rs->pal.centres, target);
@@ -640,7 +652,7 @@ static int write_compare(run_state *rs, char *err, size_t errlen) {
     const uint8_t *cells[ROWS_MAX * COLUMNS];
     for (int r = 0; r < rows; r++) {
         size_t off = (size_t)r * CIFAR_IMAGE_BYTES;
-        cells[r * COLUMNS + 0] = rs->ds.test + off;
+        cells[r * COLUMNS + 0] = rs->shown + off;
         cells[r * COLUMNS + 1] = gray + off;
         cells[r * COLUMNS + 2] = target + off;
         cells[r * COLUMNS + 3] = colour + off;
@@ -799,6 +811,7 @@ static void free_run(run_state *rs) {
     cifar_free(&rs->ds);
     free(rs->classes);
     free(rs->x);
+    free(rs->shown);
     free(rs->rows);
     nn_free(rs->net);
 }
