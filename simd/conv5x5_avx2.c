@@ -1,0 +1,228 @@
+/* AVX2+FMA direct 5x5 convolution and its weight gradient.
+ *
+ * Forward: a block of up to 12 output pixels times one or more 8-wide vectors
+ * of output channels lives in ymm accumulators; for each input value the
+ * weights are loaded as vectors over cout and the input is broadcast. Every
+ * output element is one chain of fused multiply-adds starting from its bias,
+ * over ky, then (kx, ci), in the same order whatever block it falls in, so
+ * edge blocks and masked channel tails give the same bits as full blocks.
+ *
+ * Weight gradient: per tap, a block of input channels times vectors of output
+ * channels is accumulated over pixels in the order images, rows, columns. The
+ * accumulators go back to dw between groups of rows (so the data of a group
+ * stays in L1); storing and reloading a float does not change it, so the chain
+ * per element is the same as one long sum. */
+#include <immintrin.h>
+
+#include "simd/conv5x5.h"
+
+#define MAX_ACC 12
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* All-ones in lanes [0, n), n in 1..8. */
+static __m256i lane_mask(int n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+INLINE __m256 load_vec(const float *p, int masked, __m256i mask) {
+    return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+}
+
+INLINE void store_vec(float *p, __m256 v, int masked, __m256i mask) {
+    if (masked)
+        _mm256_maskstore_ps(p, mask, v);
+    else
+        _mm256_storeu_ps(p, v);
+}
+
+/* npx output pixels, whose input windows start at in + pix[p] and outputs at
+ * out + opix[p], times nv channel vectors from w/bias/out (already offset to
+ * the first channel); the last vector is masked when `masked`. */
+INLINE void forward_block(const int npx, const int nv, const int masked, __m256i mask,
+                          const float *in, const long *pix, long row, int cin, const float *w,
+                          const float *bias, int cout, float *out, const long *opix) {
+    __m256 acc[MAX_ACC];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) {
+        const int mv = masked && v == nv - 1;
+        const __m256 b = bias ? load_vec(bias + 8 * v, mv, mask) : _mm256_setzero_ps();
+#pragma GCC unroll 12
+        for (int p = 0; p < npx; p++) acc[p * nv + v] = b;
+    }
+    const int run = 5 * cin; /* (kx, ci) pairs of one kernel row, contiguous in in and w */
+    for (int ky = 0; ky < 5; ky++) {
+        const float *wk = w + (long)ky * run * cout;
+        const float *ip[MAX_ACC];
+#pragma GCC unroll 12
+        for (int p = 0; p < npx; p++) ip[p] = in + pix[p] + ky * row;
+        for (int j = 0; j < run; j++) {
+            __m256 wv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                wv[v] = load_vec(wk + (long)j * cout + 8 * v, masked && v == nv - 1, mask);
+#pragma GCC unroll 12
+            for (int p = 0; p < npx; p++) {
+                const __m256 a = _mm256_broadcast_ss(ip[p] + j);
+#pragma GCC unroll 4
+                for (int v = 0; v < nv; v++)
+                    acc[p * nv + v] = _mm256_fmadd_ps(a, wv[v], acc[p * nv + v]);
+            }
+        }
+    }
+#pragma GCC unroll 12
+    for (int p = 0; p < npx; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            store_vec(out + opix[p] + 8 * v, acc[p * nv + v], masked && v == nv - 1, mask);
+}
+
+#define FB(NPX, NV, MASKED)                                                                        \
+    case NPX:                                                                                      \
+        forward_block(NPX, NV, MASKED, mask, in, pix, row, cin, w, bias, cout, out, opix);         \
+        break;
+/* Compile-time npx: up to 6 pixels for two channel vectors, 12 for one. */
+#define FORWARD_CASES_2(M)                                                                         \
+    switch (npx) { FB(1, 2, M) FB(2, 2, M) FB(3, 2, M) FB(4, 2, M) FB(5, 2, M) FB(6, 2, M) default: break; }
+#define FORWARD_CASES_1(M)                                                                         \
+    switch (npx) {                                                                                 \
+        FB(1, 1, M) FB(2, 1, M) FB(3, 1, M) FB(4, 1, M) FB(5, 1, M) FB(6, 1, M)                    \
+        FB(7, 1, M) FB(8, 1, M) FB(9, 1, M) FB(10, 1, M) FB(11, 1, M) FB(12, 1, M)                 \
+    default: break;                                                                                \
+    }
+
+static void forward_dispatch(int npx, int nv, int masked, __m256i mask, const float *in,
+                             const long *pix, long row, int cin, const float *w, const float *bias,
+                             int cout, float *out, const long *opix) {
+    if (nv == 2 && !masked) {
+        FORWARD_CASES_2(0)
+    } else if (nv == 2) {
+        FORWARD_CASES_2(1)
+    } else if (!masked) {
+        FORWARD_CASES_1(0)
+    } else {
+        FORWARD_CASES_1(1)
+    }
+}
+
+// in is (H+4, W+4, cin), w is (5, 5, cin, cout), out is (H, W, cout)
+void conv5x5_forward_avx2(const float *in, int H, int W, int cin, const float *w, const float *bias,
+                          int cout, float *out) {
+    const long row = (long)(W + 4) * cin;
+    const int npix = H * W;
+    for (int co = 0; co < cout; co += 16) {
+        const int nco = cout - co < 16 ? cout - co : 16;
+        const int nv = (nco + 7) / 8, masked = nco % 8 != 0;
+        const __m256i mask = lane_mask(nco - 8 * (nv - 1));
+        const int block = nv == 2 ? 6 : 12; /* 12 accumulators */
+        /* Output pixels are taken in raster order, blocks may span rows. */
+        for (int p0 = 0; p0 < npix; p0 += block) {
+            const int npx = npix - p0 < block ? npix - p0 : block;
+            long pix[MAX_ACC], opix[MAX_ACC];
+            for (int p = 0; p < npx; p++) {
+                const int y = (p0 + p) / W, x = (p0 + p) % W;
+                pix[p] = (long)y * row + (long)x * cin;
+                opix[p] = (long)(p0 + p) * cout;
+            }
+            forward_dispatch(npx, nv, masked, mask, in, pix, row, cin, w + co,
+                             bias ? bias + co : NULL, cout, out + co, opix);
+        }
+    }
+}
+
+/* Adds, for rows r0..r1 of the flattened (image, y) order, the products of
+ * nci input channels (at in + in_off + pixel * cin) and nv vectors of output
+ * channels (at dout + co) into g[i * cout + 8 v], the tap's gradient. */
+INLINE void grad_block(const int nci, const int nv, const int masked, __m256i mask,
+                       const float *in, long in_off, const float *dout, int co, int r0, int r1,
+                       int H, int W, int cin, int cout, float *g) {
+    __m256 acc[MAX_ACC];
+#pragma GCC unroll 12
+    for (int i = 0; i < nci; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            acc[i * nv + v] = load_vec(g + (long)i * cout + 8 * v, masked && v == nv - 1, mask);
+    for (int r = r0; r < r1; r++) {
+        const int n = r / H, y = r % H;
+        const float *ip = in + ((long)n * (H + 4) + y) * (W + 4) * cin + in_off;
+        const float *dp = dout + (long)r * W * cout + co;
+        for (int x = 0; x < W; x++) {
+            __m256 dv[8];
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                dv[v] = load_vec(dp + (long)x * cout + 8 * v, masked && v == nv - 1, mask);
+#pragma GCC unroll 12
+            for (int i = 0; i < nci; i++) {
+                const __m256 a = _mm256_broadcast_ss(ip + (long)x * cin + i);
+#pragma GCC unroll 8
+                for (int v = 0; v < nv; v++)
+                    acc[i * nv + v] = _mm256_fmadd_ps(a, dv[v], acc[i * nv + v]);
+            }
+        }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < nci; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            store_vec(g + (long)i * cout + 8 * v, acc[i * nv + v], masked && v == nv - 1, mask);
+}
+
+#define GB(NV, NCI, MASKED)                                                                        \
+    case NV * 16 + NCI:                                                                            \
+        grad_block(NCI, NV, MASKED, mask, in, in_off, dout, co, r0, r1, H, W, cin, cout, g);       \
+        break;
+/* The (nv, nci) shapes with nv * nci <= 12 that grad_block_shape picks. */
+#define GRAD_CASES(M)                                                                              \
+    switch (nv * 16 + nci) {                                                                       \
+        GB(1, 1, M) GB(1, 2, M) GB(1, 3, M) GB(1, 4, M) GB(1, 5, M) GB(1, 6, M) GB(1, 7, M)        \
+        GB(1, 8, M) GB(1, 9, M) GB(1, 10, M) GB(1, 11, M) GB(1, 12, M)                             \
+        GB(2, 1, M) GB(2, 2, M) GB(2, 3, M) GB(2, 4, M) GB(2, 5, M) GB(2, 6, M)                    \
+        GB(3, 1, M) GB(3, 2, M) GB(3, 3, M) GB(3, 4, M)                                            \
+        GB(4, 1, M) GB(4, 2, M) GB(4, 3, M)                                                        \
+        GB(5, 1, M) GB(6, 1, M) GB(7, 1, M) GB(8, 1, M)                                            \
+    default: break;                                                                                \
+    }
+
+static void grad_dispatch(int nci, int nv, int masked, __m256i mask, const float *in,
+                          long in_off, const float *dout, int co, int r0, int r1, int H, int W,
+                          int cin, int cout, float *g) {
+    if (masked) {
+        GRAD_CASES(1)
+    } else {
+        GRAD_CASES(0)
+    }
+}
+
+// in is N x (H+4, W+4, cin), dout is N x (H, W, cout), dw is (25, cin, cout)
+void conv5x5_weight_grad_avx2(const float *in, const float *dout, int N, int H, int W, int cin,
+                              int cout, int tap, int co0, int co1, float *dw) {
+    const int ky = tap / 5, kx = tap % 5;
+    float *g = dw + (long)tap * cin * cout;
+    for (int ci = 0; ci < cin; ci++)
+        for (int co = co0; co < co1; co++) g[(long)ci * cout + co] = 0.0f;
+    /* Few input channels give few accumulators per channel vector: widen the
+     * block over output channels instead. */
+    const int nv_max = cin >= 4 ? 2 : cin >= 2 ? 4 : 8;
+    /* Groups of rows small enough that their input and output gradient rows
+     * stay in L1 while every (ci, co) block passes over them. */
+    const long row_bytes = ((long)(W + 4) * cin + (long)W * (co1 - co0)) * (long)sizeof(float);
+    int rows = (int)(24576 / (row_bytes > 0 ? row_bytes : 1));
+    if (rows < 1) rows = 1;
+    const int nrows = N * H;
+    for (int r0 = 0; r0 < nrows; r0 += rows) {
+        const int r1 = nrows - r0 < rows ? nrows : r0 + rows;
+        for (int co = co0; co < co1; co += 8 * nv_max) {
+            const int nco = co1 - co < 8 * nv_max ? co1 - co : 8 * nv_max;
+            const int nv = (nco + 7) / 8, masked = nco % 8 != 0;
+            const __m256i mask = lane_mask(nco - 8 * (nv - 1));
+            const int nci_max = nv > 4 ? 1 : MAX_ACC / nv;
+            for (int ci = 0; ci < cin; ci += nci_max) {
+                const int nci = cin - ci < nci_max ? cin - ci : nci_max;
+                const long in_off = ((long)ky * (W + 4) + kx) * cin + ci;
+                grad_dispatch(nci, nv, masked, mask, in, in_off, dout, co, r0, r1, H, W, cin,
+                              cout, g + (long)ci * cout + co);
+            }
+        }
+    }
+}
