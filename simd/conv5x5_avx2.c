@@ -117,13 +117,14 @@ void conv5x5_forward_avx2(const float *in, int H, int W, int cin, const float *w
         const __m256i mask = lane_mask(nco - 8 * (nv - 1));
         const int block = nv == 2 ? 6 : 12; /* 12 accumulators */
         /* Output pixels are taken in raster order, blocks may span rows. */
+        int y = 0, x = 0; /* of the next pixel */
         for (int p0 = 0; p0 < npix; p0 += block) {
             const int npx = npix - p0 < block ? npix - p0 : block;
             long pix[MAX_ACC], opix[MAX_ACC];
             for (int p = 0; p < npx; p++) {
-                const int y = (p0 + p) / W, x = (p0 + p) % W;
                 pix[p] = (long)y * row + (long)x * cin;
                 opix[p] = (long)(p0 + p) * cout;
+                if (++x == W) x = 0, y++;
             }
             forward_dispatch(npx, nv, masked, mask, in, pix, row, cin, w + co,
                              bias ? bias + co : NULL, cout, out + co, opix);
@@ -143,10 +144,16 @@ INLINE void grad_block(const int nci, const int nv, const int masked, __m256i ma
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             acc[i * nv + v] = load_vec(g + (long)i * cout + 8 * v, masked && v == nv - 1, mask);
-    for (int r = r0; r < r1; r++) {
-        const int n = r / H, y = r % H;
-        const float *ip = in + ((long)n * (H + 4) + y) * (W + 4) * cin + in_off;
-        const float *dp = dout + (long)r * W * cout + co;
+    /* Rows of dout follow each other in memory; rows of in skip the 4
+     * border rows between images. */
+    const long in_row = (long)(W + 4) * cin, d_row = (long)W * cout;
+    int y = r0 % H;
+    const float *ip = in + ((long)(r0 / H) * (H + 4) + y) * in_row + in_off;
+    const float *dp = dout + (long)r0 * d_row + co;
+    for (int r = r0; r < r1; r++, dp += d_row) {
+        const float *row_in = ip;
+        ip += in_row;
+        if (++y == H) y = 0, ip += 4 * in_row;
         for (int x = 0; x < W; x++) {
             __m256 dv[8];
 #pragma GCC unroll 8
@@ -154,7 +161,7 @@ INLINE void grad_block(const int nci, const int nv, const int masked, __m256i ma
                 dv[v] = load_vec(dp + (long)x * cout + 8 * v, masked && v == nv - 1, mask);
 #pragma GCC unroll 12
             for (int i = 0; i < nci; i++) {
-                const __m256 a = _mm256_broadcast_ss(ip + (long)x * cin + i);
+                const __m256 a = _mm256_broadcast_ss(row_in + (long)x * cin + i);
 #pragma GCC unroll 8
                 for (int v = 0; v < nv; v++)
                     acc[i * nv + v] = _mm256_fmadd_ps(a, dv[v], acc[i * nv + v]);
@@ -207,13 +214,14 @@ void conv5x5_weight_grad_avx2(const float *in, const float *dout, int N, int H, 
     /* Groups of rows small enough that their input and output gradient rows
      * stay in L1 while every (ci, co) block passes over them. */
     const long row_bytes = ((long)(W + 4) * cin + (long)W * (co1 - co0)) * (long)sizeof(float);
-    int rows = (int)(24576 / (row_bytes > 0 ? row_bytes : 1));
+    int rows = (int)(40000 / (row_bytes > 0 ? row_bytes : 1));
     if (rows < 1) rows = 1;
     const int nrows = N * H;
+    const int nco_max = 8 * nv_max;
     for (int r0 = 0; r0 < nrows; r0 += rows) {
         const int r1 = nrows - r0 < rows ? nrows : r0 + rows;
-        for (int co = co0; co < co1; co += 8 * nv_max) {
-            const int nco = co1 - co < 8 * nv_max ? co1 - co : 8 * nv_max;
+        for (int co = co0; co < co1; co += nco_max) {
+            const int nco = co1 - co < nco_max ? co1 - co : nco_max;
             const int nv = (nco + 7) / 8, masked = nco % 8 != 0;
             const __m256i mask = lane_mask(nco - 8 * (nv - 1));
             const int nci_max = nv > 4 ? 1 : MAX_ACC / nv;
