@@ -37,3 +37,11 @@ void conv5x5_weight_grad(const float *in, const float *dout, int N, int H, int W
     else
         conv5x5_weight_grad_scalar(in, dout, N, H, W, cin, cout, tap, co0, co1, dw);
 }
+
+void conv5x5_weight_grad_taps(const float *in, const float *dout, int N, int H, int W, int cin,
+                              int cout, int tap0, int tap1, int co0, int co1, float *dw) {
+    if (simd_active() == SIMD_AVX2)
+        conv5x5_weight_grad_taps_avx2(in, dout, N, H, W, cin, cout, tap0, tap1, co0, co1, dw);
+    else
+        conv5x5_weight_grad_taps_scalar(in, dout, N, H, W, cin, cout, tap0, tap1, co0, co1, dw);
+}

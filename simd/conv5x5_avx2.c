@@ -201,36 +201,50 @@ static void grad_dispatch(int nci, int nv, int masked, __m256i mask, const float
     }
 }
 
+/* Within one kernel row ky, the (kx, ci) pairs of taps kx0..kx1-1 are one
+ * contiguous run both in an input row and in dw, so a block of "input
+ * channels" may span taps. Blocks of several taps read each output gradient
+ * row once for all of them. */
 // in is N x (H+4, W+4, cin), dout is N x (H, W, cout), dw is (25, cin, cout)
-void conv5x5_weight_grad_avx2(const float *in, const float *dout, int N, int H, int W, int cin,
-                              int cout, int tap, int co0, int co1, float *dw) {
-    const int ky = tap / 5, kx = tap % 5;
-    float *g = dw + (long)tap * cin * cout;
-    for (int ci = 0; ci < cin; ci++)
-        for (int co = co0; co < co1; co++) g[(long)ci * cout + co] = 0.0f;
-    /* Few input channels give few accumulators per channel vector: widen the
+void conv5x5_weight_grad_taps_avx2(const float *in, const float *dout, int N, int H, int W,
+                                   int cin, int cout, int tap0, int tap1, int co0, int co1,
+                                   float *dw) {
+    for (int tap = tap0; tap < tap1; tap++)
+        for (int ci = 0; ci < cin; ci++)
+            for (int co = co0; co < co1; co++) dw[((long)tap * cin + ci) * cout + co] = 0.0f;
+    /* Few pairs per run give few accumulators per channel vector: widen the
      * block over output channels instead. */
-    const int nv_max = cin >= 4 ? 2 : cin >= 2 ? 4 : 8;
+    const int run_max = (tap1 - tap0 < 5 ? tap1 - tap0 : 5) * cin;
+    const int nco_max = 8 * (run_max >= 4 ? 2 : run_max >= 2 ? 4 : 8);
     /* Groups of rows small enough that their input and output gradient rows
-     * stay in L1 while every (ci, co) block passes over them. */
+     * stay in L1 while every block passes over them. */
     const long row_bytes = ((long)(W + 4) * cin + (long)W * (co1 - co0)) * (long)sizeof(float);
     int rows = (int)(40000 / (row_bytes > 0 ? row_bytes : 1));
     if (rows < 1) rows = 1;
     const int nrows = N * H;
-    const int nco_max = 8 * nv_max;
     for (int r0 = 0; r0 < nrows; r0 += rows) {
         const int r1 = nrows - r0 < rows ? nrows : r0 + rows;
-        for (int co = co0; co < co1; co += nco_max) {
-            const int nco = co1 - co < nco_max ? co1 - co : nco_max;
-            const int nv = (nco + 7) / 8, masked = nco % 8 != 0;
-            const __m256i mask = lane_mask(nco - 8 * (nv - 1));
-            const int nci_max = nv > 4 ? 1 : MAX_ACC / nv;
-            for (int ci = 0; ci < cin; ci += nci_max) {
-                const int nci = cin - ci < nci_max ? cin - ci : nci_max;
-                const long in_off = ((long)ky * (W + 4) + kx) * cin + ci;
-                grad_dispatch(nci, nv, masked, mask, in, in_off, dout, co, r0, r1, H, W, cin,
-                              cout, g + (long)ci * cout + co);
+        for (int ky = tap0 / 5; ky * 5 < tap1; ky++) {
+            const int kx0 = tap0 > ky * 5 ? tap0 - ky * 5 : 0;
+            const int kx1 = tap1 < ky * 5 + 5 ? tap1 - ky * 5 : 5;
+            const int j1 = kx1 * cin; /* run of (kx, ci) pairs is [kx0 * cin, j1) */
+            for (int co = co0; co < co1; co += nco_max) {
+                const int nco = co1 - co < nco_max ? co1 - co : nco_max;
+                const int nv = (nco + 7) / 8, masked = nco % 8 != 0;
+                const __m256i mask = lane_mask(nco - 8 * (nv - 1));
+                const int nci_max = nv > 4 ? 1 : MAX_ACC / nv;
+                for (int j = kx0 * cin; j < j1; j += nci_max) {
+                    const int nci = j1 - j < nci_max ? j1 - j : nci_max;
+                    const long in_off = (long)ky * (W + 4) * cin + j;
+                    grad_dispatch(nci, nv, masked, mask, in, in_off, dout, co, r0, r1, H, W, cin,
+                                  cout, dw + ((long)ky * 5 * cin + j) * cout + co);
+                }
             }
         }
     }
+}
+
+void conv5x5_weight_grad_avx2(const float *in, const float *dout, int N, int H, int W, int cin,
+                              int cout, int tap, int co0, int co1, float *dw) {
+    conv5x5_weight_grad_taps_avx2(in, dout, N, H, W, cin, cout, tap, tap + 1, co0, co1, dw);
 }

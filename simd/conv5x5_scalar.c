@@ -46,3 +46,10 @@ void conv5x5_weight_grad_scalar(const float *in, const float *dout, int N, int H
         }
     }
 }
+
+void conv5x5_weight_grad_taps_scalar(const float *in, const float *dout, int N, int H, int W,
+                                     int cin, int cout, int tap0, int tap1, int co0, int co1,
+                                     float *dw) {
+    for (int tap = tap0; tap < tap1; tap++)
+        conv5x5_weight_grad_scalar(in, dout, N, H, W, cin, cout, tap, co0, co1, dw);
+}

@@ -4,6 +4,9 @@
  *   forward, backward_input: OpenMP over the 32 images of the batch
  *   weight_grad:             OpenMP over (tap, block of output channels) items,
  *                            each summing over the whole batch
+ *   weight_grad_taps:        the same with items of several taps (the taps
+ *                            split evenly over the threads), so that each item
+ *                            reads the output gradient once for all its taps
  *   gemm:                    one call per thread on a contiguous piece of the
  *                            rows (or of the columns when there are few rows)
  * Each figure is the median of 5 timed runs after one warm-up run. */
@@ -64,6 +67,17 @@ static void run_backward_input(const conv_job *j) {
                                j->din + n * din_img);
 }
 
+static void run_weight_grad_taps(const conv_job *j) {
+    const int blocks = (j->cout + WGRAD_CO_BLOCK - 1) / WGRAD_CO_BLOCK, groups = j->threads;
+#pragma omp parallel for schedule(dynamic) num_threads(j->threads)
+    for (int item = 0; item < groups * blocks; item++) {
+        const int group = item / blocks, co0 = item % blocks * WGRAD_CO_BLOCK;
+        const int co1 = co0 + WGRAD_CO_BLOCK < j->cout ? co0 + WGRAD_CO_BLOCK : j->cout;
+        conv5x5_weight_grad_taps(j->in, j->dout, BATCH, j->H, j->W, j->cin, j->cout,
+                                 25 * group / groups, 25 * (group + 1) / groups, co0, co1, j->dw);
+    }
+}
+
 static void run_weight_grad(const conv_job *j) {
     const int blocks = (j->cout + WGRAD_CO_BLOCK - 1) / WGRAD_CO_BLOCK;
 #pragma omp parallel for schedule(dynamic) num_threads(j->threads)
@@ -90,9 +104,10 @@ static double median_seconds(void (*fn)(const void *), const void *arg) {
 static void forward_thunk(const void *a) { run_forward(a); }
 static void backward_thunk(const void *a) { run_backward_input(a); }
 static void wgrad_thunk(const void *a) { run_weight_grad(a); }
+static void wgrad_taps_thunk(const void *a) { run_weight_grad_taps(a); }
 
 static void bench_conv(const double *peak, int max_threads) {
-    printf("\n%-22s %-15s", "conv5x5, batch 32", "kernel");
+    printf("\n%-22s %-16s", "conv5x5, batch 32", "kernel");
     for (int t = 1; t <= max_threads; t++) printf("   %d thr GFLOP/s  %%peak", t);
     printf("\n");
     rng_state r;
@@ -109,12 +124,12 @@ static void bench_conv(const double *peak, int max_threads) {
         j.in = in, j.w = w, j.bias = bias, j.dout_padded = dpad, j.w_t = w_t, j.dout = dout;
         j.out = out, j.din = din, j.dw = dw;
         const double gflop = 2.0 * 25 * j.cin * j.cout * px / 1e9;
-        const char *names[3] = {"forward", "backward_input", "weight_grad"};
-        void (*fns[3])(const void *) = {forward_thunk, backward_thunk, wgrad_thunk};
-        for (int k = 0; k < 3; k++) {
+        const char *names[4] = {"forward", "backward_input", "weight_grad", "weight_grad_taps"};
+        void (*fns[4])(const void *) = {forward_thunk, backward_thunk, wgrad_thunk, wgrad_taps_thunk};
+        for (int k = 0; k < 4; k++) {
             char shape[64];
             snprintf(shape, sizeof shape, "%dx%d cin %d cout %d", j.H, j.W, j.cin, j.cout);
-            printf("%-22s %-15s", shape, names[k]);
+            printf("%-22s %-16s", shape, names[k]);
             for (int t = 1; t <= max_threads; t++) {
                 j.threads = t;
                 const double g = gflop / median_seconds(fns[k], &j);

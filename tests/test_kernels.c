@@ -408,6 +408,52 @@ static void check_weight_grad_split(wgrad_fn grad, const char *name) {
     }
 }
 
+/* Tap ranges in one call against one call per tap, bit for bit. */
+typedef void (*wgrad_taps_fn)(const float *, const float *, int, int, int, int, int, int, int, int,
+                              int, float *);
+
+static void check_weight_grad_taps(wgrad_fn grad, wgrad_taps_fn taps, const char *name) {
+    rng_state r;
+    rng_seed(&r, 22);
+    for (int trial = 0; trial < 30; trial++) {
+        const int N = rand_in(&r, 1, 3), H = rand_in(&r, 1, 9), W = rand_in(&r, 1, 9);
+        const int cin = trial % 3 == 0 ? 1 : rand_in(&r, 1, 20), cout = rand_in(&r, 1, 70);
+        const long nw = 25L * cin * cout;
+        float *in = alloc_random(&r, (long)N * (H + 4) * (W + 4) * cin), *dout = alloc_random(&r, (long)N * H * W * cout);
+        float *one = alloc_filled(nw, NAN), *many = alloc_filled(nw, NAN);
+        for (int tap = 0; tap < 25; tap++) grad(in, dout, N, H, W, cin, cout, tap, 0, cout, one);
+        if (trial % 2) {
+            taps(in, dout, N, H, W, cin, cout, 0, 25, 0, cout, many);
+        } else {
+            for (int t0 = 0; t0 < 25;) {
+                const int t1 = rand_in(&r, t0 + 1, 25);
+                for (int co0 = 0; co0 < cout;) {
+                    const int co1 = rand_in(&r, co0 + 1, cout);
+                    taps(in, dout, N, H, W, cin, cout, t0, t1, co0, co1, many);
+                    co0 = co1;
+                }
+                t0 = t1;
+            }
+        }
+        check_same_bits(name, one, many, nw);
+        free(in), free(dout), free(one), free(many);
+    }
+}
+
+START_TEST(weight_grad_taps_scalar_matches_per_tap) {
+    check_weight_grad_taps(conv5x5_weight_grad_scalar, conv5x5_weight_grad_taps_scalar, "scalar taps");
+}
+END_TEST
+
+START_TEST(weight_grad_taps_avx2_matches_per_tap) {
+    if (!simd_avx2_supported()) {
+        printf("skipped: this CPU has no AVX2+FMA\n");
+        return;
+    }
+    check_weight_grad_taps(conv5x5_weight_grad_avx2, conv5x5_weight_grad_taps_avx2, "avx2 taps");
+}
+END_TEST
+
 START_TEST(weight_grad_scalar_split_deterministic) {
     check_weight_grad_split(conv5x5_weight_grad_scalar, "scalar weight_grad split");
 }
@@ -606,6 +652,9 @@ START_TEST(dispatch_follows_forced_path) {
         conv5x5_weight_grad(in, dout, N, H, W, cin, cout, 7, 0, cout, ga);
         (p ? conv5x5_weight_grad_avx2 : conv5x5_weight_grad_scalar)(in, dout, N, H, W, cin, cout, 7, 0, cout, gb);
         check_same_bits("conv5x5_weight_grad dispatch", ga, gb, 25L * cin * cout);
+        conv5x5_weight_grad_taps(in, dout, N, H, W, cin, cout, 3, 17, 2, cout, ga);
+        (p ? conv5x5_weight_grad_taps_avx2 : conv5x5_weight_grad_taps_scalar)(in, dout, N, H, W, cin, cout, 3, 17, 2, cout, gb);
+        check_same_bits("conv5x5_weight_grad_taps dispatch", ga, gb, 25L * cin * cout);
         gemm_fn const *fns = p ? gemm_avx2_fns : gemm_scalar_fns;
         gemm_nn(5, 6, 7, w, 7, dout, 6, ca, 6, 0);
         fns[0](5, 6, 7, w, 7, dout, 6, cb, 6, 0);
@@ -656,6 +705,8 @@ static Suite *kernels_suite(void) {
     tcase_add_test(conv, forward_avx2_blocks_deterministic);
     tcase_add_test(conv, weight_grad_scalar_split_deterministic);
     tcase_add_test(conv, weight_grad_avx2_split_deterministic);
+    tcase_add_test(conv, weight_grad_taps_scalar_matches_per_tap);
+    tcase_add_test(conv, weight_grad_taps_avx2_matches_per_tap);
     tcase_add_test(conv, flip_weights_turns_and_transposes);
     suite_add_tcase(s, conv);
     TCase *gemm = tcase_create("gemm");
