@@ -7,11 +7,13 @@
  * over ky, then (kx, ci), in the same order whatever block it falls in, so
  * edge blocks and masked channel tails give the same bits as full blocks.
  *
- * Weight gradient: per tap, a block of input channels times vectors of output
- * channels is accumulated over pixels in the order images, rows, columns. The
- * accumulators go back to dw between groups of rows (so the data of a group
- * stays in L1); storing and reloading a float does not change it, so the chain
- * per element is the same as one long sum. */
+ * Weight gradient: a block of up to 12 (tap, input channel) rows of dw times
+ * vectors of output channels is accumulated over pixels in the order images,
+ * rows, columns; the input value is broadcast, the output gradient loaded as
+ * vectors. The accumulators go back to dw between groups of rows (so the data
+ * of a group stays in L1); storing and reloading a float does not change it,
+ * so the chain per element is the same as one long sum, whatever the blocks,
+ * the tap range or the channel range of the call. */
 #include <immintrin.h>
 
 #include "simd/conv5x5.h"
@@ -179,7 +181,8 @@ INLINE void grad_block(const int nci, const int nv, const int masked, __m256i ma
     case NV * 16 + NCI:                                                                            \
         grad_block(NCI, NV, MASKED, mask, in, in_off, dout, co, r0, r1, H, W, cin, cout, g);       \
         break;
-/* The (nv, nci) shapes with nv * nci <= 12 that grad_block_shape picks. */
+/* Every (nv, nci) shape with nv * nci <= 12 and nci = 1 beyond nv = 4: the
+ * shapes conv5x5_weight_grad_taps_avx2 can ask for. */
 #define GRAD_CASES(M)                                                                              \
     switch (nv * 16 + nci) {                                                                       \
         GB(1, 1, M) GB(1, 2, M) GB(1, 3, M) GB(1, 4, M) GB(1, 5, M) GB(1, 6, M) GB(1, 7, M)        \
