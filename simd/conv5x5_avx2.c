@@ -19,6 +19,7 @@
 #include "simd/conv5x5.h"
 
 #define MAX_ACC 12
+#define L1_BUDGET 40000 /* bytes of a row group in the weight gradient */
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -221,8 +222,10 @@ void conv5x5_weight_grad_taps_avx2(const float *in, const float *dout, int N, in
     const int nco_max = 8 * (run_max >= 4 ? 2 : run_max >= 2 ? 4 : 8);
     /* Groups of rows small enough that their input and output gradient rows
      * stay in L1 while every block passes over them. */
-    const long row_bytes = ((long)(W + 4) * cin + (long)W * (co1 - co0)) * (long)sizeof(float);
-    int rows = (int)(40000 / (row_bytes > 0 ? row_bytes : 1));
+    const long in_row = (long)(W + 4) * cin * (long)sizeof(float);
+    const long d_row = (long)W * (co1 - co0) * (long)sizeof(float);
+    const int ky_span = (tap1 - 1) / 5 - tap0 / 5; /* extra input rows the kernel rows need */
+    int rows = (int)((L1_BUDGET - ky_span * in_row) / (in_row + d_row));
     if (rows < 1) rows = 1;
     const int nrows = N * H;
     for (int r0 = 0; r0 < nrows; r0 += rows) {
