@@ -35,5 +35,7 @@ void gemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B, 
 /* Single-thread FMA throughput of this CPU in GFLOP/s (AVX2 if available,
  * else scalar), measured over about `seconds` of a dependency-free FMA loop. */
 double simd_peak_gflops(double seconds);
+double simd_peak_gflops_scalar(double seconds);
+double simd_peak_gflops_avx2(double seconds);
 
 #endif
