@@ -383,11 +383,16 @@ double nn_forward_flops(const network *net) {
 /* Layers. Each is a forward/backward pair over (B, H, W, C) tensors.        */
 /* Backward functions add into an input gradient unless told to overwrite.   */
 
-/* dst[0..n) = src (overwrite) or += src: the branch is outside the loop so that it vectorises. */
-static void store_row(float *restrict dst, const float *restrict src, size_t n, int overwrite) {
-    if (overwrite) memcpy(dst, src, n * sizeof(float));
-    else
-        for (size_t j = 0; j < n; j++) dst[j] += src[j];
+/* c channels at each of `pixels` pixels, from rows src_stride floats apart
+ * to rows dst_stride apart; written (overwrite) or added. A plain loop: the
+ * rows are short (often 1 to 64 floats), where memcpy's call costs most. */
+static void copy_pixels(float *restrict dst, size_t dst_stride, const float *restrict src,
+                        size_t src_stride, int c, size_t pixels, int overwrite) {
+    for (size_t p = 0; p < pixels; p++, dst += dst_stride, src += src_stride)
+        if (overwrite)
+            for (int q = 0; q < c; q++) dst[q] = src[q];
+        else
+            for (int q = 0; q < c; q++) dst[q] += src[q];
 }
 
 /* in (B,h,w,cin) -> pad (B,h+4,w+4,cin), interior only: the border stays zero. */
@@ -434,13 +439,20 @@ static void conv5_backward(network *net, int i, int B) {
     const float *dout = net->grad[L->output];
     float *dw = net->grads + L->w_offset, *db = net->grads + L->b_offset;
     size_t pixels = (size_t)B * s.h * s.w;
-    /* Work items: (tap, block of 16 output channels); each sums over the whole batch. */
-    int blocks = (cout + 15) / 16;
+    /* Work items: (range of taps, block of output channels), each summed over
+     * the whole batch; the kernel reads the output gradient once for all the
+     * taps of an item. About two items per thread; the split does not change
+     * the values. */
+    int threads = omp_get_max_threads();
+    int groups = 2 * threads < 25 ? 2 * threads : 25, co_block = 64;
+    while (groups * ((cout + co_block - 1) / co_block) < 2 * threads && co_block > 8) co_block /= 2;
+    int blocks = (cout + co_block - 1) / co_block;
 #pragma omp parallel for schedule(dynamic)
-    for (int item = 0; item < 25 * blocks; item++) {
-        int tap = item / blocks, co0 = (item % blocks) * 16;
-        int co1 = co0 + 16 < cout ? co0 + 16 : cout;
-        conv5x5_weight_grad(net->pad_in[i], dout, B, s.h, s.w, cin, cout, tap, co0, co1, dw);
+    for (int item = 0; item < groups * blocks; item++) {
+        int g = item / blocks, co0 = (item % blocks) * co_block;
+        int co1 = co0 + co_block < cout ? co0 + co_block : cout;
+        conv5x5_weight_grad_taps(net->pad_in[i], dout, B, s.h, s.w, cin, cout, 25 * g / groups,
+                                 25 * (g + 1) / groups, co0, co1, dw);
     }
     bias_grad(dout, pixels, cout, db);
     if (L->inputs[0] == 0) return; /* nobody needs the gradient of the gray input */
@@ -460,6 +472,28 @@ static void conv5_backward(network *net, int i, int B) {
     }
 }
 
+/* ReLU works on chunks of a tensor; restrict lets each chunk's loop vectorise. */
+enum { CHUNK = 1 << 14 };
+
+static void relu_chunk(const float *restrict in, float *restrict out, size_t n) {
+    for (size_t j = 0; j < n; j++) out[j] = in[j] > 0 ? in[j] : 0.0f;
+}
+
+static void relu_grad_chunk(const float *restrict out, const float *restrict dout,
+                            float *restrict din, size_t n, int overwrite) {
+    /* Both values are loaded unconditionally so that the select vectorises. */
+    if (overwrite)
+        for (size_t j = 0; j < n; j++) {
+            float g = dout[j];
+            din[j] = out[j] > 0 ? g : 0.0f;
+        }
+    else
+        for (size_t j = 0; j < n; j++) {
+            float g = dout[j], d = din[j];
+            din[j] = out[j] > 0 ? d + g : d;
+        }
+}
+
 // out = max(in, 0), elementwise over (B,h,w,c)
 static void relu_forward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
@@ -467,7 +501,7 @@ static void relu_forward(network *net, int i, int B) {
     const float *in = net->act[L->inputs[0]];
     float *out = net->act[L->output];
 #pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j++) out[j] = in[j] > 0 ? in[j] : 0;
+    for (size_t j = 0; j < n; j += CHUNK) relu_chunk(in + j, out + j, n - j < CHUNK ? n - j : CHUNK);
 }
 
 static void relu_backward(network *net, int i, int B) {
@@ -478,7 +512,8 @@ static void relu_backward(network *net, int i, int B) {
     float *din = net->grad[L->inputs[0]];
     int overwrite = net->grad_overwrite[i][0];
 #pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j++) din[j] = (overwrite ? 0 : din[j]) + (out[j] > 0 ? dout[j] : 0);
+    for (size_t j = 0; j < n; j += CHUNK)
+        relu_grad_chunk(out + j, dout + j, din + j, n - j < CHUNK ? n - j : CHUNK, overwrite);
 }
 
 /* The four input pixels of the window of output (y, x): rows and columns
@@ -538,12 +573,13 @@ static void maxpool_backward(network *net, int i, int B) {
                 float *d[4];
                 for (int q = 0; q < 4; q++) d[q] = din + (w[q] - in);
                 for (int c = 0; c < o.c; c++) {
+                    float gc = g[c];
                     int t0 = w[0][c] == m[c], t1 = !t0 && w[1][c] == m[c];
                     int t2 = !t0 && !t1 && w[2][c] == m[c], t3 = !t0 && !t1 && !t2;
-                    d[0][c] += t0 ? g[c] : 0;
-                    d[1][c] += t1 ? g[c] : 0;
-                    d[2][c] += t2 ? g[c] : 0;
-                    d[3][c] += t3 ? g[c] : 0;
+                    d[0][c] += t0 ? gc : 0;
+                    d[1][c] += t1 ? gc : 0;
+                    d[2][c] += t2 ? gc : 0;
+                    d[3][c] += t3 ? gc : 0;
                 }
             }
     }
@@ -557,10 +593,13 @@ static void upsample_forward(network *net, int i, int B) {
     for (int b = 0; b < B; b++) {
         const float *in = net->act[L->inputs[0]] + b * shape_size(s);
         float *out = net->act[L->output] + b * shape_size(o);
-        for (int y = 0; y < o.h; y++)
-            for (int x = 0; x < o.w; x++)
-                memcpy(out + ((size_t)y * o.w + x) * o.c,
-                       in + ((size_t)(y / 2) * s.w + x / 2) * s.c, (size_t)s.c * sizeof(float));
+        for (int y = 0; y < o.h; y++) {
+            float *row = out + (size_t)y * o.w * o.c;
+            const float *src = in + (size_t)(y / 2) * s.w * s.c;
+            /* even output columns, then odd ones, both from input column x / 2 */
+            copy_pixels(row, 2 * (size_t)o.c, src, (size_t)s.c, s.c, (size_t)s.w, 1);
+            copy_pixels(row + o.c, 2 * (size_t)o.c, src, (size_t)s.c, s.c, (size_t)s.w, 1);
+        }
     }
 }
 
@@ -596,8 +635,7 @@ static void concat_forward(network *net, int i, int B) {
             int c = net->shapes[L->inputs[j]].c;
             const float *in = net->act[L->inputs[j]] + b * pixels * c;
             float *out = net->act[L->output] + b * pixels * o.c + c0;
-            for (size_t p = 0; p < pixels; p++)
-                memcpy(out + p * o.c, in + p * c, (size_t)c * sizeof(float));
+            copy_pixels(out, (size_t)o.c, in, (size_t)c, c, pixels, 1);
             c0 += c;
         }
     }
@@ -616,7 +654,7 @@ static void concat_backward(network *net, int i, int B) {
             float *din = net->grad[t] + b * pixels * c;
             c0 += c;
             if (t == 0) continue;
-            for (size_t p = 0; p < pixels; p++) store_row(din + p * c, dout + p * o.c, (size_t)c, overwrite);
+            copy_pixels(din, (size_t)c, dout, (size_t)o.c, c, pixels, overwrite);
         }
     }
 }
@@ -635,7 +673,7 @@ static void thread_share(int n, int t, int nt, int *lo, int *hi) {
 /* Adds bias to every row of the (rows, n) block whose rows are ld apart, by
  * starting the row from the bias: the product is then accumulated onto it. */
 static void fill_rows(float *c, int rows, int n, int ld, const float *bias) {
-    for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ld, bias, (size_t)n * sizeof(float));
+    copy_pixels(c, (size_t)ld, bias, 0, n, (size_t)rows, 1);
 }
 
 // in is (B,h,w,cin), w is (cin,cout), out is (B,h,w,cout)

@@ -36,6 +36,7 @@ static double time_epoch(network *net, const float *x, const uint8_t *tg, const 
     return t[RUNS / 2];
 }
 
+/* bench_train [MAX_THREADS [NETWORK]] */
 int main(int argc, char **argv) {
     const char *archs[] = {"dense", "pixel", "skip", "default"};
     int max_threads = omp_get_num_procs();
@@ -55,6 +56,7 @@ int main(int argc, char **argv) {
     printf("%-8s %7s %10s %10s %12s %14s\n", "network", "threads", "img/s", "GFLOP/s",
            "speed-up", "epoch 4500 s");
     for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+        if (argc > 2 && strcmp(argv[2], archs[a]) != 0) continue;
         double base = 0;
         for (int threads = 1; threads <= max_threads; threads *= 2) {
             omp_set_num_threads(threads);
