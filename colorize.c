@@ -43,7 +43,7 @@ static void default_options(options *o) {
     *o = (options){.out_dir = "colorize-out", .arch = "default", .class_spec = "bird",
                    .epochs = 20, .batch = 32, .k = 4, .val = 500, .threads = 0,
                    .sample = 1.0, .seed = 1, .restarts = 1,
-                   .optim = {OPT_ADAM, 0.003f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0}};
+                   .optim = {OPT_ADAM, 0.01f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0}};
 }
 
 static const char *program = "colorize";
@@ -844,6 +844,16 @@ static int cmd_run(int argc, char **argv) {
     rs.o.data_dir = dir;
     nn_model_meta resumed;
     if ((r = build_network(&rs, &resumed)) != 0) goto done;
+    /* Reading the data checks the class too; the output folder is made and
+     * proved writable before any long work starts. */
+    double t0 = now_seconds();
+    if ((r = load_dataset(&rs.o, &rs.ds)) != 0) goto done;
+    rs.seconds_load = now_seconds() - t0;
+    if (rs.ds.n_train == 0) {
+        say_error("%s: no training images of class %s", dir, rs.ds.class_names[rs.ds.class_index]);
+        r = EXIT_BAD_INPUT;
+        goto done;
+    }
     if (prepare_out_dir(rs.o.out_dir) != 0) {
         r = EXIT_BAD_INPUT;
         goto done;
@@ -859,17 +869,9 @@ static int cmd_run(int argc, char **argv) {
     }
     say(&rs, "colorize %s: %d threads, %s kernels\n", COLORIZE_VERSION, omp_get_max_threads(),
         simd_path_name(simd_active()));
-    double t0 = now_seconds();
-    if ((r = load_dataset(&rs.o, &rs.ds)) != 0) goto done;
-    rs.seconds_load = now_seconds() - t0;
     say(&rs, "load     %s: %s (class %d): %d train, %d validation, %d test images  %.2f s\n",
         cifar_layout_name(rs.ds.layout), rs.ds.class_names[rs.ds.class_index], rs.ds.class_index,
         rs.ds.n_train, rs.ds.n_val, rs.ds.n_test, rs.seconds_load);
-    if (rs.ds.n_train == 0) {
-        say_error("%s: no training images of class %s", dir, rs.ds.class_names[rs.ds.class_index]);
-        r = EXIT_BAD_INPUT;
-        goto done;
-    }
     if ((r = prepare_data(&rs, rs.o.resume ? &resumed : NULL)) != 0) goto done;
     print_network(&rs);
     signal(SIGINT, on_interrupt);
