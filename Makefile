@@ -53,6 +53,11 @@ $(B)/tests/%: tests/%.c $(LIB_OBJS) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS) $(CHECK_LIBS) $(LDLIBS)
 
+# Benchmarks need no Check: they link alone, so they run where Check is absent.
+$(B)/tests/bench_%: tests/bench_%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
 $(BA)/tests/%: tests/%.c $(LIB_OBJS_A) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS_A) $(CHECK_LIBS) $(LDLIBS)
