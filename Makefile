@@ -49,7 +49,7 @@ $(BA)/%.o: %.c $(wildcard *.h simd/*.h)
 $(BA)/colorize: $(BA)/colorize.o $(LIB_OBJS_A)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: tests/%.c $(LIB_OBJS) tests/testutil.h
+$(B)/tests/%: tests/%.c $(LIB_OBJS) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS) $(CHECK_LIBS) $(LDLIBS)
 
@@ -58,7 +58,7 @@ $(B)/tests/bench_%: tests/bench_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
-$(BA)/tests/%: tests/%.c $(LIB_OBJS_A) tests/testutil.h
+$(BA)/tests/%: tests/%.c $(LIB_OBJS_A) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS_A) $(CHECK_LIBS) $(LDLIBS)
 
@@ -84,15 +84,20 @@ $(B)/fuzz_pickle: $(FUZZ_SRCS) cifar.h util.h
 	@mkdir -p $(B)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $(FUZZ_SRCS) -lm
 
-DATA ?= cifar-10-batches-py
+# Downloads only when DATA is the default and absent; unpacks into a
+# temporary folder first, so a broken download leaves nothing half-there.
+DEFAULT_DATA = cifar-10-batches-py
+DATA ?= $(DEFAULT_DATA)
 CIFAR_URL = https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz
 run: colorize
-	@if [ ! -d "$(DATA)" ]; then \
+	@if [ ! -d "$(DATA)" ] && [ "$(DATA)" = "$(DEFAULT_DATA)" ]; then \
 	  echo "fetching $(CIFAR_URL)"; \
-	  if command -v curl >/dev/null; then curl -fL -o cifar-10-python.tar.gz.part $(CIFAR_URL); \
-	  else wget -O cifar-10-python.tar.gz.part $(CIFAR_URL); fi && \
-	  mv cifar-10-python.tar.gz.part cifar-10-python.tar.gz && \
-	  tar xzf cifar-10-python.tar.gz && rm cifar-10-python.tar.gz; \
+	  rm -rf .cifar-download && mkdir .cifar-download && \
+	  { if command -v curl >/dev/null; then curl -fL -o .cifar-download/c.tar.gz $(CIFAR_URL); \
+	    else wget -O .cifar-download/c.tar.gz $(CIFAR_URL); fi; } && \
+	  tar xzf .cifar-download/c.tar.gz -C .cifar-download && \
+	  mv .cifar-download/$(DEFAULT_DATA) $(DEFAULT_DATA) && rm -rf .cifar-download \
+	  || { echo "download failed"; rm -rf .cifar-download; exit 1; }; \
 	fi
 	./colorize $(RUNFLAGS) $(DATA)
 

@@ -8,6 +8,7 @@
  * This file owns the command line and everything the user sees; the library
  * files return errors and never print. Exit status: 0 done, 1 failure while
  * running, 2 bad command line or bad input, 130 interrupted. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -34,6 +35,7 @@ enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_INTERRUPTED = 130 };
 typedef struct {
     const char *out_dir, *arch, *class_spec, *resume, *data_dir;
     int epochs, batch, k, val, threads, quiet, restarts;
+    int optimizer_given;
     double sample;
     uint64_t seed;
     nn_optim_config optim;
@@ -43,7 +45,7 @@ static void default_options(options *o) {
     *o = (options){.out_dir = "colorize-out", .arch = "default", .class_spec = "bird",
                    .epochs = 20, .batch = 32, .k = 4, .val = 500, .threads = 0,
                    .sample = 1.0, .seed = 1, .restarts = 1,
-                   .optim = {OPT_ADAM, 0.01f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0}};
+                   .optim = {OPT_ADAM, 0, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0}};
 }
 
 static const char *program = "colorize";
@@ -85,7 +87,8 @@ static void print_help(void) {
            "  -o, --out DIR          output folder [%s]\n"
            "  -e, --epochs N         training epochs [%d]\n"
            "  -b, --batch N          mini-batch size [%d]\n"
-           "      --lr X             peak learning rate [%g]\n"
+           "      --lr X             peak learning rate [the network's: default 0.01,\n"
+           "                         skip 0.003, pixel 0.003, dense 0.001, a spec 0.01]\n"
            "      --optimizer NAME   adam or sgd (momentum 0.9) [adam]\n"
            "      --schedule NAME    constant or cosine [cosine]\n"
            "  -k, --colors K         palette size, 2..64 [%d]\n"
@@ -101,7 +104,7 @@ static void print_help(void) {
            "  -h, --help             this help\n"
            "  -V, --version          the version\n\n"
            "Environment: COLORIZE_SIMD=scalar forces the portable kernels.\n",
-           program, program, program, program, d.out_dir, d.epochs, d.batch, (double)d.optim.lr, d.k,
+           program, program, program, program, d.out_dir, d.epochs, d.batch, d.k,
            d.sample, d.restarts, d.class_spec, d.val, (unsigned long long)d.seed,
            nn_builtin_names(), d.arch);
 }
@@ -177,12 +180,13 @@ static int parse_option(int c, const char *arg, options *o) {
         char *end;
         errno = 0;
         unsigned long long v = strtoull(arg, &end, 10);
-        if (errno || end == arg || *end || arg[0] == '-')
+        if (errno || !isdigit((unsigned char)arg[0]) || *end)
             return usage_error("--seed: '%s' is not a whole number >= 0", arg);
         o->seed = v;
         break;
     }
     case OPT_OPTIMIZER:
+        o->optimizer_given = 1;
         if (strcmp(arg, "adam") == 0) o->optim.optimizer = OPT_ADAM;
         else if (strcmp(arg, "sgd") == 0) o->optim.optimizer = OPT_SGD;
         else return usage_error("--optimizer: '%s' is not adam or sgd", arg);
@@ -209,8 +213,12 @@ static int parse_command_line(int argc, char **argv, options *o, const char **op
     int c, idx;
     while ((c = getopt_long(argc, argv, ":o:e:b:k:t:qhV", long_options, &idx)) != -1) {
         if (c == '?') {
-            if (optopt) return usage_error("unknown option '-%c'", optopt);
-            return usage_error("unknown option '%s'", argv[optind - 1]);
+            const char *word = argv[optind - 1];
+            if (strncmp(word, "--", 2) == 0 && strchr(word, '='))
+                return usage_error("option '%.*s' takes no value", (int)(strchr(word, '=') - word), word);
+            if (strncmp(word, "--", 2) == 0)
+                return usage_error("unknown or ambiguous option '%s'", word);
+            return usage_error("unknown option '-%c'", optopt);
         }
         if (c == ':') return usage_error("option '%s' needs a value", argv[optind - 1]);
         int r = parse_option(c, optarg, o);
@@ -395,10 +403,9 @@ typedef struct {
     float mean, std;
     nn_score baseline[N_SPLITS];
     network *net;
-    epoch_row *rows;
-    int n_rows, epochs_done; /* rows in errors.tsv; epochs the model has been trained */
+    epoch_row *rows; /* one per epoch the model has been trained; a resumed run's earlier ones too */
+    int n_rows;
     double seconds_load, seconds_palette, seconds_prepare, seconds_train, seconds_eval;
-    int diverged;
 } run_state;
 
 static volatile sig_atomic_t interrupted = 0;
@@ -552,7 +559,7 @@ static void print_network(const run_state *rs) {
 
 /* ---- Outputs: each written to a temporary name, then renamed ---- */
 
-static int write_errors_tsv(const run_state *rs, char *err, size_t errlen) {
+static int write_errors_tsv(run_state *rs, char *err, size_t errlen) {
     char path[4200];
     out_path(rs, "errors.tsv", path, sizeof path);
     atomic_file af;
@@ -561,6 +568,7 @@ static int write_errors_tsv(const run_state *rs, char *err, size_t errlen) {
                   "train_seconds\teval_seconds\n");
     for (int i = 0; i < rs->n_rows; i++) {
         const epoch_row *r = &rs->rows[i];
+        if (r->epoch == 0) continue; /* an earlier epoch whose row was not found */
         fprintf(af.f, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.3f\t%.3f\n", r->epoch,
                 r->score[0].error, r->score[1].error, r->score[2].error, r->score[0].loss,
                 r->score[1].loss, r->score[2].loss, r->train_seconds, r->eval_seconds);
@@ -568,31 +576,36 @@ static int write_errors_tsv(const run_state *rs, char *err, size_t errlen) {
     return atomic_commit(&af, err, errlen);
 }
 
-/* Earlier rows of a resumed run, up to the model's epoch; none if absent. */
-static void read_errors_tsv(run_state *rs, int up_to_epoch) {
+/* The rows of a resumed model's earlier epochs, from errors.tsv in the output
+ * folder; an epoch not found there keeps epoch 0 and is left out of the
+ * table and the plot. */
+static void read_errors_tsv(run_state *rs, int epochs) {
     char path[4200], line[512];
+    rs->n_rows = epochs;
     out_path(rs, "errors.tsv", path, sizeof path);
     FILE *f = fopen(path, "r");
     if (!f) return;
-    while (fgets(line, sizeof line, f) && rs->n_rows < up_to_epoch) {
+    while (fgets(line, sizeof line, f)) {
         epoch_row r;
         if (sscanf(line, "%d %lf %lf %lf %lf %lf %lf %lf %lf", &r.epoch, &r.score[0].error,
                    &r.score[1].error, &r.score[2].error, &r.score[0].loss, &r.score[1].loss,
                    &r.score[2].loss, &r.train_seconds, &r.eval_seconds) == 9 &&
-            r.epoch == rs->n_rows + 1)
-            rs->rows[rs->n_rows++] = r;
+            r.epoch >= 1 && r.epoch <= epochs)
+            rs->rows[r.epoch - 1] = r;
     }
     fclose(f);
 }
 
-static int write_errors_svg(const run_state *rs, char *err, size_t errlen) {
+static int write_errors_svg(run_state *rs, char *err, size_t errlen) {
     static const char *colours[N_SPLITS] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
     static const char *labels[N_SPLITS] = {"training", "validation", "test"};
+    if (rs->n_rows == 0) return 0; /* nothing to plot yet */
     double *v = malloc(sizeof(double) * N_SPLITS * (rs->n_rows ? rs->n_rows : 1));
     if (!v) return set_error(err, errlen, "out of memory for the plot");
     plot_line lines[N_SPLITS];
     for (int s = 0; s < N_SPLITS; s++) {
-        for (int i = 0; i < rs->n_rows; i++) v[s * rs->n_rows + i] = rs->rows[i].score[s].error;
+        for (int i = 0; i < rs->n_rows; i++)
+            v[s * rs->n_rows + i] = rs->rows[i].epoch ? rs->rows[i].score[s].error : NAN;
         lines[s] = (plot_line){labels[s], colours[s], v + s * rs->n_rows};
     }
     char path[4200], title[128];
@@ -605,7 +618,7 @@ static int write_errors_svg(const run_state *rs, char *err, size_t errlen) {
     return r;
 }
 
-static int write_palette(const run_state *rs, char *err, size_t errlen) {
+static int write_palette(run_state *rs, char *err, size_t errlen) {
     char path[4200];
     out_path(rs, "palette.txt", path, sizeof path);
     atomic_file af;
@@ -669,15 +682,16 @@ static int write_compare(run_state *rs, char *err, size_t errlen) {
     return rc;
 }
 
-static int write_model(const run_state *rs, char *err, size_t errlen) {
-    nn_model_meta meta = {.k = rs->pal.k, .mean = rs->mean, .std = rs->std, .epochs = rs->epochs_done};
+static int write_model(run_state *rs, char *err, size_t errlen) {
+    nn_model_meta meta = {.k = rs->pal.k, .mean = rs->mean, .std = rs->std, .epochs = rs->n_rows,
+                          .optimizer = rs->o.optim.optimizer};
     memcpy(meta.centres, rs->pal.centres, sizeof meta.centres);
     char path[4200];
     out_path(rs, "model.bin", path, sizeof path);
     return nn_save(rs->net, &meta, path, err, errlen);
 }
 
-static int write_summary(const run_state *rs, char *err, size_t errlen) {
+static int write_summary(run_state *rs, char *err, size_t errlen) {
     char path[4200];
     out_path(rs, "summary.txt", path, sizeof path);
     atomic_file af;
@@ -690,11 +704,11 @@ static int write_summary(const run_state *rs, char *err, size_t errlen) {
             rs->count[0], rs->count[1], rs->count[2]);
     fprintf(f, "network      %s\n", rs->net->spec);
     fprintf(f, "parameters   %zu\n", rs->net->n_params);
-    fprintf(f, "epochs       %d\n", rs->epochs_done);
+    fprintf(f, "epochs       %d\n", rs->n_rows);
     fprintf(f, "threads      %d\n", omp_get_max_threads());
     fprintf(f, "simd         %s\n", simd_path_name(simd_active()));
     fprintf(f, "seed         %llu\n", (unsigned long long)rs->o.seed);
-    if (rs->n_rows) {
+    if (rs->n_rows && rs->rows[rs->n_rows - 1].epoch) {
         const epoch_row *last = &rs->rows[rs->n_rows - 1];
         for (int s = 0; s < N_SPLITS; s++)
             fprintf(f, "%-5s error  %.4f  loss %.4f  (luminance baseline %.4f)\n", split_names[s],
@@ -711,15 +725,20 @@ static int write_summary(const run_state *rs, char *err, size_t errlen) {
     return atomic_commit(&af, err, errlen);
 }
 
+/* Every output is tried, the model first; the first failure is reported. */
 static int write_outputs(run_state *rs) {
-    char err[512];
-    if (write_errors_tsv(rs, err, sizeof err) || write_errors_svg(rs, err, sizeof err) ||
-        write_palette(rs, err, sizeof err) || write_compare(rs, err, sizeof err) ||
-        write_model(rs, err, sizeof err) || write_summary(rs, err, sizeof err)) {
-        say_error("%s", err);
-        return EXIT_RUN_FAILED;
+    int (*writers[])(run_state *, char *, size_t) = {write_model, write_errors_tsv,
+                                                      write_errors_svg, write_palette,
+                                                      write_compare, write_summary};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++) {
+        char err[512];
+        if (writers[i](rs, err, sizeof err) != 0 && rc == 0) {
+            say_error("%s", err);
+            rc = EXIT_RUN_FAILED;
+        }
     }
-    return 0;
+    return rc;
 }
 
 /* ---- Training ---- */
@@ -757,22 +776,35 @@ static void evaluate_splits(run_state *rs, epoch_row *row) {
     }
 }
 
-/* Returns 0, or EXIT_RUN_FAILED if training diverged. Stops early on Ctrl-C. */
+/* Trains `epochs` more epochs. Ctrl-C, or divergence, takes the network back
+ * to the end of its last complete epoch, so that the model written matches
+ * errors.tsv. Returns 0, or EXIT_RUN_FAILED (diverged, out of memory, a
+ * write failed). */
 static int train(run_state *rs, int epochs) {
     int n = rs->count[SPLIT_TRAIN];
-    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    if (!order) return EXIT_RUN_FAILED;
+    int *order = malloc(sizeof(int) * (size_t)n);
+    long saved_step;
+    float *saved = malloc(nn_state_floats(rs->net) * sizeof(float));
+    if (!order || !saved) {
+        say_error("out of memory for the training state");
+        free(order);
+        free(saved);
+        return EXIT_RUN_FAILED;
+    }
     int batch = rs->o.batch < n ? rs->o.batch : n;
     long steps_per_epoch = (n + batch - 1) / batch;
     nn_optim_config cfg = rs->o.optim;
-    cfg.first_step = rs->net->step;
-    rng_state rng;
-    rng_seed(&rng, rs->o.seed ^ 0x5eedf00dull);
+    cfg.first_step = rs->net->step; /* a resumed run's schedule spans its own epochs */
     int show = !rs->o.quiet && isatty(STDERR_FILENO), rc = 0;
+    int last_epoch = rs->n_rows + epochs;
     for (int e = 0; e < epochs && !interrupted; e++) {
-        epoch_row row = {.epoch = rs->epochs_done + 1};
-        progress_state ps = {now_seconds(), row.epoch, rs->epochs_done - e + epochs};
+        epoch_row row = {.epoch = rs->n_rows + 1};
+        progress_state ps = {now_seconds(), row.epoch, last_epoch};
+        /* Each epoch's order depends on the seed and the epoch's number only. */
+        rng_state rng;
+        rng_seed(&rng, rs->o.seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)row.epoch));
         shuffle(order, n, &rng);
+        nn_state_save(rs->net, saved, &saved_step);
         char err[512];
         int done;
         double loss = nn_train_epoch(rs->net, rs->x, rs->classes, order, n, batch, &cfg,
@@ -780,22 +812,22 @@ static int train(run_state *rs, int epochs) {
                                      show ? show_progress : NULL, &ps, &done, err, sizeof err);
         row.train_seconds = now_seconds() - ps.start;
         rs->seconds_train += row.train_seconds;
-        if (isnan(loss)) {
+        if (isnan(loss) || done < n) {
             if (show) fputc('\n', stderr);
-            say_error("%s", err);
-            rs->diverged = 1;
-            rc = EXIT_RUN_FAILED;
+            nn_state_restore(rs->net, saved, saved_step);
+            if (isnan(loss)) {
+                say_error("%s; keeping the weights of epoch %d", err, rs->n_rows);
+                rc = EXIT_RUN_FAILED;
+            }
             break;
         }
-        if (done < n) break; /* interrupted: this epoch is not complete */
         double t0 = now_seconds();
         evaluate_splits(rs, &row);
         row.eval_seconds = now_seconds() - t0;
         rs->seconds_eval += row.eval_seconds;
         rs->rows[rs->n_rows++] = row;
-        rs->epochs_done++;
         say(rs, "epoch %3d/%d  loss %.3f  error  train %5.2f%%  val %5.2f%%  test %5.2f%%  %5.1f s  %4.0f img/s\n",
-            row.epoch, ps.epochs, loss, 100 * row.score[0].error, 100 * row.score[1].error,
+            row.epoch, last_epoch, loss, 100 * row.score[0].error, 100 * row.score[1].error,
             100 * row.score[2].error, row.train_seconds, n / row.train_seconds);
         if (write_errors_tsv(rs, err, sizeof err) || write_errors_svg(rs, err, sizeof err)) {
             say_error("%s", err);
@@ -804,6 +836,7 @@ static int train(run_state *rs, int epochs) {
         }
     }
     free(order);
+    free(saved);
     return rc;
 }
 
@@ -827,11 +860,24 @@ static int build_network(run_state *rs, nn_model_meta *resumed) {
             say_error("%s", err);
             return EXIT_BAD_INPUT;
         }
-        return 0;
-    }
-    if (nn_create(o->arch, CIFAR_SIDE, CIFAR_SIDE, o->k, batch_cap, &rs->net, err, sizeof err))
+        /* The optimiser state fits one optimiser: keep the model's, or start afresh. */
+        if (!o->optimizer_given) {
+            rs->o.optim.optimizer = resumed->optimizer;
+        } else if (o->optim.optimizer != resumed->optimizer) {
+            nn_state_restore(rs->net, NULL, 0);
+            say(rs, "resume   the model was trained with another optimiser: its state starts afresh\n");
+        }
+    } else if (nn_create(o->arch, CIFAR_SIDE, CIFAR_SIDE, o->k, batch_cap, &rs->net, err, sizeof err)) {
+        if (strstr(err, "out of memory")) {
+            say_error("%s (batch %d)", err, o->batch);
+            return EXIT_RUN_FAILED;
+        }
         return usage_error("--arch: %s", err);
-    nn_init_weights(rs->net, o->seed);
+    } else {
+        nn_init_weights(rs->net, o->seed);
+    }
+    /* Without --lr, the rate the network was measured to train best with. */
+    if (rs->o.optim.lr == 0) rs->o.optim.lr = nn_builtin_lr(rs->net->spec);
     return 0;
 }
 
@@ -863,22 +909,19 @@ static int cmd_run(int argc, char **argv) {
         r = EXIT_RUN_FAILED;
         goto done;
     }
-    if (rs.o.resume) {
-        rs.epochs_done = resumed.epochs;
-        read_errors_tsv(&rs, resumed.epochs);
-    }
+    if (rs.o.resume) read_errors_tsv(&rs, resumed.epochs);
     say(&rs, "colorize %s: %d threads, %s kernels\n", COLORIZE_VERSION, omp_get_max_threads(),
         simd_path_name(simd_active()));
     say(&rs, "load     %s: %s (class %d): %d train, %d validation, %d test images  %.2f s\n",
         cifar_layout_name(rs.ds.layout), rs.ds.class_names[rs.ds.class_index], rs.ds.class_index,
         rs.ds.n_train, rs.ds.n_val, rs.ds.n_test, rs.seconds_load);
     if ((r = prepare_data(&rs, rs.o.resume ? &resumed : NULL)) != 0) goto done;
-    print_network(&rs);
     signal(SIGINT, on_interrupt);
+    print_network(&rs);
     int train_rc = train(&rs, rs.o.epochs);
     signal(SIGINT, SIG_DFL);
     if ((r = write_outputs(&rs)) != 0) goto done;
-    if (rs.n_rows) {
+    if (rs.n_rows && rs.rows[rs.n_rows - 1].epoch) {
         const epoch_row *last = &rs.rows[rs.n_rows - 1];
         printf("final    error  train %.2f%%  val %.2f%%  test %.2f%%   loss %.3f / %.3f / %.3f\n",
                100 * last->score[0].error, 100 * last->score[1].error, 100 * last->score[2].error,
@@ -893,7 +936,7 @@ static int cmd_run(int argc, char **argv) {
            rs.o.out_dir);
     r = train_rc;
     if (interrupted && r == 0) {
-        fprintf(stderr, "%s: interrupted after %d epochs; outputs written\n", program, rs.epochs_done);
+        fprintf(stderr, "%s: interrupted after %d epochs; outputs written\n", program, rs.n_rows);
         r = EXIT_INTERRUPTED;
     }
 done:

@@ -22,22 +22,40 @@
 /* ------------------------------------------------------------------------ */
 /* Built-in architectures                                                    */
 
+/* Each with the Adam learning rate measured best for it on the bird images
+ * (20 epochs, batch 32, cosine schedule). */
 static const struct {
     const char *name, *spec;
+    float lr;
 } builtins[] = {
-    {"default", "conv5:16 relu@c1 maxpool:2 conv5:32 relu upsample concat:input,c1,prev "
-                "pixel:32 relu pixel:k softmax"},
-    {"skip", "conv5:32 relu@c1 maxpool:2 conv5:64 relu upsample concat:input,c1,prev "
-             "pixel:64 relu pixel:k softmax"},
-    {"pixel", "conv5:64 relu maxpool:1 conv5:64 relu maxpool:1 pixel:32 relu pixel:k softmax"},
-    {"dense", "conv5:32 relu maxpool:2 conv5:64 relu maxpool:2 dense:512 relu dense:1024*k "
-              "softmax"},
+    {"default",
+     "conv5:16 relu@c1 maxpool:2 conv5:32 relu upsample concat:input,c1,prev "
+     "pixel:32 relu pixel:k softmax",
+     0.01f},
+    {"skip",
+     "conv5:32 relu@c1 maxpool:2 conv5:64 relu upsample concat:input,c1,prev "
+     "pixel:64 relu pixel:k softmax",
+     0.003f},
+    {"pixel", "conv5:64 relu maxpool:1 conv5:64 relu maxpool:1 pixel:32 relu pixel:k softmax",
+     0.003f},
+    {"dense",
+     "conv5:32 relu maxpool:2 conv5:64 relu maxpool:2 dense:512 relu dense:1024*k softmax",
+     0.001f},
 };
 
+enum { N_BUILTINS = sizeof builtins / sizeof builtins[0] };
+
 const char *nn_builtin_spec(const char *name) {
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+    for (int i = 0; i < N_BUILTINS; i++)
         if (strcmp(builtins[i].name, name) == 0) return builtins[i].spec;
     return NULL;
+}
+
+float nn_builtin_lr(const char *name_or_spec) {
+    for (int i = 0; i < N_BUILTINS; i++)
+        if (strcmp(builtins[i].name, name_or_spec) == 0 || strcmp(builtins[i].spec, name_or_spec) == 0)
+            return builtins[i].lr;
+    return 0.01f;
 }
 
 const char *nn_builtin_names(void) { return "default, skip, pixel, dense"; }
@@ -47,10 +65,10 @@ const char *nn_builtin_names(void) { return "default, skip, pixel, dense"; }
 
 static size_t shape_size(nn_shape s) { return (size_t)s.h * s.w * s.c; }
 
-/* An integer, "k", or a product of them: "1024*k". */
+/* An integer, "k", or a product of them: "1024*k"; at most 2^24. */
 static int parse_count(const char *s, int k, int *out) {
     long v = 1;
-    while (*s) {
+    for (;;) {
         long f;
         char *end;
         if (*s == 'k') {
@@ -59,12 +77,13 @@ static int parse_count(const char *s, int k, int *out) {
         } else {
             if (!isdigit((unsigned char)*s)) return -1;
             f = strtol(s, &end, 10);
+            if (f > 1 << 24) return -1;
         }
+        if (f <= 0 || v * f > 1 << 24) return -1;
         v *= f;
-        if (f <= 0 || v > 1 << 24) return -1;
-        if (*end == '*') end++;
-        else if (*end) return -1;
-        s = end;
+        if (*end == 0) break;
+        if (*end != '*') return -1;
+        s = end + 1;
     }
     *out = (int)v;
     return 0;
@@ -112,6 +131,9 @@ static int parse_layer(network *net, int i, char *tok, int h, int w, char *err, 
             return set_error(err, errlen, "'%s': a label must be 1 to %zu characters", tok,
                              sizeof L->label - 1);
         strcpy(L->label, at + 1);
+        if (strcmp(L->label, "input") == 0 || strcmp(L->label, "prev") == 0 ||
+            find_label(net, L->label, i) >= 0)
+            return set_error(err, errlen, "label '%s' is taken", L->label);
     }
     char *arg = strchr(tok, ':');
     if (arg) *arg++ = 0;
@@ -121,6 +143,8 @@ static int parse_layer(network *net, int i, char *tok, int h, int w, char *err, 
     nn_shape in = net->shapes[i], out = in;
     int n = 0;
     int needs_count = !strcmp(tok, "conv5") || !strcmp(tok, "dense") || !strcmp(tok, "pixel");
+    int takes_arg = needs_count || !strcmp(tok, "maxpool") || !strcmp(tok, "concat");
+    if (arg && !takes_arg) return set_error(err, errlen, "%s takes no argument (':%s')", tok, arg);
     if (needs_count && (!arg || parse_count(arg, net->k, &n) != 0))
         return set_error(err, errlen, "%s needs a positive size, e.g. %s:32", tok, tok);
     if (!strcmp(tok, "conv5")) {
@@ -135,15 +159,16 @@ static int parse_layer(network *net, int i, char *tok, int h, int w, char *err, 
     } else if (!strcmp(tok, "relu")) {
         L->kind = LAYER_RELU;
     } else if (!strcmp(tok, "maxpool")) {
-        int stride = arg ? atoi(arg) : 2;
-        if (stride != 1 && stride != 2)
-            return set_error(err, errlen, "maxpool takes stride 1 or 2, not '%s'", arg);
+        int stride = !arg ? 2 : !strcmp(arg, "1") ? 1 : !strcmp(arg, "2") ? 2 : 0;
+        if (!stride) return set_error(err, errlen, "maxpool takes stride 1 or 2, not '%s'", arg);
         L->kind = stride == 2 ? LAYER_MAXPOOL2 : LAYER_MAXPOOL1;
         if (stride == 2) out.h /= 2, out.w /= 2;
         if (out.h == 0 || out.w == 0)
             return set_error(err, errlen, "maxpool:2 on a %dx%d tensor", in.h, in.w);
     } else if (!strcmp(tok, "upsample")) {
         L->kind = LAYER_UPSAMPLE;
+        if (in.h > 1 << 15 || in.w > 1 << 15)
+            return set_error(err, errlen, "upsample of a %dx%d tensor is too large", in.h, in.w);
         out.h *= 2, out.w *= 2;
     } else if (!strcmp(tok, "concat")) {
         L->kind = LAYER_CONCAT;
@@ -885,11 +910,16 @@ double nn_train_epoch(network *net, const float *x, const uint8_t *targets, cons
         double loss = nn_backward(net, net->batch_targets, B);
         if (!isfinite(loss) || !all_finite(net->grads, net->n_params)) {
             *images_done = done;
-            set_error(err, errlen, "training diverged at step %ld: the loss is %g; keeping the weights of the step before",
-                      net->step + 1, loss);
+            set_error(err, errlen, "training diverged at step %ld: the loss is %g", net->step + 1, loss);
             return NAN;
         }
         nn_update(net, cfg, nn_schedule_lr(cfg, net->step - cfg->first_step, total_steps));
+        if (!all_finite(net->params, net->n_params)) {
+            *images_done = done;
+            set_error(err, errlen, "training diverged at step %ld: a weight is no longer finite (learning rate too high?)",
+                      net->step);
+            return NAN;
+        }
         loss_sum += loss;
         batches++;
         done += B;
@@ -920,14 +950,40 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
             if (classes) classes[(size_t)first * hw + p] = (uint8_t)best;
         }
     }
-    score->error = n ? (double)wrong / ((double)n * hw) : 0;
-    score->loss = n ? loss / ((double)n * hw) : 0;
+    /* An empty set has no error rate: NAN, which the plot skips. */
+    score->error = n ? (double)wrong / ((double)n * hw) : NAN;
+    score->loss = n ? loss / ((double)n * hw) : NAN;
+}
+
+size_t nn_state_floats(const network *net) { return 3 * net->n_params; }
+
+void nn_state_save(const network *net, float *state, long *step) {
+    size_t n = net->n_params;
+    memcpy(state, net->params, n * sizeof(float));
+    memcpy(state + n, net->opt_m, n * sizeof(float));
+    memcpy(state + 2 * n, net->opt_v, n * sizeof(float));
+    *step = net->step;
+}
+
+/* state NULL keeps the weights and zeroes the optimiser state. */
+void nn_state_restore(network *net, const float *state, long step) {
+    size_t n = net->n_params;
+    net->step = step;
+    if (!state) {
+        memset(net->opt_m, 0, n * sizeof(float));
+        memset(net->opt_v, 0, n * sizeof(float));
+        return;
+    }
+    memcpy(net->params, state, n * sizeof(float));
+    memcpy(net->opt_m, state + n, n * sizeof(float));
+    memcpy(net->opt_v, state + 2 * n, n * sizeof(float));
 }
 
 /* ------------------------------------------------------------------------ */
 /* The model file, little-endian:                                            */
 /*   "CLRZMODL" u32 version, u32 h, u32 w, u32 spec length, spec bytes,       */
-/*   u32 k, k*3 f32 palette, f32 mean, f32 std, u32 epochs, i64 step,        */
+/*   u32 k, k*3 f32 palette, f32 mean, f32 std, u32 epochs, u32 optimiser    */
+/*   (0 Adam, 1 SGD), i64 step,                                              */
 /*   u64 n_params, then params, Adam/momentum m, v (n_params f32 each),      */
 /*   and u64 FNV-1a of every byte before it.                                  */
 
@@ -970,6 +1026,7 @@ static void model_serialise(const network *net, const nn_model_meta *meta, byte_
     put(bw, &meta->mean, 4);
     put(bw, &meta->std, 4);
     put_u32(bw, (uint32_t)meta->epochs);
+    put_u32(bw, (uint32_t)meta->optimizer);
     int64_t step = net->step;
     put(bw, &step, 8);
     uint64_t n = net->n_params;
@@ -1017,7 +1074,7 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
                              nn_model_meta *meta, int64_t *step, uint64_t *n_params, char *err,
                              size_t errlen) {
     char magic[8];
-    uint32_t version = 0, uh = 0, uw = 0, spec_len = 0, k = 0, epochs = 0;
+    uint32_t version = 0, uh = 0, uw = 0, spec_len = 0, k = 0, epochs = 0, optimizer = 0;
     if (take(br, magic, 8) || memcmp(magic, model_magic, 8) != 0)
         return set_error(err, errlen, "%s: not a colorize model file", path);
     if (take(br, &version, 4) || version != MODEL_VERSION)
@@ -1029,10 +1086,12 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
     spec[spec_len] = 0;
     if (take(br, &k, 4) || k < 2 || k > 64 || take(br, meta->centres, (size_t)k * 12) ||
         take(br, &meta->mean, 4) || take(br, &meta->std, 4) || take(br, &epochs, 4) ||
-        take(br, step, 8) || take(br, n_params, 8))
+        take(br, &optimizer, 4) || take(br, step, 8) || take(br, n_params, 8))
         return set_error(err, errlen, "%s: damaged model header", path);
-    if (!(meta->std > 0) || !isfinite(meta->mean) || uh == 0 || uw == 0 || uh > 65536 || uw > 65536)
+    if (!(meta->std > 0) || !isfinite(meta->mean) || uh == 0 || uw == 0 || uh > 65536 ||
+        uw > 65536 || epochs > 1000000000 || optimizer > OPT_SGD || *step < 0)
         return set_error(err, errlen, "%s: damaged model header", path);
+    meta->optimizer = (nn_optimizer)optimizer;
     meta->k = (int)k;
     meta->epochs = (int)epochs;
     *h = (int)uh;

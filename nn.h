@@ -84,6 +84,8 @@ typedef struct network {
 
 /* The built-in architectures by name; NULL if none. */
 const char *nn_builtin_spec(const char *name);
+/* The learning rate a built-in (by name or spec) trains best with; 0.01 for any other spec. */
+float nn_builtin_lr(const char *name_or_spec);
 /* Names of the built-ins, for --help: "default, skip, pixel, dense". */
 const char *nn_builtin_names(void);
 
@@ -98,7 +100,7 @@ void nn_init_weights(network *net, uint64_t seed);
 
 /* One row of the network table. */
 typedef struct {
-    char name[48]; /* "conv5x5 32", "maxpool 2/2", "concat input+c1+9" */
+    char name[48]; /* "conv5x5 32", "maxpool 2/2", "concat 0+2+6" (tensor numbers) */
     nn_shape in, out;
     size_t params;
     double flops; /* forward, one image */
@@ -131,20 +133,29 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
  * (a permutation of 0..n-1). Stops after the current batch when *stop
  * becomes non-zero. progress, if given, is called after each batch with
  * images done so far. Returns the mean training loss of the batches run, or
- * NAN with err set if the loss stopped being finite (the weights are then
- * those before the bad step). *images_done gets the images trained on. */
+ * NAN with err set if the loss, a gradient or a weight stopped being finite
+ * (the weights are then unusable: restore a saved state). *images_done gets
+ * the images trained on. */
 typedef void (*nn_progress_fn)(void *ctx, int done, int total);
 double nn_train_epoch(network *net, const float *x, const uint8_t *targets, const int *order, int n,
                       int batch, const nn_optim_config *cfg, long total_steps,
                       volatile sig_atomic_t *stop, nn_progress_fn progress, void *ctx,
                       int *images_done, char *err, size_t errlen);
 
+/* The trainable state (weights, optimiser state and step count), copied out
+ * and back: a run goes back to the end of its last complete epoch when it is
+ * interrupted or diverges. state holds nn_state_floats(net) floats. */
+size_t nn_state_floats(const network *net);
+void nn_state_save(const network *net, float *state, long *step);
+void nn_state_restore(network *net, const float *state, long step); /* state NULL: fresh optimiser */
+
 /* Everything needed to use a trained network again (model.bin). */
 typedef struct {
     int k;
-    float centres[64][3]; /* palette, RGB 0..255 */
-    float mean, std;      /* gray input standardisation */
-    int epochs;           /* epochs trained so far */
+    float centres[64][3];   /* palette, RGB 0..255 */
+    float mean, std;        /* gray input standardisation */
+    int epochs;             /* epochs trained so far */
+    nn_optimizer optimizer; /* whose state the model holds */
 } nn_model_meta;
 
 int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,

@@ -112,13 +112,15 @@ int atomic_open(atomic_file *af, const char *path, char *err, size_t errlen) {
 }
 
 int atomic_commit(atomic_file *af, char *err, size_t errlen) {
-    int failed = ferror(af->f);
-    failed |= fflush(af->f) != 0;
-    failed |= fclose(af->f) != 0;
+    /* The first failure's errno; a write error seen only by ferror has none. */
+    int e = 0;
+    if (ferror(af->f)) e = EIO;
+    if (fflush(af->f) != 0 && !e) e = errno;
+    if (fclose(af->f) != 0 && !e) e = errno;
     af->f = NULL;
-    if (failed) {
+    if (e) {
         unlink(af->tmp_path);
-        return set_error(err, errlen, "%s: write failed: %s", af->path, strerror(errno));
+        return set_error(err, errlen, "%s: write failed: %s", af->path, strerror(e));
     }
     if (rename(af->tmp_path, af->path) != 0) {
         int e = errno;

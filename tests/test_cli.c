@@ -318,6 +318,34 @@ START_TEST(test_interrupt_keeps_completed_work) {
 }
 END_TEST
 
+START_TEST(test_interrupt_in_the_first_epoch_still_writes_a_model) {
+    char o[256], cmd[1024];
+    snprintf(o, sizeof o, "%s/first", root);
+    /* A heavy network one image at a time: the first epoch lasts long enough
+     * for SIGINT to land in it once the network table is printed. */
+    snprintf(cmd, sizeof cmd,
+             "%s %s -o %s --arch pixel --batch 1 --epochs 5 --val 4 -t 2 >%s/log 2>&1 & pid=$!; "
+             "for i in $(seq 600); do grep -q total %s/log 2>/dev/null && break; sleep 0.01; done; "
+             "kill -INT $pid; wait $pid; echo \"status $?\" > %s/status",
+             tu_binary(), bin_dir, o, root, root, root);
+    ck_assert_int_eq(system(cmd), 0);
+    size_t len;
+    char *st = slurp(root, "status", &len);
+    ck_assert_str_eq(st, "status 130\n");
+    free(st);
+    char *tsv = slurp(o, "errors.tsv", &len);
+    ck_assert_int_eq(count(tsv, "\n"), 1); /* the header only: no epoch was complete */
+    free(tsv);
+    /* The model holds the initial weights and predicts. */
+    char model[300], pic[300], res[300];
+    snprintf(model, sizeof model, "%s/model.bin", o);
+    tu_write(root, "p.pgm", "P5\n2 2\n255\n0123", 15);
+    snprintf(pic, sizeof pic, "%s/p.pgm", root);
+    snprintf(res, sizeof res, "%s/p.ppm", root);
+    ck_assert_msg(run("predict %s %s %s", model, pic, res) == 0, "%s", err);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -329,6 +357,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_command_lines);
     tcase_add_test(tc, test_threads_give_identical_results);
     tcase_add_test(tc, test_interrupt_keeps_completed_work);
+    tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -393,6 +393,13 @@ START_TEST(test_bad_specs_are_rejected) {
         "conv5:8@a conv5:8 concat:a pixel:k softmax",          /* a tensor nobody reads */
         "pixel:k softmax pixel:k softmax",    /* softmax in the middle */
         "dense:100 softmax",                  /* wrong size for the output */
+        "conv5: pixel:k softmax",             /* empty size */
+        "conv5:8* pixel:k softmax",           /* dangling product */
+        "conv5:99999999999999999999 pixel:k softmax", /* overflow */
+        "conv5:4096*4096*4096 pixel:k softmax",       /* product overflow */
+        "maxpool:2x pixel:k softmax",         /* junk after the stride */
+        "relu:5 pixel:k softmax",             /* an argument where none is taken */
+        "conv5:8@a conv5:8@a concat:a,prev pixel:k softmax", /* label used twice */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         network *net = (network *)1;
