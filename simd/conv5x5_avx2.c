@@ -16,29 +16,12 @@
  * the tap range or the channel range of the call. */
 #include <immintrin.h>
 
+#include "simd/avx2_util.h"
 #include "simd/conv5x5.h"
 
 #define MAX_ACC 12
 #define L1_BUDGET 40000 /* bytes of a row group in the weight gradient */
 
-#define INLINE static inline __attribute__((always_inline))
-
-/* All-ones in lanes [0, n), n in 1..8. */
-static __m256i lane_mask(int n) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
-}
-
-INLINE __m256 load_vec(const float *p, int masked, __m256i mask) {
-    return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
-}
-
-INLINE void store_vec(float *p, __m256 v, int masked, __m256i mask) {
-    if (masked)
-        _mm256_maskstore_ps(p, mask, v);
-    else
-        _mm256_storeu_ps(p, v);
-}
 
 /* npx output pixels, whose input windows start at in + pix[p] and outputs at
  * out + opix[p], times nv channel vectors from w/bias/out (already offset to

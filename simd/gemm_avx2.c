@@ -10,29 +10,13 @@
  * microkernel. */
 #include <immintrin.h>
 
+#include "simd/avx2_util.h"
 #include "simd/gemm.h"
 #include "util.h"
 
 #define MAX_ACC 12
 #define KC 256 /* k-block: a 16-column panel of B is 16 KiB */
 
-#define INLINE static inline __attribute__((always_inline))
-
-static __m256i lane_mask(int n) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
-}
-
-INLINE __m256 load_vec(const float *p, int masked, __m256i mask) {
-    return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
-}
-
-INLINE void store_vec(float *p, __m256 v, int masked, __m256i mask) {
-    if (masked)
-        _mm256_maskstore_ps(p, mask, v);
-    else
-        _mm256_storeu_ps(p, v);
-}
 
 /* C[mr rows][nv vectors] (+)= sum over kc of a(i, k) * B[k][...], where
  * a(i, k) = A[i * sai + k * sak]. */

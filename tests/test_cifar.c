@@ -855,9 +855,5 @@ static Suite *cifar_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(cifar_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(cifar_suite());
 }

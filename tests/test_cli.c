@@ -359,9 +359,5 @@ int main(void) {
     tcase_add_test(tc, test_interrupt_keeps_completed_work);
     tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

@@ -722,9 +722,5 @@ int main(void) {
     tcase_add_test(plot, test_plot_edge_cases);
     suite_add_tcase(s, plot);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

@@ -503,9 +503,5 @@ int main(void) {
     tcase_add_test(tc, test_quantise_avx2_matches_scalar);
     tcase_add_test(tc, test_potential_avx2_matches_scalar);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

@@ -157,25 +157,38 @@ static const struct {
 
 #define N_CASES (int)(sizeof gradient_cases / sizeof gradient_cases[0])
 
+/* Case c's network with random weights and non-zero biases, and a random batch. */
+static network *build_case(int c, uint64_t seed, float **x, uint8_t **tg) {
+    network *net;
+    char err[256];
+    int B = gradient_cases[c].batch, k = gradient_cases[c].k;
+    ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w, k,
+                            B, &net, err, sizeof err) == 0,
+                  "%s", err);
+    nn_init_weights(net, seed);
+    rng_state rng;
+    rng_seed(&rng, seed + 1000);
+    for (size_t j = 0; j < net->n_params; j++) net->params[j] += 0.1f * rng_normal(&rng);
+    size_t n_in = (size_t)B * numel(net->shapes[0]);
+    *x = malloc(n_in * sizeof(float));
+    *tg = malloc(n_in);
+    random_batch(&rng, (int)n_in, k, *x, *tg);
+    return net;
+}
+
+static double *params_as_double(const network *net) {
+    double *p = malloc(net->n_params * sizeof(double));
+    for (size_t j = 0; j < net->n_params; j++) p[j] = net->params[j];
+    return p;
+}
+
 START_TEST(test_forward_matches_reference) {
     for (int c = 0; c < N_CASES; c++) {
-        network *net;
-        char err[256];
-        int B = gradient_cases[c].batch, k = gradient_cases[c].k;
-        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
-                                k, B, &net, err, sizeof err) == 0,
-                      "%s", err);
-        nn_init_weights(net, 7 + c);
-        rng_state rng;
-        rng_seed(&rng, 100 + c);
-        /* Non-zero biases, so that they are tested too. */
-        for (size_t j = 0; j < net->n_params; j++) net->params[j] += 0.1f * rng_normal(&rng);
-        size_t n_in = (size_t)B * numel(net->shapes[0]);
-        float *x = malloc(n_in * sizeof(float));
-        uint8_t *tg = malloc(n_in);
-        random_batch(&rng, (int)n_in, k, x, tg);
-        double *p = malloc(net->n_params * sizeof(double));
-        for (size_t j = 0; j < net->n_params; j++) p[j] = net->params[j];
+        float *x;
+        uint8_t *tg;
+        network *net = build_case(c, 7 + c, &x, &tg);
+        int B = gradient_cases[c].batch;
+        double *p = params_as_double(net);
         ref_state st;
         ref_alloc(net, B, &st);
         ref_forward(net, p, x, tg, B, &st);
@@ -197,24 +210,13 @@ END_TEST
 
 START_TEST(test_backward_matches_finite_differences) {
     for (int c = 0; c < N_CASES; c++) {
-        network *net;
-        char err[256];
-        int B = gradient_cases[c].batch, k = gradient_cases[c].k;
-        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
-                                k, B, &net, err, sizeof err) == 0,
-                      "%s", err);
-        nn_init_weights(net, 11 + c);
-        rng_state rng;
-        rng_seed(&rng, 200 + c);
-        for (size_t j = 0; j < net->n_params; j++) net->params[j] += 0.1f * rng_normal(&rng);
-        size_t n_in = (size_t)B * numel(net->shapes[0]);
-        float *x = malloc(n_in * sizeof(float));
-        uint8_t *tg = malloc(n_in);
-        random_batch(&rng, (int)n_in, k, x, tg);
+        float *x;
+        uint8_t *tg;
+        network *net = build_case(c, 11 + c, &x, &tg);
+        int B = gradient_cases[c].batch;
         nn_forward(net, x, B);
         double loss = nn_backward(net, tg, B);
-        double *p = malloc(net->n_params * sizeof(double));
-        for (size_t j = 0; j < net->n_params; j++) p[j] = net->params[j];
+        double *p = params_as_double(net);
         ref_state st;
         ref_alloc(net, B, &st);
         double ref_loss = ref_forward(net, p, x, tg, B, &st);
@@ -504,9 +506,5 @@ int main(void) {
     tcase_add_test(tc, test_model_round_trip_and_damage);
     tcase_add_test(tc, test_divergence_stops_with_the_last_good_weights);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

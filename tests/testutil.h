@@ -72,4 +72,13 @@ static inline const char *tu_shared_cifar(void) {
     return stat(d, &st) == 0 && S_ISDIR(st.st_mode) ? d : NULL;
 }
 
+/* Runs a Check suite; the exit status of the test program. */
+static inline int tu_run_suite(Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 #endif
