@@ -229,6 +229,7 @@ static int parse_command_line(int argc, char **argv, options *o, const char **op
                            argc - optind == 1 ? "" : "s");
     for (int i = 0; i < positional; i++) operands[i] = argv[optind + i];
     if (o->threads > 0) omp_set_num_threads(o->threads);
+    simd_flush_subnormals();
     return 0;
 }
 

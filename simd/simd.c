@@ -1,5 +1,10 @@
 #include "simd/simd.h"
 
+#include <omp.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,3 +31,15 @@ int simd_force(simd_path path) {
 }
 
 const char *simd_path_name(simd_path path) { return path == SIMD_AVX2 ? "avx2+fma" : "scalar"; }
+
+static void flush_this_thread(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) and DAZ (bit 6) */
+#endif
+}
+
+void simd_flush_subnormals(void) {
+    flush_this_thread(); /* threads created later copy the creator's setting */
+#pragma omp parallel
+    flush_this_thread();
+}

@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
         tg[i] = (uint8_t)rng_below(&rng, 4);
     }
     for (int i = 0; i < IMAGES; i++) order[i] = i;
+    simd_flush_subnormals();
     printf("training steps, batch %d, %s kernels, median of %d runs of %d images\n", BATCH,
            simd_path_name(simd_active()), RUNS, IMAGES);
     printf("%-8s %7s %10s %10s %12s %14s\n", "network", "threads", "img/s", "GFLOP/s",
