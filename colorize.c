@@ -245,13 +245,17 @@ static int load_dataset(const options *o, cifar_dataset *ds) {
     return 0;
 }
 
+/* Options and the one operand, DATA_DIR, of `info` and `palette`. */
+static int parse_data_command(int argc, char **argv, options *o) {
+    default_options(o);
+    return parse_command_line(argc, argv, o, &o->data_dir, 1, "DATA_DIR");
+}
+
 static int cmd_info(int argc, char **argv) {
     options o;
-    default_options(&o);
-    const char *dir;
-    int r = parse_command_line(argc, argv, &o, &dir, 1, "DATA_DIR");
+    int r = parse_data_command(argc, argv, &o);
     if (r) return r < 0 ? 0 : r;
-    o.data_dir = dir;
+    const char *dir = o.data_dir;
     cifar_dataset ds;
     if ((r = load_dataset(&o, &ds)) != 0) return r;
     printf("layout  %s (%s)\n", cifar_layout_name(ds.layout), dir);
@@ -295,11 +299,8 @@ static void print_centres(const kmeans_result *pal) {
 
 static int cmd_palette(int argc, char **argv) {
     options o;
-    default_options(&o);
-    const char *dir;
-    int r = parse_command_line(argc, argv, &o, &dir, 1, "DATA_DIR");
+    int r = parse_data_command(argc, argv, &o);
     if (r) return r < 0 ? 0 : r;
-    o.data_dir = dir;
     o.val = 0;
     cifar_dataset ds;
     kmeans_result pal;
