@@ -218,9 +218,19 @@ static int plan_gradients(network *net, char *err, size_t errlen) {
     for (int i = 0; i < net->n_layers; i++)
         for (int j = 0; j < net->layers[i].n_inputs; j++)
             last_consumer[net->layers[i].inputs[j]] = i;
+    int consumers[NN_MAX_LAYERS + 1] = {0};
+    for (int i = 0; i < net->n_layers; i++)
+        for (int j = 0; j < net->layers[i].n_inputs; j++) consumers[net->layers[i].inputs[j]]++;
     for (int t = 1; t < net->n_layers; t++)
         if (last_consumer[t] < 0)
             return set_error(err, errlen, "the output of layer %d is never used", t);
+    /* A concatenation read only by the pixel layer after it is not copied:
+     * that layer multiplies each piece by its rows of the weights. */
+    for (int i = 0; i + 1 < net->n_layers; i++) {
+        nn_layer *L = &net->layers[i];
+        L->fused = L->kind == LAYER_CONCAT && net->layers[i + 1].kind == LAYER_PIXEL &&
+                   consumers[L->output] == 1 && net->layers[i + 1].inputs[0] == L->output;
+    }
     for (int i = 0; i < net->n_layers; i++)
         for (int j = 0; j < net->layers[i].n_inputs; j++) {
             int t = net->layers[i].inputs[j];
@@ -651,6 +661,7 @@ static void upsample_backward(network *net, int i, int B) {
 // inputs (B,h,w,c_j) -> out (B,h,w,sum c_j), channels in the order listed
 static void concat_forward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
+    if (L->fused) return;
     nn_shape o = net->shapes[L->output];
     size_t pixels = (size_t)o.h * o.w;
 #pragma omp parallel for schedule(static)
@@ -668,6 +679,7 @@ static void concat_forward(network *net, int i, int B) {
 
 static void concat_backward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
+    if (L->fused) return;
     nn_shape o = net->shapes[L->output];
     size_t pixels = (size_t)o.h * o.w;
 #pragma omp parallel for schedule(static)
@@ -701,18 +713,43 @@ static void fill_rows(float *c, int rows, int n, int ld, const float *bias) {
     copy_pixels(c, (size_t)ld, bias, 0, n, (size_t)rows, 1);
 }
 
+/* What a pixel layer reads: its input tensor, or, when a fused concatenation
+ * feeds it, that concatenation's tensors, each multiplied by its own rows of
+ * the weights. overwrite[j]: whether piece j's gradient is written or added. */
+typedef struct {
+    int n, tensor[NN_MAX_INPUTS], c0[NN_MAX_INPUTS], c[NN_MAX_INPUTS], overwrite[NN_MAX_INPUTS];
+} pixel_pieces;
+
+static pixel_pieces pieces_of(const network *net, int i) {
+    const nn_layer *L = &net->layers[i];
+    pixel_pieces pc = {0};
+    const nn_layer *cat = i > 0 && net->layers[i - 1].fused ? &net->layers[i - 1] : NULL;
+    const nn_layer *src = cat ? cat : L;
+    for (int j = 0, c0 = 0; j < src->n_inputs; j++) {
+        pc.tensor[j] = src->inputs[j];
+        pc.c0[j] = c0;
+        pc.c[j] = net->shapes[src->inputs[j]].c;
+        pc.overwrite[j] = net->grad_overwrite[cat ? i - 1 : i][j];
+        c0 += pc.c[j];
+    }
+    pc.n = src->n_inputs;
+    return pc;
+}
+
 // in is (B,h,w,cin), w is (cin,cout), out is (B,h,w,cout)
 static void pixel_forward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
     nn_shape s = net->shapes[L->inputs[0]];
     int pixels = s.h * s.w, cout = L->units;
     const float *w = net->params + L->w_offset, *bias = net->params + L->b_offset;
+    pixel_pieces pc = pieces_of(net, i);
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         float *out = net->act[L->output] + (size_t)b * pixels * cout;
         fill_rows(out, pixels, cout, cout, bias);
-        gemm_nn(pixels, cout, s.c, net->act[L->inputs[0]] + (size_t)b * pixels * s.c, s.c, w, cout,
-                out, cout, 1);
+        for (int j = 0; j < pc.n; j++)
+            gemm_nn(pixels, cout, pc.c[j], net->act[pc.tensor[j]] + (size_t)b * pixels * pc.c[j],
+                    pc.c[j], w + (size_t)pc.c0[j] * cout, cout, out, cout, 1);
     }
 }
 
@@ -720,23 +757,32 @@ static void pixel_backward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
     nn_shape s = net->shapes[L->inputs[0]];
     int pixels = s.h * s.w, cin = s.c, cout = L->units, rows = B * pixels;
-    const float *in = net->act[L->inputs[0]], *dout = net->grad[L->output];
+    const float *dout = net->grad[L->output], *w = net->params + L->w_offset;
     float *dw = net->grads + L->w_offset;
-    /* dw (cin, cout) = in^T (cin, rows) dout (rows, cout): threads split the cin rows. */
+    pixel_pieces pc = pieces_of(net, i);
+    /* dw (cin, cout) = in^T (cin, rows) dout (rows, cout): threads split the
+     * cin rows, each taking its rows from the pieces that hold them. */
 #pragma omp parallel
     {
         int lo, hi;
         thread_share(cin, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        if (hi > lo) gemm_tn(hi - lo, cout, rows, in + lo, cin, dout, cout, dw + (size_t)lo * cout, cout, 0);
+        for (int j = 0; j < pc.n; j++) {
+            int r0 = lo > pc.c0[j] ? lo : pc.c0[j];
+            int r1 = hi < pc.c0[j] + pc.c[j] ? hi : pc.c0[j] + pc.c[j];
+            if (r1 > r0)
+                gemm_tn(r1 - r0, cout, rows, net->act[pc.tensor[j]] + (r0 - pc.c0[j]), pc.c[j], dout,
+                        cout, dw + (size_t)r0 * cout, cout, 0);
+        }
     }
     bias_grad(dout, (size_t)rows, cout, net->grads + L->b_offset);
-    if (L->inputs[0] == 0) return;
-    int overwrite = net->grad_overwrite[i][0];
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
-        gemm_nt(pixels, cin, cout, dout + (size_t)b * pixels * cout, cout,
-                net->params + L->w_offset, cout, net->grad[L->inputs[0]] + (size_t)b * pixels * cin,
-                cin, !overwrite);
+        for (int j = 0; j < pc.n; j++) {
+            if (pc.tensor[j] == 0) continue; /* the gray input needs no gradient */
+            gemm_nt(pixels, pc.c[j], cout, dout + (size_t)b * pixels * cout, cout,
+                    w + (size_t)pc.c0[j] * cout, cout,
+                    net->grad[pc.tensor[j]] + (size_t)b * pixels * pc.c[j], pc.c[j], !pc.overwrite[j]);
+        }
 }
 
 // in is (B, n_in) flattened, w is (n_in, n_out), out is (B, n_out)

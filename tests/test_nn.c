@@ -153,6 +153,8 @@ static const struct {
      6, 10, 3, 2},
     {"conv5:2 relu maxpool:1 conv5:3 maxpool:2 dense:7 relu dense:35*k softmax", 7, 5, 4, 3},
     {"conv5:9@a maxpool:1 concat:a,prev,a,input conv5:2 relu pixel:3 pixel:k softmax", 5, 3, 2, 2},
+    /* a concatenation read in place by a pixel layer, one tensor in it twice */
+    {"conv5:3@a relu concat:a,input,a,prev pixel:4 relu pixel:k softmax", 4, 6, 3, 2},
 };
 
 #define N_CASES (int)(sizeof gradient_cases / sizeof gradient_cases[0])
@@ -194,6 +196,7 @@ START_TEST(test_forward_matches_reference) {
         ref_forward(net, p, x, tg, B, &st);
         nn_forward(net, x, B);
         for (int t = 1; t <= net->n_layers; t++) {
+            if (net->layers[t - 1].fused) continue; /* read in place, never filled */
             double worst = 0;
             for (size_t j = 0; j < B * numel(net->shapes[t]); j++)
                 worst = fmax(worst, fabs(net->act[t][j] - st.t[t][j]) / (1 + fabs(st.t[t][j])));
@@ -288,6 +291,22 @@ static void learnable_set(int n, int h, int w, float *x, uint8_t *tg) {
                 tg[(size_t)i * h * w + y * w + xx] = v < -0.7f ? 0 : v < 0 ? 1 : v < 0.7f ? 2 : 3;
             }
 }
+
+START_TEST(test_concat_before_pixel_is_fused) {
+    network *net;
+    char err[256];
+    ck_assert(nn_create("default", 32, 32, 4, 2, &net, err, sizeof err) == 0);
+    int fused = 0;
+    for (int i = 0; i < net->n_layers; i++) fused += net->layers[i].fused;
+    ck_assert_int_eq(fused, 1);
+    nn_free(net);
+    /* read by a convolution: copied as usual */
+    ck_assert(nn_create("conv5:4@a concat:input,a conv5:4 pixel:k softmax", 8, 8, 4, 2, &net, err,
+                        sizeof err) == 0);
+    for (int i = 0; i < net->n_layers; i++) ck_assert_int_eq(net->layers[i].fused, 0);
+    nn_free(net);
+}
+END_TEST
 
 START_TEST(test_small_network_learns) {
     enum { N = 8, H = 8, W = 8 };
@@ -499,6 +518,7 @@ int main(void) {
     tcase_add_test(tc, test_forward_matches_reference);
     tcase_add_test(tc, test_backward_matches_finite_differences);
     tcase_add_test(tc, test_softmax_cross_entropy_by_hand);
+    tcase_add_test(tc, test_concat_before_pixel_is_fused);
     tcase_add_test(tc, test_small_network_learns);
     tcase_add_test(tc, test_thread_count_does_not_change_weights);
     tcase_add_test(tc, test_builtins_keep_the_task_rules);
