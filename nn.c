@@ -225,11 +225,19 @@ static int plan_gradients(network *net, char *err, size_t errlen) {
         if (last_consumer[t] < 0)
             return set_error(err, errlen, "the output of layer %d is never used", t);
     /* A concatenation read only by the pixel layer after it is not copied:
-     * that layer multiplies each piece by its rows of the weights. */
-    for (int i = 0; i + 1 < net->n_layers; i++) {
+     * that layer multiplies each piece by its rows of the weights. A ReLU
+     * that is the only reader of a convolution's or pixel layer's output
+     * works in place, applied by that layer as it writes each image. */
+    for (int i = 0; i < net->n_layers; i++) {
         nn_layer *L = &net->layers[i];
-        L->fused = L->kind == LAYER_CONCAT && net->layers[i + 1].kind == LAYER_PIXEL &&
-                   consumers[L->output] == 1 && net->layers[i + 1].inputs[0] == L->output;
+        if (L->kind == LAYER_CONCAT && i + 1 < net->n_layers)
+            L->fused = net->layers[i + 1].kind == LAYER_PIXEL && consumers[L->output] == 1 &&
+                       net->layers[i + 1].inputs[0] == L->output;
+        if (L->kind == LAYER_RELU && i > 0) {
+            layer_kind before = net->layers[i - 1].kind;
+            L->fused = (before == LAYER_CONV5 || before == LAYER_PIXEL) && L->inputs[0] == i &&
+                       consumers[i] == 1;
+        }
     }
     for (int i = 0; i < net->n_layers; i++)
         for (int j = 0; j < net->layers[i].n_inputs; j++) {
@@ -300,6 +308,11 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
     float *p = net->activations;
     for (int t = 0; t <= net->n_layers; t++) {
         size_t sz = (size_t)B * shape_size(net->shapes[t]);
+        if (t > 0 && net->layers[t - 1].kind == LAYER_RELU && net->layers[t - 1].fused) {
+            net->act[t] = net->act[t - 1]; /* an in-place ReLU shares its input's buffers */
+            net->grad[t] = net->grad[t - 1];
+            continue;
+        }
         net->act[t] = p, p += sz;
         net->grad[t] = p, p += sz;
     }
@@ -451,18 +464,30 @@ static void bias_grad(const float *dout, size_t rows, int n, float *db) {
     }
 }
 
+static void relu_in_place(float *restrict a, size_t n) {
+    for (size_t j = 0; j < n; j++) a[j] = a[j] > 0 ? a[j] : 0.0f;
+}
+
+/* Whether layer i's output goes through an in-place ReLU that layer i
+ * applies itself, image by image, while the image is in cache. */
+static int applies_relu(const network *net, int i) {
+    return i + 1 < net->n_layers && net->layers[i + 1].kind == LAYER_RELU && net->layers[i + 1].fused;
+}
+
 // in is (B,h,w,cin), w is (5,5,cin,cout), out is (B,h,w,cout)
 static void conv5_forward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
     nn_shape s = net->shapes[L->inputs[0]];
     const float *in = net->act[L->inputs[0]], *w = net->params + L->w_offset;
     size_t in_sz = shape_size(s), pad_sz = padded_size(s, s.c), out_sz = (size_t)s.h * s.w * L->units;
+    int relu = applies_relu(net, i);
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         float *pad = net->pad_in[i] + b * pad_sz;
         pad_image(in + b * in_sz, s.h, s.w, s.c, pad);
         conv5x5_forward(pad, s.h, s.w, s.c, w, net->params + L->b_offset, L->units,
                         net->act[L->output] + b * out_sz);
+        if (relu) relu_in_place(net->act[L->output] + b * out_sz, out_sz);
     }
 }
 
@@ -514,6 +539,13 @@ static void relu_chunk(const float *restrict in, float *restrict out, size_t n) 
     for (size_t j = 0; j < n; j++) out[j] = in[j] > 0 ? in[j] : 0.0f;
 }
 
+static void relu_grad_in_place(const float *restrict out, float *restrict g, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float v = g[j];
+        g[j] = out[j] > 0 ? v : 0.0f;
+    }
+}
+
 static void relu_grad_chunk(const float *restrict out, const float *restrict dout,
                             float *restrict din, size_t n, int overwrite) {
     /* Both values are loaded unconditionally so that the select vectorises. */
@@ -532,6 +564,7 @@ static void relu_grad_chunk(const float *restrict out, const float *restrict dou
 // out = max(in, 0), elementwise over (B,h,w,c)
 static void relu_forward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
+    if (L->fused) return; /* applied by the layer before */
     size_t n = (size_t)B * shape_size(net->shapes[L->output]);
     const float *in = net->act[L->inputs[0]];
     float *out = net->act[L->output];
@@ -547,8 +580,11 @@ static void relu_backward(network *net, int i, int B) {
     float *din = net->grad[L->inputs[0]];
     int overwrite = net->grad_overwrite[i][0];
 #pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j += CHUNK)
-        relu_grad_chunk(out + j, dout + j, din + j, n - j < CHUNK ? n - j : CHUNK, overwrite);
+    for (size_t j = 0; j < n; j += CHUNK) {
+        size_t len = n - j < CHUNK ? n - j : CHUNK;
+        if (L->fused) relu_grad_in_place(out + j, din + j, len); /* din is dout */
+        else relu_grad_chunk(out + j, dout + j, din + j, len, overwrite);
+    }
 }
 
 /* The four input pixels of the window of output (y, x): rows and columns
@@ -585,6 +621,23 @@ static void maxpool_forward(network *net, int i, int B) {
     }
 }
 
+/* The gradient of one pooling window over c channels, its four pixels
+ * distinct (restrict lets the loop vectorise): to the first pixel holding
+ * the maximum m, else to the fourth, whose value need not be read. */
+static void pool_grad_window(const float *restrict w0, const float *restrict w1,
+                             const float *restrict w2, const float *restrict m, const float *restrict g, float *restrict d0,
+                             float *restrict d1, float *restrict d2, float *restrict d3, int c) {
+    for (int q = 0; q < c; q++) {
+        float gq = g[q];
+        int t0 = w0[q] == m[q], t1 = !t0 && w1[q] == m[q];
+        int t2 = !t0 && !t1 && w2[q] == m[q], t3 = !t0 && !t1 && !t2;
+        d0[q] += t0 ? gq : 0;
+        d1[q] += t1 ? gq : 0;
+        d2[q] += t2 ? gq : 0;
+        d3[q] += t3 ? gq : 0;
+    }
+}
+
 /* The gradient goes to the first pixel of the window (in row-major order)
  * that holds the maximum. Windows overlap at stride 1, so contributions are
  * added, in output order. */
@@ -607,6 +660,10 @@ static void maxpool_backward(network *net, int i, int B) {
                 pool_window(in, s, stride, y, x, w);
                 float *d[4];
                 for (int q = 0; q < 4; q++) d[q] = din + (w[q] - in);
+                if (w[0] != w[1] && w[0] != w[2]) { /* four distinct pixels: the common case */
+                    pool_grad_window(w[0], w[1], w[2], m, g, d[0], d[1], d[2], d[3], o.c);
+                    continue;
+                }
                 for (int c = 0; c < o.c; c++) {
                     float gc = g[c];
                     int t0 = w[0][c] == m[c], t1 = !t0 && w[1][c] == m[c];
@@ -743,6 +800,7 @@ static void pixel_forward(network *net, int i, int B) {
     int pixels = s.h * s.w, cout = L->units;
     const float *w = net->params + L->w_offset, *bias = net->params + L->b_offset;
     pixel_pieces pc = pieces_of(net, i);
+    int relu = applies_relu(net, i);
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         float *out = net->act[L->output] + (size_t)b * pixels * cout;
@@ -750,6 +808,7 @@ static void pixel_forward(network *net, int i, int B) {
         for (int j = 0; j < pc.n; j++)
             gemm_nn(pixels, cout, pc.c[j], net->act[pc.tensor[j]] + (size_t)b * pixels * pc.c[j],
                     pc.c[j], w + (size_t)pc.c0[j] * cout, cout, out, cout, 1);
+        if (relu) relu_in_place(out, (size_t)pixels * cout);
     }
 }
 

@@ -196,7 +196,10 @@ START_TEST(test_forward_matches_reference) {
         ref_forward(net, p, x, tg, B, &st);
         nn_forward(net, x, B);
         for (int t = 1; t <= net->n_layers; t++) {
-            if (net->layers[t - 1].fused) continue; /* read in place, never filled */
+            if (net->layers[t - 1].kind == LAYER_CONCAT && net->layers[t - 1].fused)
+                continue; /* read in place, never filled */
+            if (t < net->n_layers && net->layers[t].kind == LAYER_RELU && net->layers[t].fused)
+                continue; /* shared with the in-place ReLU after it, which is checked */
             double worst = 0;
             for (size_t j = 0; j < B * numel(net->shapes[t]); j++)
                 worst = fmax(worst, fabs(net->act[t][j] - st.t[t][j]) / (1 + fabs(st.t[t][j])));
@@ -297,13 +300,25 @@ START_TEST(test_concat_before_pixel_is_fused) {
     char err[256];
     ck_assert(nn_create("default", 32, 32, 4, 2, &net, err, sizeof err) == 0);
     int fused = 0;
-    for (int i = 0; i < net->n_layers; i++) fused += net->layers[i].fused;
+    for (int i = 0; i < net->n_layers; i++)
+        fused += net->layers[i].kind == LAYER_CONCAT && net->layers[i].fused;
     ck_assert_int_eq(fused, 1);
     nn_free(net);
     /* read by a convolution: copied as usual */
     ck_assert(nn_create("conv5:4@a concat:input,a conv5:4 pixel:k softmax", 8, 8, 4, 2, &net, err,
                         sizeof err) == 0);
     for (int i = 0; i < net->n_layers; i++) ck_assert_int_eq(net->layers[i].fused, 0);
+    nn_free(net);
+    /* in-place ReLUs: after conv1 and conv2 and the first pixel layer; not
+     * the one whose input is also read by the concatenation */
+    ck_assert(nn_create("conv5:4@a relu maxpool:2 conv5:4 relu upsample concat:input,a,prev pixel:4 "
+                        "relu pixel:k softmax", 8, 8, 4, 2, &net, err, sizeof err) == 0);
+    int relus = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        relus += net->layers[i].kind == LAYER_RELU && net->layers[i].fused;
+    ck_assert_int_eq(relus, 2);
+    ck_assert(net->act[5] == net->act[4] && net->grad[5] == net->grad[4]); /* conv5:4 relu */
+    ck_assert(net->act[2] != net->act[1]); /* its input is read by the concatenation too */
     nn_free(net);
 }
 END_TEST
