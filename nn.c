@@ -628,13 +628,18 @@ static void pool_grad_window(const float *restrict w0, const float *restrict w1,
                              const float *restrict w2, const float *restrict m, const float *restrict g, float *restrict d0,
                              float *restrict d1, float *restrict d2, float *restrict d3, int c) {
     for (int q = 0; q < c; q++) {
-        float gq = g[q];
-        int t0 = w0[q] == m[q], t1 = !t0 && w1[q] == m[q];
-        int t2 = !t0 && !t1 && w2[q] == m[q], t3 = !t0 && !t1 && !t2;
-        d0[q] += t0 ? gq : 0;
-        d1[q] += t1 ? gq : 0;
-        d2[q] += t2 ? gq : 0;
-        d3[q] += t3 ? gq : 0;
+        /* r: the gradient not yet given to an earlier pixel; selects, no branches */
+        float mq = m[q], r = g[q], v0 = w0[q], v1 = w1[q], v2 = w2[q];
+        float a0 = v0 == mq ? r : 0.0f;
+        r = v0 == mq ? 0.0f : r;
+        float a1 = v1 == mq ? r : 0.0f;
+        r = v1 == mq ? 0.0f : r;
+        float a2 = v2 == mq ? r : 0.0f;
+        r = v2 == mq ? 0.0f : r;
+        d0[q] += a0;
+        d1[q] += a1;
+        d2[q] += a2;
+        d3[q] += r;
     }
 }
 
