@@ -450,17 +450,31 @@ static void pad_image(const float *in, int h, int w, int c, float *pad) {
                (size_t)w * c * sizeof(float));
 }
 
-/* db[j] = sum over the rows of dout (rows, n), in row order. Threads own
- * blocks of 16 columns and read the rows' pieces contiguously. */
+/* The share [lo, hi) of n columns that thread t of nt computes, in whole
+ * groups of 8 so that vector blocks are not cut; the simd/ kernels make the
+ * values independent of the split. */
+static void thread_share(int n, int t, int nt, int *lo, int *hi) {
+    int groups = (n + 7) / 8;
+    *lo = (int)((long)groups * t / nt) * 8;
+    *hi = (int)((long)groups * (t + 1) / nt) * 8;
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+}
+
+/* db[j] = sum over the rows of dout (rows, n), in row order. Each thread
+ * owns a range of columns and reads its part of every row once. */
 static void bias_grad(const float *dout, size_t rows, int n, float *db) {
-    int blocks = (n + 15) / 16;
-#pragma omp parallel for schedule(static)
-    for (int blk = 0; blk < blocks; blk++) {
-        int j0 = blk * 16, len = n - j0 < 16 ? n - j0 : 16;
-        float sum[16] = {0};
-        for (size_t r = 0; r < rows; r++)
-            for (int j = 0; j < len; j++) sum[j] += dout[r * n + j0 + j];
-        memcpy(db + j0, sum, (size_t)len * sizeof(float));
+#pragma omp parallel
+    {
+        int lo, hi;
+        thread_share(n, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int j0 = lo; j0 < hi; j0 += 256) {
+            int len = hi - j0 < 256 ? hi - j0 : 256;
+            float sum[256] = {0};
+            for (size_t r = 0; r < rows; r++)
+                for (int j = 0; j < len; j++) sum[j] += dout[r * n + j0 + j];
+            memcpy(db + j0, sum, (size_t)len * sizeof(float));
+        }
     }
 }
 
@@ -756,17 +770,6 @@ static void concat_backward(network *net, int i, int B) {
             copy_pixels(din, (size_t)c, dout, (size_t)o.c, c, pixels, overwrite);
         }
     }
-}
-
-/* The share [lo, hi) of n columns that thread t of nt computes, in whole
- * groups of 8 so that vector blocks are not cut; the simd/ kernels make the
- * values independent of the split. */
-static void thread_share(int n, int t, int nt, int *lo, int *hi) {
-    int groups = (n + 7) / 8;
-    *lo = (int)((long)groups * t / nt) * 8;
-    *hi = (int)((long)groups * (t + 1) / nt) * 8;
-    if (*lo > n) *lo = n;
-    if (*hi > n) *hi = n;
 }
 
 /* Adds bias to every row of the (rows, n) block whose rows are ld apart, by
