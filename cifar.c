@@ -1212,7 +1212,8 @@ static int resolve_class(const char *spec, cifar_dataset *ds, char *err, size_t 
         if (c) strcat(list, ", ");
         strcat(list, ds->class_names[c]);
     }
-    return set_error(err, errlen, "unknown class '%.64s' (classes: %s)", spec, list);
+    set_error(err, errlen, "unknown class '%.64s' (classes: %s)", spec, list);
+    return CIFAR_BAD_CLASS;
 }
 
 // src is one record (3, 32, 32) planar, dst is (32, 32, 3) interleaved RGB
@@ -1284,9 +1285,9 @@ int cifar_load(const char *dir, const char *class_spec, int n_val, cifar_dataset
                size_t errlen) {
     memset(ds, 0, sizeof *ds);
     int kept = 0, n_trainval = 0, rc = 0;
-    if (find_layout(dir, ds, err, errlen) < 0 || load_class_names(dir, ds, err, errlen) < 0 ||
-        resolve_class(class_spec ? class_spec : "bird", ds, err, errlen) < 0)
+    if (find_layout(dir, ds, err, errlen) < 0 || load_class_names(dir, ds, err, errlen) < 0)
         rc = -1;
+    if (rc == 0) rc = resolve_class(class_spec ? class_spec : "bird", ds, err, errlen);
     for (int f = 0; rc == 0 && f < CIFAR_NUM_FILES; f++) {
         rc = load_batch_file(dir, f, ds, &kept, err, errlen);
         if (f == CIFAR_NUM_FILES - 2) n_trainval = kept;

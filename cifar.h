@@ -42,10 +42,15 @@ typedef struct {
     uint8_t *test;  /* = pixels + (n_train + n_val) * CIFAR_IMAGE_BYTES */
 } cifar_dataset;
 
+/* What cifar_load returns when class_spec names no class (a usage error,
+ * not a damaged file). */
+#define CIFAR_BAD_CLASS (-2)
+
 /* Loads the class named or numbered by class_spec ("bird", "2"; NULL means
  * "bird") from dir, keeping the last n_val training images for validation.
- * On failure returns -1 with a one-line message naming the file (and the byte
- * offset for a format error) in err; ds then owns nothing. */
+ * On failure returns -1 (or CIFAR_BAD_CLASS) with a one-line message naming
+ * the file (and the byte offset for a format error) in err; ds then owns
+ * nothing. */
 int cifar_load(const char *dir, const char *class_spec, int n_val, cifar_dataset *ds, char *err,
                size_t errlen);
 void cifar_free(cifar_dataset *ds);

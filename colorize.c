@@ -237,8 +237,9 @@ static int parse_command_line(int argc, char **argv, options *o, const char **op
 
 static int load_dataset(const options *o, cifar_dataset *ds) {
     char err[512];
-    if (cifar_load(o->data_dir, o->class_spec, o->val, ds, err, sizeof err) != 0) {
-        if (strstr(err, "unknown class")) return usage_error("%s", err);
+    int rc = cifar_load(o->data_dir, o->class_spec, o->val, ds, err, sizeof err);
+    if (rc != 0) {
+        if (rc == CIFAR_BAD_CLASS) return usage_error("%s", err);
         say_error("%s", err);
         return EXIT_BAD_INPUT;
     }

@@ -334,7 +334,7 @@ START_TEST(test_class_specs) {
     cifar_free(&ds);
     static const char *bad[] = {"foo", "10", "-1", "", "bird "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ck_assert_int_eq(cifar_load(dir, bad[i], 0, &ds, err, sizeof err), -1);
+        ck_assert_int_eq(cifar_load(dir, bad[i], 0, &ds, err, sizeof err), CIFAR_BAD_CLASS);
         char want[256];
         snprintf(want, sizeof want,
                  "unknown class '%s' (classes: airplane, automobile, bird, cat, deer, dog, frog, "
@@ -372,7 +372,7 @@ START_TEST(test_meta_names_used) {
         ck_assert_str_eq(ds.class_names[2], "Vogel");
         ck_assert_str_eq(ds.class_names[9], "truck");
         cifar_free(&ds);
-        ck_assert_int_eq(cifar_load(dirs[d], "bird", 0, &ds, err, sizeof err), -1);
+        ck_assert_int_eq(cifar_load(dirs[d], "bird", 0, &ds, err, sizeof err), CIFAR_BAD_CLASS);
         ck_assert_ptr_nonnull(
             strstr(err, "unknown class 'bird' (classes: airplane, automobile, Vogel, cat"));
     }
