@@ -463,8 +463,7 @@ static int prepare_out_dir(const char *dir) {
 static void luminance_baseline(run_state *rs) {
     float lum[KMEANS_MAX_K];
     for (int c = 0; c < rs->pal.k; c++) /* rgb2gray of the centre, as for the images */
-        lum[c] = (0.2125f * rs->pal.centres[c][0] + 0.7154f * rs->pal.centres[c][1] +
-                  0.0721f * rs->pal.centres[c][2]) / 255.0f;
+        lum[c] = gray_of_rgb(rs->pal.centres[c][0], rs->pal.centres[c][1], rs->pal.centres[c][2]);
     for (int s = 0; s < N_SPLITS; s++) {
         long wrong = 0;
         size_t first = (size_t)rs->first[s] * CIFAR_PIXELS, n = (size_t)rs->count[s] * CIFAR_PIXELS;

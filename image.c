@@ -23,14 +23,14 @@
  * random pixels this gives skimage 0.19.3's bits exactly. The float64 path,
  * rgb2gray(uint8 image) then cast to float32, differs in about half the
  * pixels by one ulp (white gives 1.0 there, 0.99999994 here). */
-void gray_from_rgb(const uint8_t *rgb, size_t n, float *gray) {
+float gray_of_rgb(float r, float g, float b) {
     const float inv255 = 1.0f / 255.0f;
-    for (size_t i = 0; i < n; i++) {
-        float r = (float)rgb[3 * i + 0] * inv255;
-        float g = (float)rgb[3 * i + 1] * inv255;
-        float b = (float)rgb[3 * i + 2] * inv255;
-        gray[i] = r * 0.2125f + g * 0.7154f + b * 0.0721f;
-    }
+    return (r * inv255) * 0.2125f + (g * inv255) * 0.7154f + (b * inv255) * 0.0721f;
+}
+
+void gray_from_rgb(const uint8_t *rgb, size_t n, float *gray) {
+    for (size_t i = 0; i < n; i++)
+        gray[i] = gray_of_rgb(rgb[3 * i + 0], rgb[3 * i + 1], rgb[3 * i + 2]);
 }
 
 void image_free(image *img) {

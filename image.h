@@ -10,6 +10,8 @@
 /* scikit-image rgb2gray: 0.2125 R + 0.7154 G + 0.0721 B on values scaled to [0, 1].
  * rgb holds n pixels of 3 bytes; gray gets n floats in [0, 1]. */
 void gray_from_rgb(const uint8_t *rgb, size_t n, float *gray);
+/* The same for one colour whose channels are 0..255 floats (a palette centre). */
+float gray_of_rgb(float r, float g, float b);
 
 /* An 8-bit image, channels 1 (gray) or 3 (RGB interleaved), row-major. */
 typedef struct {
