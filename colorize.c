@@ -866,7 +866,7 @@ static int build_network(run_state *rs, nn_model_meta *resumed) {
         if (!o->optimizer_given) {
             rs->o.optim.optimizer = resumed->optimizer;
         } else if (o->optim.optimizer != resumed->optimizer) {
-            nn_state_restore(rs->net, NULL, 0);
+            nn_reset_optimiser(rs->net);
             say(rs, "resume   the model was trained with another optimiser: its state starts afresh\n");
         }
     } else if (nn_create(o->arch, CIFAR_SIDE, CIFAR_SIDE, o->k, batch_cap, &rs->net, err, sizeof err)) {

@@ -9,6 +9,7 @@
 #include "nn.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -379,6 +380,10 @@ void nn_init_weights(network *net, uint64_t seed) {
             net->params[L->w_offset + j] = std * rng_normal(&rng);
         memset(net->params + L->b_offset, 0, L->n_bias * sizeof(float));
     }
+    nn_reset_optimiser(net);
+}
+
+void nn_reset_optimiser(network *net) {
     memset(net->opt_m, 0, net->n_params * sizeof(float));
     memset(net->opt_v, 0, net->n_params * sizeof(float));
     net->step = 0;
@@ -970,28 +975,34 @@ float nn_schedule_lr(const nn_optim_config *cfg, long t, long total) {
     return (float)(cfg->lr * 0.5 * (1.0 + cos(M_PI * progress)));
 }
 
-void nn_update(network *net, const nn_optim_config *cfg, float lr) {
+/* The check of the new weights rides along in the update's own pass rather
+ * than taking another pass over them. */
+int nn_update(network *net, const nn_optim_config *cfg, float lr) {
     net->step++;
     float *p = net->params, *g = net->grads, *m = net->opt_m, *v = net->opt_v;
     long n = (long)net->n_params;
+    int bad = 0;
     if (cfg->optimizer == OPT_SGD) {
         float mu = cfg->momentum;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) reduction(| : bad)
         for (long j = 0; j < n; j++) {
             m[j] = mu * m[j] + g[j];
             p[j] -= lr * m[j];
+            bad |= !(fabsf(p[j]) <= FLT_MAX);
         }
-        return;
+        return !bad;
     }
     float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
     float c1 = 1.0f / (1.0f - powf(b1, (float)net->step));
     float c2 = 1.0f / (1.0f - powf(b2, (float)net->step));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) reduction(| : bad)
     for (long j = 0; j < n; j++) {
         m[j] = b1 * m[j] + (1 - b1) * g[j];
         v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
         p[j] -= lr * (m[j] * c1) / (sqrtf(v[j] * c2) + eps);
+        bad |= !(fabsf(p[j]) <= FLT_MAX);
     }
+    return !bad;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1026,10 +1037,11 @@ double nn_train_epoch(network *net, const float *x, const uint8_t *targets, cons
             set_error(err, errlen, "training diverged at step %ld: the loss is %g", net->step + 1, loss);
             return NAN;
         }
-        nn_update(net, cfg, nn_schedule_lr(cfg, net->step - cfg->first_step, total_steps));
-        if (!all_finite(net->params, net->n_params)) {
+        if (!nn_update(net, cfg, nn_schedule_lr(cfg, net->step - cfg->first_step, total_steps))) {
             *images_done = done;
-            set_error(err, errlen, "training diverged at step %ld: a weight is no longer finite (learning rate too high?)",
+            set_error(err, errlen,
+                      "training diverged at step %ld: a weight is no longer finite (learning rate "
+                      "too high?)",
                       net->step);
             return NAN;
         }
@@ -1078,15 +1090,9 @@ void nn_state_save(const network *net, float *state, long *step) {
     *step = net->step;
 }
 
-/* state NULL keeps the weights and zeroes the optimiser state. */
 void nn_state_restore(network *net, const float *state, long step) {
     size_t n = net->n_params;
     net->step = step;
-    if (!state) {
-        memset(net->opt_m, 0, n * sizeof(float));
-        memset(net->opt_v, 0, n * sizeof(float));
-        return;
-    }
     memcpy(net->params, state, n * sizeof(float));
     memcpy(net->opt_m, state + n, n * sizeof(float));
     memcpy(net->opt_v, state + 2 * n, n * sizeof(float));

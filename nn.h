@@ -118,8 +118,9 @@ void nn_forward(network *net, const float *x, int B);
 /* After nn_forward: loss (mean cross-entropy over the B*h*w pixels) against
  * targets (B, h, w) in 0..k-1, and the gradient of every parameter. */
 double nn_backward(network *net, const uint8_t *targets, int B);
-/* One optimiser step with learning rate lr. */
-void nn_update(network *net, const nn_optim_config *cfg, float lr);
+/* One optimiser step with learning rate lr. Returns 0 if a weight is no
+ * longer finite (a step that overflowed). */
+int nn_update(network *net, const nn_optim_config *cfg, float lr);
 /* The learning rate of the schedule t steps into it, of total steps. */
 float nn_schedule_lr(const nn_optim_config *cfg, long t, long total);
 
@@ -137,8 +138,9 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
  * (a permutation of 0..n-1). Stops after the current batch when *stop
  * becomes non-zero. progress, if given, is called after each batch with
  * images done so far. Returns the mean training loss of the batches run, or
- * NAN with err set if the loss, a gradient or a weight stopped being finite
- * (the weights are then unusable: restore a saved state). *images_done gets
+ * NAN with err set if the loss or a gradient stopped being finite (the
+ * weights are then those before that step) or a weight did (the weights are
+ * then unusable: restore a saved state). *images_done gets
  * the images trained on. */
 typedef void (*nn_progress_fn)(void *ctx, int done, int total);
 double nn_train_epoch(network *net, const float *x, const uint8_t *targets, const int *order, int n,
@@ -151,7 +153,9 @@ double nn_train_epoch(network *net, const float *x, const uint8_t *targets, cons
  * interrupted or diverges. state holds nn_state_floats(net) floats. */
 size_t nn_state_floats(const network *net);
 void nn_state_save(const network *net, float *state, long *step);
-void nn_state_restore(network *net, const float *state, long step); /* state NULL: fresh optimiser */
+void nn_state_restore(network *net, const float *state, long step);
+/* Zeroes the optimiser state and step count; the weights stay. */
+void nn_reset_optimiser(network *net);
 
 /* Everything needed to use a trained network again (model.bin). */
 typedef struct {
