@@ -287,10 +287,16 @@ static size_t conv_scratch(const network *net, const nn_layer *L, int B) {
            L->n_weights;
 }
 
+/* An in-place ReLU's output shares its input's buffers. */
+static int shares_buffers(const network *net, int t) {
+    return t > 0 && net->layers[t - 1].kind == LAYER_RELU && net->layers[t - 1].fused;
+}
+
 static int allocate_buffers(network *net, char *err, size_t errlen) {
     int B = net->batch_cap;
     size_t acts = 0, scratch = 0;
-    for (int t = 0; t <= net->n_layers; t++) acts += 2 * (size_t)B * shape_size(net->shapes[t]);
+    for (int t = 0; t <= net->n_layers; t++)
+        if (!shares_buffers(net, t)) acts += 2 * (size_t)B * shape_size(net->shapes[t]);
     for (int i = 0; i < net->n_layers; i++)
         if (net->layers[i].kind == LAYER_CONV5) scratch += conv_scratch(net, &net->layers[i], B);
     size_t n = net->n_params;
@@ -309,8 +315,8 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
     float *p = net->activations;
     for (int t = 0; t <= net->n_layers; t++) {
         size_t sz = (size_t)B * shape_size(net->shapes[t]);
-        if (t > 0 && net->layers[t - 1].kind == LAYER_RELU && net->layers[t - 1].fused) {
-            net->act[t] = net->act[t - 1]; /* an in-place ReLU shares its input's buffers */
+        if (shares_buffers(net, t)) {
+            net->act[t] = net->act[t - 1];
             net->grad[t] = net->grad[t - 1];
             continue;
         }
