@@ -280,10 +280,24 @@ static void plan_parameters(network *net) {
 
 static size_t padded_size(nn_shape s, int c) { return (size_t)(s.h + 4) * (s.w + 4) * c; }
 
-/* Floats of per-layer scratch, for one image or for the layer as a whole. */
-static size_t conv_scratch(const network *net, const nn_layer *L, int B) {
+/* Whether layer i sums its weight and bias gradients image by image, each
+ * image's share written by the thread that holds that image's tensors in its
+ * cache, then added over the images in order (see sum_images). It does so
+ * when an image's share is smaller than the image's output, so that the
+ * extra traffic is small. Otherwise threads split the gradient's outputs and
+ * each sums the whole batch. Either order is fixed: the thread count never
+ * changes a bit. */
+static int per_image_grads(const network *net, const nn_layer *L) {
+    nn_shape o = net->shapes[L->output];
+    return (L->kind == LAYER_CONV5 || L->kind == LAYER_PIXEL) && L->n_weights + L->n_bias <= shape_size(o);
+}
+
+/* Floats of per-layer scratch for batches of B images. */
+static size_t layer_scratch_size(const network *net, const nn_layer *L, int B) {
+    size_t n = per_image_grads(net, L) ? (size_t)B * (L->n_weights + L->n_bias) : 0;
+    if (L->kind != LAYER_CONV5) return n;
     nn_shape in = net->shapes[L->inputs[0]];
-    return (size_t)B * (padded_size(in, in.c) + padded_size(in, L->units) + shape_size(in)) +
+    return n + (size_t)B * (padded_size(in, in.c) + padded_size(in, L->units) + shape_size(in)) +
            L->n_weights;
 }
 
@@ -297,8 +311,7 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
     size_t acts = 0, scratch = 0;
     for (int t = 0; t <= net->n_layers; t++)
         if (!shares_buffers(net, t)) acts += 2 * (size_t)B * shape_size(net->shapes[t]);
-    for (int i = 0; i < net->n_layers; i++)
-        if (net->layers[i].kind == LAYER_CONV5) scratch += conv_scratch(net, &net->layers[i], B);
+    for (int i = 0; i < net->n_layers; i++) scratch += layer_scratch_size(net, &net->layers[i], B);
     size_t n = net->n_params;
     net->params = calloc(n, sizeof(float));
     net->grads = calloc(n, sizeof(float));
@@ -326,6 +339,7 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
     float *q = net->layer_scratch;
     for (int i = 0; i < net->n_layers; i++) {
         const nn_layer *L = &net->layers[i];
+        if (per_image_grads(net, L)) net->partial[i] = q, q += (size_t)B * (L->n_weights + L->n_bias);
         if (L->kind != LAYER_CONV5) continue;
         nn_shape in = net->shapes[L->inputs[0]];
         net->pad_in[i] = q, q += (size_t)B * padded_size(in, in.c);
@@ -489,6 +503,42 @@ static void bias_grad(const float *dout, size_t rows, int n, float *db) {
     }
 }
 
+/* sums[j] = sum of column j of the (rows, n) block d, in row order. When n
+ * divides 64 the block is summed as flat runs of 64 floats (lane e % 64 holds
+ * column e % n), which vectorises, and the lanes of a column are added last. */
+static void column_sums(const float *restrict d, size_t rows, int n, float *restrict sums) {
+    if (64 % n != 0) {
+        for (int j = 0; j < n; j++) sums[j] = 0.0f;
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < n; j++) sums[j] += d[r * n + j];
+        return;
+    }
+    float lane[64] = {0};
+    size_t len = rows * n, e = 0;
+    for (; e + 64 <= len; e += 64)
+        for (int q = 0; q < 64; q++) lane[q] += d[e + q];
+    for (int q = 0; e + q < len; q++) lane[q] += d[e + q];
+    for (int j = 0; j < n; j++) {
+        float sum = lane[j];
+        for (int q = j + n; q < 64; q += n) sum += lane[q];
+        sums[j] = sum;
+    }
+}
+
+/* out[j] = sum over images b < B of part[b * n + j], in image order; threads
+ * split j. Adds up the per-image shares of a gradient (per_image_grads). */
+static void sum_images(const float *part, int B, size_t n, float *out) {
+#pragma omp parallel for schedule(static)
+    for (size_t j0 = 0; j0 < n; j0 += 256) {
+        size_t len = n - j0 < 256 ? n - j0 : 256;
+        float sum[256];
+        memcpy(sum, part + j0, len * sizeof(float));
+        for (int b = 1; b < B; b++)
+            for (size_t j = 0; j < len; j++) sum[j] += part[b * n + j0 + j];
+        memcpy(out + j0, sum, len * sizeof(float));
+    }
+}
+
 static void relu_in_place(float *restrict a, size_t n) {
     for (size_t j = 0; j < n; j++) a[j] = a[j] > 0 ? a[j] : 0.0f;
 }
@@ -523,7 +573,36 @@ static void conv5_backward(network *net, int i, int B) {
     int cin = s.c, cout = L->units;
     const float *dout = net->grad[L->output];
     float *dw = net->grads + L->w_offset, *db = net->grads + L->b_offset;
-    size_t pixels = (size_t)B * s.h * s.w;
+    size_t pixels = (size_t)s.h * s.w, in_sz = shape_size(s), out_sz = pixels * cout;
+    size_t pad_in_sz = padded_size(s, cin), pad_sz = padded_size(s, cout);
+    size_t share = L->n_weights + L->n_bias;
+    int need_din = L->inputs[0] != 0; /* nobody needs the gradient of the gray input */
+    int overwrite = net->grad_overwrite[i][0];
+    if (need_din) conv5x5_flip_weights(net->params + L->w_offset, cin, cout, net->flipped[i]);
+    /* Image by image: its share of dw and db (when per_image_grads), then
+     * its input gradient, while its output gradient is in cache. */
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *d = dout + b * out_sz;
+        if (net->partial[i]) {
+            float *part = net->partial[i] + b * share;
+            conv5x5_weight_grad_taps(net->pad_in[i] + b * pad_in_sz, d, 1, s.h, s.w, cin, cout, 0,
+                                     25, 0, cout, part);
+            column_sums(d, pixels, cout, part + L->n_weights);
+        }
+        if (!need_din) continue;
+        float *pad = net->pad_grad[i] + b * pad_sz;
+        float *din = net->grad[L->inputs[0]] + b * in_sz;
+        float *dst = overwrite ? din : net->scratch[i] + b * in_sz;
+        pad_image(d, s.h, s.w, cout, pad);
+        conv5x5_backward_input(pad, s.h, s.w, cout, net->flipped[i], cin, dst);
+        if (!overwrite)
+            for (size_t j = 0; j < in_sz; j++) din[j] += dst[j];
+    }
+    if (net->partial[i]) {
+        sum_images(net->partial[i], B, share, dw); /* db follows dw */
+        return;
+    }
     /* Work items: (range of taps, block of output channels), each summed over
      * the whole batch; the kernel reads the output gradient once for all the
      * taps of an item. About two items per thread; the split does not change
@@ -539,22 +618,7 @@ static void conv5_backward(network *net, int i, int B) {
         conv5x5_weight_grad_taps(net->pad_in[i], dout, B, s.h, s.w, cin, cout, 25 * g / groups,
                                  25 * (g + 1) / groups, co0, co1, dw);
     }
-    bias_grad(dout, pixels, cout, db);
-    if (L->inputs[0] == 0) return; /* nobody needs the gradient of the gray input */
-    conv5x5_flip_weights(net->params + L->w_offset, cin, cout, net->flipped[i]);
-    int overwrite = net->grad_overwrite[i][0];
-    size_t in_sz = shape_size(s), out_sz = (size_t)s.h * s.w * cout;
-    size_t pad_sz = padded_size(s, cout);
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        float *pad = net->pad_grad[i] + b * pad_sz;
-        float *din = net->grad[L->inputs[0]] + b * in_sz;
-        float *dst = overwrite ? din : net->scratch[i] + b * in_sz;
-        pad_image(dout + b * out_sz, s.h, s.w, cout, pad);
-        conv5x5_backward_input(pad, s.h, s.w, cout, net->flipped[i], cin, dst);
-        if (!overwrite)
-            for (size_t j = 0; j < in_sz; j++) din[j] += dst[j];
-    }
+    bias_grad(dout, (size_t)B * pixels, cout, db);
 }
 
 /* ReLU works on chunks of a tensor; restrict lets each chunk's loop vectorise. */
@@ -837,30 +901,41 @@ static void pixel_backward(network *net, int i, int B) {
     int pixels = s.h * s.w, cin = s.c, cout = L->units, rows = B * pixels;
     const float *dout = net->grad[L->output], *w = net->params + L->w_offset;
     float *dw = net->grads + L->w_offset;
+    size_t share = L->n_weights + L->n_bias;
     pixel_pieces pc = pieces_of(net, i);
-    /* dw (cin, cout) = in^T (cin, rows) dout (rows, cout): threads split the
-     * cin rows, each taking its rows from the pieces that hold them. */
+    if (!net->partial[i]) {
+        /* dw (cin, cout) = in^T (cin, rows) dout (rows, cout): threads split
+         * the cin rows, each taking its rows from the pieces that hold them. */
 #pragma omp parallel
-    {
-        int lo, hi;
-        thread_share(cin, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        for (int j = 0; j < pc.n; j++) {
-            int r0 = lo > pc.c0[j] ? lo : pc.c0[j];
-            int r1 = hi < pc.c0[j] + pc.c[j] ? hi : pc.c0[j] + pc.c[j];
-            if (r1 > r0)
-                gemm_tn(r1 - r0, cout, rows, net->act[pc.tensor[j]] + (r0 - pc.c0[j]), pc.c[j], dout,
-                        cout, dw + (size_t)r0 * cout, cout, 0);
+        {
+            int lo, hi;
+            thread_share(cin, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            for (int j = 0; j < pc.n; j++) {
+                int r0 = lo > pc.c0[j] ? lo : pc.c0[j];
+                int r1 = hi < pc.c0[j] + pc.c[j] ? hi : pc.c0[j] + pc.c[j];
+                if (r1 > r0)
+                    gemm_tn(r1 - r0, cout, rows, net->act[pc.tensor[j]] + (r0 - pc.c0[j]), pc.c[j],
+                            dout, cout, dw + (size_t)r0 * cout, cout, 0);
+            }
         }
+        bias_grad(dout, (size_t)rows, cout, net->grads + L->b_offset);
     }
-    bias_grad(dout, (size_t)rows, cout, net->grads + L->b_offset);
+    /* Image by image: its share of dw and db (when per_image_grads), then the
+     * gradient of each piece, while the image's output gradient is in cache. */
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
+    for (int b = 0; b < B; b++) {
+        const float *d = dout + (size_t)b * pixels * cout;
+        float *part = net->partial[i] ? net->partial[i] + b * share : NULL;
         for (int j = 0; j < pc.n; j++) {
+            const float *in = net->act[pc.tensor[j]] + (size_t)b * pixels * pc.c[j];
+            if (part) gemm_tn(pc.c[j], cout, pixels, in, pc.c[j], d, cout, part + (size_t)pc.c0[j] * cout, cout, 0);
             if (pc.tensor[j] == 0) continue; /* the gray input needs no gradient */
-            gemm_nt(pixels, pc.c[j], cout, dout + (size_t)b * pixels * cout, cout,
-                    w + (size_t)pc.c0[j] * cout, cout,
+            gemm_nt(pixels, pc.c[j], cout, d, cout, w + (size_t)pc.c0[j] * cout, cout,
                     net->grad[pc.tensor[j]] + (size_t)b * pixels * pc.c[j], pc.c[j], !pc.overwrite[j]);
         }
+        if (part) column_sums(d, (size_t)pixels, cout, part + L->n_weights);
+    }
+    if (net->partial[i]) sum_images(net->partial[i], B, share, dw); /* db follows dw */
 }
 
 // in is (B, n_in) flattened, w is (n_in, n_out), out is (B, n_out)

@@ -80,6 +80,9 @@ typedef struct network {
     float *pad_grad[NN_MAX_LAYERS]; /* conv5: padded output gradient, (B, H+4, W+4, C_out) */
     float *flipped[NN_MAX_LAYERS];  /* conv5: turned and transposed weights */
     float *scratch[NN_MAX_LAYERS];  /* conv5: input gradient when it must be added */
+    float *partial[NN_MAX_LAYERS];  /* conv5, pixel: each image's share of the weight and bias
+                                       gradients, (B, n_weights + n_bias); NULL when the layer
+                                       splits the gradient by outputs instead */
     int grad_overwrite[NN_MAX_LAYERS][NN_MAX_INPUTS]; /* first writer of that input's gradient */
     float *activations, *layer_scratch;
     double *image_loss;      /* (batch_cap) cross-entropy of each image, summed in order */

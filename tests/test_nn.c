@@ -143,7 +143,8 @@ static void random_batch(rng_state *rng, int n, int k, float *x, uint8_t *target
     }
 }
 
-/* Small networks that use every kind of layer, at odd sizes. */
+/* Small networks that use every kind of layer, at odd sizes; together they
+ * take both ways of summing the weight gradients of conv5 and pixel layers. */
 static const struct {
     const char *spec;
     int h, w, k, batch;
@@ -155,6 +156,9 @@ static const struct {
     {"conv5:9@a maxpool:1 concat:a,prev,a,input conv5:2 relu pixel:3 pixel:k softmax", 5, 3, 2, 2},
     /* a concatenation read in place by a pixel layer, one tensor in it twice */
     {"conv5:3@a relu concat:a,input,a,prev pixel:4 relu pixel:k softmax", 4, 6, 3, 2},
+    /* images so small that every layer splits its weight gradient by outputs
+     * instead of summing image by image (per_image_grads) */
+    {"conv5:6 pixel:5 relu pixel:k softmax", 2, 2, 3, 3},
 };
 
 #define N_CASES (int)(sizeof gradient_cases / sizeof gradient_cases[0])
@@ -247,6 +251,28 @@ START_TEST(test_backward_matches_finite_differences) {
         free(tg);
         nn_free(net);
     }
+}
+END_TEST
+
+/* The finite-difference cases check both ways of summing a weight gradient
+ * (image by image, or split by outputs) for both conv5 and pixel layers. */
+START_TEST(test_cases_take_both_gradient_sums) {
+    int seen[2][2] = {{0}}; /* [pixel?][image by image?] */
+    for (int c = 0; c < N_CASES; c++) {
+        network *net;
+        char err[256];
+        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
+                                gradient_cases[c].k, gradient_cases[c].batch, &net, err, sizeof err) == 0,
+                      "%s", err);
+        for (int i = 0; i < net->n_layers; i++) {
+            layer_kind kind = net->layers[i].kind;
+            if (kind == LAYER_CONV5 || kind == LAYER_PIXEL)
+                seen[kind == LAYER_PIXEL][net->partial[i] != NULL] = 1;
+        }
+        nn_free(net);
+    }
+    ck_assert_msg(seen[0][0] && seen[0][1], "conv5: split %d, image by image %d", seen[0][0], seen[0][1]);
+    ck_assert_msg(seen[1][0] && seen[1][1], "pixel: split %d, image by image %d", seen[1][0], seen[1][1]);
 }
 END_TEST
 
@@ -532,6 +558,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_forward_matches_reference);
     tcase_add_test(tc, test_backward_matches_finite_differences);
+    tcase_add_test(tc, test_cases_take_both_gradient_sums);
     tcase_add_test(tc, test_softmax_cross_entropy_by_hand);
     tcase_add_test(tc, test_concat_before_pixel_is_fused);
     tcase_add_test(tc, test_small_network_learns);
