@@ -240,6 +240,19 @@ static int plan_gradients(network *net, char *err, size_t errlen) {
                        consumers[i] == 1;
         }
     }
+    /* An upsampling read only by a pixel layer (directly or through a fused
+     * concatenation), whose input nobody else reads, is not filled either: a
+     * 1x1 layer commutes with nearest-neighbour upsampling, so the pixel
+     * layer multiplies the small tensor (a quarter of the work) and spreads
+     * the product over each 2x2 block. */
+    for (int u = 0; u < net->n_layers; u++) {
+        nn_layer *U = &net->layers[u];
+        int c = last_consumer[U->output];
+        if (U->kind != LAYER_UPSAMPLE || consumers[U->output] != 1 || consumers[U->inputs[0]] != 1)
+            continue;
+        const nn_layer *C = &net->layers[c];
+        U->fused = (C->kind == LAYER_CONCAT && C->fused) || (C->kind == LAYER_PIXEL && C->inputs[0] == U->output);
+    }
     for (int i = 0; i < net->n_layers; i++)
         for (int j = 0; j < net->layers[i].n_inputs; j++) {
             int t = net->layers[i].inputs[j];
@@ -280,6 +293,47 @@ static void plan_parameters(network *net) {
 
 static size_t padded_size(nn_shape s, int c) { return (size_t)(s.h + 4) * (s.w + 4) * c; }
 
+/* What a pixel layer reads: its input tensor, or, when a fused concatenation
+ * feeds it, that concatenation's tensors, each multiplied by its own rows of
+ * the weights. A piece that a fused upsampling makes is read at its small
+ * size (low): its product is spread over 2x2 blocks, and its gradient is the
+ * product of the 2x2 sums of the output gradient. overwrite[j]: whether
+ * piece j's gradient is written or added. */
+typedef struct {
+    int n, tensor[NN_MAX_INPUTS], c0[NN_MAX_INPUTS], c[NN_MAX_INPUTS], overwrite[NN_MAX_INPUTS];
+    int low[NN_MAX_INPUTS];
+} pixel_pieces;
+
+static pixel_pieces pieces_of(const network *net, int i) {
+    const nn_layer *L = &net->layers[i];
+    pixel_pieces pc = {0};
+    const nn_layer *before = i > 0 ? &net->layers[i - 1] : NULL;
+    const nn_layer *cat = before && before->kind == LAYER_CONCAT && before->fused ? before : NULL;
+    const nn_layer *src = cat ? cat : L;
+    for (int j = 0, c0 = 0; j < src->n_inputs; j++) {
+        int t = src->inputs[j];
+        const nn_layer *up = t > 0 && net->layers[t - 1].kind == LAYER_UPSAMPLE && net->layers[t - 1].fused
+                                 ? &net->layers[t - 1] : NULL;
+        pc.low[j] = up != NULL;
+        pc.tensor[j] = up ? up->inputs[0] : t;
+        pc.c0[j] = c0;
+        pc.c[j] = net->shapes[t].c;
+        pc.overwrite[j] = up ? net->grad_overwrite[t - 1][0] : net->grad_overwrite[cat ? i - 1 : i][j];
+        c0 += pc.c[j];
+    }
+    pc.n = src->n_inputs;
+    return pc;
+}
+
+/* Pixels of an image at the small size of layer i's low pieces; 0 if none. */
+static size_t low_pixels(const network *net, int i) {
+    if (net->layers[i].kind != LAYER_PIXEL) return 0;
+    pixel_pieces pc = pieces_of(net, i);
+    for (int j = 0; j < pc.n; j++)
+        if (pc.low[j]) return shape_size(net->shapes[pc.tensor[j]]) / (size_t)pc.c[j];
+    return 0;
+}
+
 /* Whether layer i sums its weight and bias gradients image by image, each
  * image's share written by the thread that holds that image's tensors in its
  * cache, then added over the images in order (see sum_images). It does so
@@ -293,8 +347,10 @@ static int per_image_grads(const network *net, const nn_layer *L) {
 }
 
 /* Floats of per-layer scratch for batches of B images. */
-static size_t layer_scratch_size(const network *net, const nn_layer *L, int B) {
+static size_t layer_scratch_size(const network *net, int i, int B) {
+    const nn_layer *L = &net->layers[i];
     size_t n = per_image_grads(net, L) ? (size_t)B * (L->n_weights + L->n_bias) : 0;
+    if (L->kind == LAYER_PIXEL) return n + (size_t)B * low_pixels(net, i) * L->units;
     if (L->kind != LAYER_CONV5) return n;
     nn_shape in = net->shapes[L->inputs[0]];
     return n + (size_t)B * (padded_size(in, in.c) + padded_size(in, L->units) + shape_size(in)) +
@@ -306,12 +362,18 @@ static int shares_buffers(const network *net, int t) {
     return t > 0 && net->layers[t - 1].kind == LAYER_RELU && net->layers[t - 1].fused;
 }
 
+/* A fused concatenation's or upsampling's output is never filled: no buffers. */
+static int never_filled(const network *net, int t) {
+    return t > 0 && net->layers[t - 1].fused &&
+           (net->layers[t - 1].kind == LAYER_CONCAT || net->layers[t - 1].kind == LAYER_UPSAMPLE);
+}
+
 static int allocate_buffers(network *net, char *err, size_t errlen) {
     int B = net->batch_cap;
     size_t acts = 0, scratch = 0;
     for (int t = 0; t <= net->n_layers; t++)
-        if (!shares_buffers(net, t)) acts += 2 * (size_t)B * shape_size(net->shapes[t]);
-    for (int i = 0; i < net->n_layers; i++) scratch += layer_scratch_size(net, &net->layers[i], B);
+        if (!shares_buffers(net, t) && !never_filled(net, t)) acts += 2 * (size_t)B * shape_size(net->shapes[t]);
+    for (int i = 0; i < net->n_layers; i++) scratch += layer_scratch_size(net, i, B);
     size_t n = net->n_params;
     net->params = calloc(n, sizeof(float));
     net->grads = calloc(n, sizeof(float));
@@ -333,6 +395,7 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
             net->grad[t] = net->grad[t - 1];
             continue;
         }
+        if (never_filled(net, t)) continue; /* act[t] and grad[t] stay NULL */
         net->act[t] = p, p += sz;
         net->grad[t] = p, p += sz;
     }
@@ -340,6 +403,8 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
     for (int i = 0; i < net->n_layers; i++) {
         const nn_layer *L = &net->layers[i];
         if (per_image_grads(net, L)) net->partial[i] = q, q += (size_t)B * (L->n_weights + L->n_bias);
+        if (L->kind == LAYER_PIXEL && low_pixels(net, i))
+            net->scratch[i] = q, q += (size_t)B * low_pixels(net, i) * L->units;
         if (L->kind != LAYER_CONV5) continue;
         nn_shape in = net->shapes[L->inputs[0]];
         net->pad_in[i] = q, q += (size_t)B * padded_size(in, in.c);
@@ -417,6 +482,12 @@ void nn_layer_describe(const network *net, int i, nn_layer_info *info) {
     info->out = out;
     info->params = L->n_weights + L->n_bias;
     info->flops = 2.0 * (double)L->n_weights * (L->kind == LAYER_DENSE ? 1.0 : pixels);
+    if (L->kind == LAYER_PIXEL) { /* the pieces of a fused upsampling at their small size */
+        pixel_pieces pc = pieces_of(net, i);
+        info->flops = 0;
+        for (int j = 0; j < pc.n; j++)
+            info->flops += 2.0 * pc.c[j] * L->units * (pc.low[j] ? pixels / 4 : pixels);
+    }
     switch (L->kind) {
     case LAYER_CONV5: snprintf(info->name, sizeof info->name, "conv5x5 %d", L->units); break;
     case LAYER_PIXEL: snprintf(info->name, sizeof info->name, "pixel %d", L->units); break;
@@ -435,6 +506,10 @@ void nn_layer_describe(const network *net, int i, nn_layer_info *info) {
                           L->inputs[j]);
         break;
     }
+    }
+    if (L->fused && (L->kind == LAYER_CONCAT || L->kind == LAYER_UPSAMPLE)) {
+        size_t n = strlen(info->name); /* done by the pixel layer after it */
+        snprintf(info->name + n, sizeof info->name - n, ", fused");
     }
     if (L->label[0]) {
         size_t n = strlen(info->name);
@@ -771,42 +846,50 @@ static void maxpool_backward(network *net, int i, int B) {
     }
 }
 
+/* One image: each pixel of the small (h, w, c) tensor written to (overwrite)
+ * or added to the 2x2 block of the big (2h, 2w, c) one that it covers. */
+static void spread_2x2(const float *small, nn_shape s, float *big, int overwrite) {
+    size_t c = (size_t)s.c, row = 2 * (size_t)s.w * c;
+    for (int y = 0; y < 2 * s.h; y++) {
+        float *dst = big + (size_t)y * row;
+        const float *src = small + (size_t)(y / 2) * s.w * c;
+        /* even columns, then odd ones, both from column x / 2 */
+        copy_pixels(dst, 2 * c, src, c, s.c, (size_t)s.w, overwrite);
+        copy_pixels(dst + c, 2 * c, src, c, s.c, (size_t)s.w, overwrite);
+    }
+}
+
+/* One image: small (h, w, c) gets (overwrite) or adds the sum of each 2x2
+ * block of the big (2h, 2w, c) one, in a fixed order. */
+static void sum_2x2(const float *big, nn_shape s, float *small, int overwrite) {
+    size_t c = (size_t)s.c, row = 2 * (size_t)s.w * c;
+    for (int y = 0; y < s.h; y++)
+        for (int x = 0; x < s.w; x++) {
+            const float *d = big + 2 * (size_t)y * row + 2 * (size_t)x * c;
+            float *g = small + ((size_t)y * s.w + x) * c;
+            for (size_t q = 0; q < c; q++)
+                g[q] = (overwrite ? 0 : g[q]) + ((d[q] + d[c + q]) + (d[row + q] + d[row + c + q]));
+        }
+}
+
 // in is (B,h,w,c), out is (B,2h,2w,c): each input pixel fills a 2x2 block
 static void upsample_forward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
+    if (L->fused) return; /* the pixel layer after it spreads its product instead */
     nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        const float *in = net->act[L->inputs[0]] + b * shape_size(s);
-        float *out = net->act[L->output] + b * shape_size(o);
-        for (int y = 0; y < o.h; y++) {
-            float *row = out + (size_t)y * o.w * o.c;
-            const float *src = in + (size_t)(y / 2) * s.w * s.c;
-            /* even output columns, then odd ones, both from input column x / 2 */
-            copy_pixels(row, 2 * (size_t)o.c, src, (size_t)s.c, s.c, (size_t)s.w, 1);
-            copy_pixels(row + o.c, 2 * (size_t)o.c, src, (size_t)s.c, s.c, (size_t)s.w, 1);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        spread_2x2(net->act[L->inputs[0]] + b * shape_size(s), s, net->act[L->output] + b * shape_size(o), 1);
 }
 
 static void upsample_backward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
-    if (L->inputs[0] == 0) return;
+    if (L->inputs[0] == 0 || L->fused) return;
     nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
     int overwrite = net->grad_overwrite[i][0];
-    size_t row = (size_t)o.w * o.c;
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        const float *dout = net->grad[L->output] + b * shape_size(o);
-        float *din = net->grad[L->inputs[0]] + b * shape_size(s);
-        for (int y = 0; y < s.h; y++)
-            for (int x = 0; x < s.w; x++) {
-                const float *d = dout + ((size_t)(2 * y) * o.w + 2 * x) * o.c;
-                float *g = din + ((size_t)y * s.w + x) * s.c;
-                for (int c = 0; c < s.c; c++)
-                    g[c] = (overwrite ? 0 : g[c]) + ((d[c] + d[o.c + c]) + (d[row + c] + d[row + o.c + c]));
-            }
-    }
+    for (int b = 0; b < B; b++)
+        sum_2x2(net->grad[L->output] + b * shape_size(o), s, net->grad[L->inputs[0]] + b * shape_size(s), overwrite);
 }
 
 // inputs (B,h,w,c_j) -> out (B,h,w,sum c_j), channels in the order listed
@@ -853,34 +936,12 @@ static void fill_rows(float *c, int rows, int n, int ld, const float *bias) {
     copy_pixels(c, (size_t)ld, bias, 0, n, (size_t)rows, 1);
 }
 
-/* What a pixel layer reads: its input tensor, or, when a fused concatenation
- * feeds it, that concatenation's tensors, each multiplied by its own rows of
- * the weights. overwrite[j]: whether piece j's gradient is written or added. */
-typedef struct {
-    int n, tensor[NN_MAX_INPUTS], c0[NN_MAX_INPUTS], c[NN_MAX_INPUTS], overwrite[NN_MAX_INPUTS];
-} pixel_pieces;
-
-static pixel_pieces pieces_of(const network *net, int i) {
-    const nn_layer *L = &net->layers[i];
-    pixel_pieces pc = {0};
-    const nn_layer *cat = i > 0 && net->layers[i - 1].fused ? &net->layers[i - 1] : NULL;
-    const nn_layer *src = cat ? cat : L;
-    for (int j = 0, c0 = 0; j < src->n_inputs; j++) {
-        pc.tensor[j] = src->inputs[j];
-        pc.c0[j] = c0;
-        pc.c[j] = net->shapes[src->inputs[j]].c;
-        pc.overwrite[j] = net->grad_overwrite[cat ? i - 1 : i][j];
-        c0 += pc.c[j];
-    }
-    pc.n = src->n_inputs;
-    return pc;
-}
-
 // in is (B,h,w,cin), w is (cin,cout), out is (B,h,w,cout)
 static void pixel_forward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
     nn_shape s = net->shapes[L->inputs[0]];
-    int pixels = s.h * s.w, cout = L->units;
+    int pixels = s.h * s.w, cout = L->units, small = (int)low_pixels(net, i);
+    nn_shape low = {s.h / 2, s.w / 2, cout};
     const float *w = net->params + L->w_offset, *bias = net->params + L->b_offset;
     pixel_pieces pc = pieces_of(net, i);
     int relu = applies_relu(net, i);
@@ -888,9 +949,17 @@ static void pixel_forward(network *net, int i, int B) {
     for (int b = 0; b < B; b++) {
         float *out = net->act[L->output] + (size_t)b * pixels * cout;
         fill_rows(out, pixels, cout, cout, bias);
-        for (int j = 0; j < pc.n; j++)
-            gemm_nn(pixels, cout, pc.c[j], net->act[pc.tensor[j]] + (size_t)b * pixels * pc.c[j],
-                    pc.c[j], w + (size_t)pc.c0[j] * cout, cout, out, cout, 1);
+        for (int j = 0; j < pc.n; j++) {
+            const float *in = net->act[pc.tensor[j]] + (size_t)b * (pc.low[j] ? small : pixels) * pc.c[j];
+            const float *wj = w + (size_t)pc.c0[j] * cout;
+            if (!pc.low[j]) {
+                gemm_nn(pixels, cout, pc.c[j], in, pc.c[j], wj, cout, out, cout, 1);
+                continue;
+            }
+            float *product = net->scratch[i] + (size_t)b * small * cout;
+            gemm_nn(small, cout, pc.c[j], in, pc.c[j], wj, cout, product, cout, 0);
+            spread_2x2(product, low, out, 0);
+        }
         if (relu) relu_in_place(out, (size_t)pixels * cout);
     }
 }
@@ -898,11 +967,18 @@ static void pixel_forward(network *net, int i, int B) {
 static void pixel_backward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
     nn_shape s = net->shapes[L->inputs[0]];
-    int pixels = s.h * s.w, cin = s.c, cout = L->units, rows = B * pixels;
+    int pixels = s.h * s.w, cin = s.c, cout = L->units, small = (int)low_pixels(net, i);
+    nn_shape low = {s.h / 2, s.w / 2, cout};
     const float *dout = net->grad[L->output], *w = net->params + L->w_offset;
-    float *dw = net->grads + L->w_offset;
+    float *dw = net->grads + L->w_offset, *dsum = net->scratch[i];
     size_t share = L->n_weights + L->n_bias;
     pixel_pieces pc = pieces_of(net, i);
+    /* The low pieces' output gradient: its 2x2 sums, (B, h/2, w/2, cout). */
+    if (small) {
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            sum_2x2(dout + (size_t)b * pixels * cout, low, dsum + (size_t)b * small * cout, 1);
+    }
     if (!net->partial[i]) {
         /* dw (cin, cout) = in^T (cin, rows) dout (rows, cout): threads split
          * the cin rows, each taking its rows from the pieces that hold them. */
@@ -914,26 +990,28 @@ static void pixel_backward(network *net, int i, int B) {
                 int r0 = lo > pc.c0[j] ? lo : pc.c0[j];
                 int r1 = hi < pc.c0[j] + pc.c[j] ? hi : pc.c0[j] + pc.c[j];
                 if (r1 > r0)
-                    gemm_tn(r1 - r0, cout, rows, net->act[pc.tensor[j]] + (r0 - pc.c0[j]), pc.c[j],
-                            dout, cout, dw + (size_t)r0 * cout, cout, 0);
+                    gemm_tn(r1 - r0, cout, B * (pc.low[j] ? small : pixels),
+                            net->act[pc.tensor[j]] + (r0 - pc.c0[j]), pc.c[j], pc.low[j] ? dsum : dout,
+                            cout, dw + (size_t)r0 * cout, cout, 0);
             }
         }
-        bias_grad(dout, (size_t)rows, cout, net->grads + L->b_offset);
+        bias_grad(dout, (size_t)B * pixels, cout, net->grads + L->b_offset);
     }
     /* Image by image: its share of dw and db (when per_image_grads), then the
      * gradient of each piece, while the image's output gradient is in cache. */
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        const float *d = dout + (size_t)b * pixels * cout;
         float *part = net->partial[i] ? net->partial[i] + b * share : NULL;
         for (int j = 0; j < pc.n; j++) {
-            const float *in = net->act[pc.tensor[j]] + (size_t)b * pixels * pc.c[j];
-            if (part) gemm_tn(pc.c[j], cout, pixels, in, pc.c[j], d, cout, part + (size_t)pc.c0[j] * cout, cout, 0);
+            int n = pc.low[j] ? small : pixels;
+            const float *in = net->act[pc.tensor[j]] + (size_t)b * n * pc.c[j];
+            const float *d = (pc.low[j] ? dsum : dout) + (size_t)b * n * cout;
+            if (part) gemm_tn(pc.c[j], cout, n, in, pc.c[j], d, cout, part + (size_t)pc.c0[j] * cout, cout, 0);
             if (pc.tensor[j] == 0) continue; /* the gray input needs no gradient */
-            gemm_nt(pixels, pc.c[j], cout, d, cout, w + (size_t)pc.c0[j] * cout, cout,
-                    net->grad[pc.tensor[j]] + (size_t)b * pixels * pc.c[j], pc.c[j], !pc.overwrite[j]);
+            gemm_nt(n, pc.c[j], cout, d, cout, w + (size_t)pc.c0[j] * cout, cout,
+                    net->grad[pc.tensor[j]] + (size_t)b * n * pc.c[j], pc.c[j], !pc.overwrite[j]);
         }
-        if (part) column_sums(d, (size_t)pixels, cout, part + L->n_weights);
+        if (part) column_sums(dout + (size_t)b * pixels * cout, (size_t)pixels, cout, part + L->n_weights);
     }
     if (net->partial[i]) sum_images(net->partial[i], B, share, dw); /* db follows dw */
 }
@@ -1144,17 +1222,25 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
     for (int first = 0; first < n; first += net->batch_cap) {
         int B = n - first < net->batch_cap ? n - first : net->batch_cap;
         nn_forward(net, x + (size_t)first * hw, B);
-        for (int p = 0; p < B * hw; p++) {
-            const float *q = prob + (size_t)p * k;
-            int best = 0;
-            for (int c = 1; c < k; c++) best = q[c] > q[best] ? c : best;
-            if (targets) {
-                int t = targets[(size_t)first * hw + p];
-                wrong += best != t;
-                loss -= log(fmax(q[t], 1e-30));
+        /* Image by image; the losses are added in image order, the counts
+         * of wrong pixels are integers. */
+#pragma omp parallel for schedule(static) reduction(+ : wrong)
+        for (int b = 0; b < B; b++) {
+            double image_loss = 0;
+            for (int p = b * hw; p < (b + 1) * hw; p++) {
+                const float *q = prob + (size_t)p * k;
+                int best = 0;
+                for (int c = 1; c < k; c++) best = q[c] > q[best] ? c : best;
+                if (targets) {
+                    int t = targets[(size_t)first * hw + p];
+                    wrong += best != t;
+                    image_loss -= log(fmax(q[t], 1e-30));
+                }
+                if (classes) classes[(size_t)first * hw + p] = (uint8_t)best;
             }
-            if (classes) classes[(size_t)first * hw + p] = (uint8_t)best;
+            net->image_loss[b] = image_loss;
         }
+        for (int b = 0; b < B; b++) loss += net->image_loss[b];
     }
     /* An empty set has no error rate: NAN, which the plot skips. */
     score->error = n ? (double)wrong / ((double)n * hw) : NAN;

@@ -40,9 +40,12 @@ typedef struct {
     int units;                 /* output channels (conv5, pixel) or outputs (dense) */
     char label[16];            /* name given with @label in the spec, or "" */
     int fused;                 /* concat: the next (pixel) layer reads its inputs in place,
-                                  and its output tensor is never filled; relu: works in
-                                  place on its input, the sole reader of that tensor, and a
-                                  conv5 or pixel layer before it applies it as it writes */
+                                  and its output tensor is never filled (nor allocated);
+                                  upsample: likewise, the pixel layer reading it multiplies
+                                  the small input and spreads the product over 2x2 blocks;
+                                  relu: works in place on its input, the sole reader of that
+                                  tensor, and a conv5 or pixel layer before it applies it as
+                                  it writes */
     size_t w_offset, b_offset; /* into the parameter arrays */
     size_t n_weights, n_bias;
 } nn_layer;

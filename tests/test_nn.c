@@ -159,6 +159,10 @@ static const struct {
     /* images so small that every layer splits its weight gradient by outputs
      * instead of summing image by image (per_image_grads) */
     {"conv5:6 pixel:5 relu pixel:k softmax", 2, 2, 3, 3},
+    /* an upsampling read by a pixel layer directly (fused), and one read
+     * twice (filled as usual) */
+    {"conv5:2 relu maxpool:2 conv5:3 upsample pixel:k softmax", 6, 4, 3, 2},
+    {"conv5:3 maxpool:2 upsample@u conv5:2 concat:u,prev pixel:k softmax", 4, 6, 2, 2},
 };
 
 #define N_CASES (int)(sizeof gradient_cases / sizeof gradient_cases[0])
@@ -200,8 +204,7 @@ START_TEST(test_forward_matches_reference) {
         ref_forward(net, p, x, tg, B, &st);
         nn_forward(net, x, B);
         for (int t = 1; t <= net->n_layers; t++) {
-            if (net->layers[t - 1].kind == LAYER_CONCAT && net->layers[t - 1].fused)
-                continue; /* read in place, never filled */
+            if (!net->act[t]) continue; /* a fused concatenation or upsampling: never filled */
             if (t < net->n_layers && net->layers[t].kind == LAYER_RELU && net->layers[t].fused)
                 continue; /* shared with the in-place ReLU after it, which is checked */
             double worst = 0;
@@ -255,9 +258,10 @@ START_TEST(test_backward_matches_finite_differences) {
 END_TEST
 
 /* The finite-difference cases check both ways of summing a weight gradient
- * (image by image, or split by outputs) for both conv5 and pixel layers. */
-START_TEST(test_cases_take_both_gradient_sums) {
-    int seen[2][2] = {{0}}; /* [pixel?][image by image?] */
+ * (image by image, or split by outputs) for both conv5 and pixel layers, and
+ * upsamplings both fused into the pixel layer after them and filled. */
+START_TEST(test_cases_take_every_path) {
+    int seen[3][2] = {{0}}; /* [conv5, pixel, upsample][image by image, or fused?] */
     for (int c = 0; c < N_CASES; c++) {
         network *net;
         char err[256];
@@ -265,14 +269,16 @@ START_TEST(test_cases_take_both_gradient_sums) {
                                 gradient_cases[c].k, gradient_cases[c].batch, &net, err, sizeof err) == 0,
                       "%s", err);
         for (int i = 0; i < net->n_layers; i++) {
-            layer_kind kind = net->layers[i].kind;
-            if (kind == LAYER_CONV5 || kind == LAYER_PIXEL)
-                seen[kind == LAYER_PIXEL][net->partial[i] != NULL] = 1;
+            const nn_layer *L = &net->layers[i];
+            if (L->kind == LAYER_CONV5 || L->kind == LAYER_PIXEL)
+                seen[L->kind == LAYER_PIXEL][net->partial[i] != NULL] = 1;
+            if (L->kind == LAYER_UPSAMPLE) seen[2][L->fused] = 1;
         }
         nn_free(net);
     }
     ck_assert_msg(seen[0][0] && seen[0][1], "conv5: split %d, image by image %d", seen[0][0], seen[0][1]);
     ck_assert_msg(seen[1][0] && seen[1][1], "pixel: split %d, image by image %d", seen[1][0], seen[1][1]);
+    ck_assert_msg(seen[2][0] && seen[2][1], "upsample: filled %d, fused %d", seen[2][0], seen[2][1]);
 }
 END_TEST
 
@@ -321,14 +327,18 @@ static void learnable_set(int n, int h, int w, float *x, uint8_t *tg) {
             }
 }
 
-START_TEST(test_concat_before_pixel_is_fused) {
+START_TEST(test_concat_and_upsample_before_pixel_are_fused) {
     network *net;
     char err[256];
     ck_assert(nn_create("default", 32, 32, 4, 2, &net, err, sizeof err) == 0);
     int fused = 0;
     for (int i = 0; i < net->n_layers; i++)
-        fused += net->layers[i].kind == LAYER_CONCAT && net->layers[i].fused;
-    ck_assert_int_eq(fused, 1);
+        if (net->layers[i].kind == LAYER_CONCAT || net->layers[i].kind == LAYER_UPSAMPLE) {
+            ck_assert(net->layers[i].fused);
+            ck_assert(net->act[i + 1] == NULL && net->grad[i + 1] == NULL); /* no buffers */
+            fused++;
+        }
+    ck_assert_int_eq(fused, 2);
     nn_free(net);
     /* read by a convolution: copied as usual */
     ck_assert(nn_create("conv5:4@a concat:input,a conv5:4 pixel:k softmax", 8, 8, 4, 2, &net, err,
@@ -558,9 +568,9 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_forward_matches_reference);
     tcase_add_test(tc, test_backward_matches_finite_differences);
-    tcase_add_test(tc, test_cases_take_both_gradient_sums);
+    tcase_add_test(tc, test_cases_take_every_path);
     tcase_add_test(tc, test_softmax_cross_entropy_by_hand);
-    tcase_add_test(tc, test_concat_before_pixel_is_fused);
+    tcase_add_test(tc, test_concat_and_upsample_before_pixel_are_fused);
     tcase_add_test(tc, test_small_network_learns);
     tcase_add_test(tc, test_thread_count_does_not_change_weights);
     tcase_add_test(tc, test_builtins_keep_the_task_rules);
