@@ -338,7 +338,7 @@ static size_t low_pixels(const network *net, int i) {
 /* Whether layer i sums its weight and bias gradients image by image, each
  * image's share written by the thread that holds that image's tensors in its
  * cache, then added over the images in order (see sum_images). It does so
- * when an image's share is smaller than the image's output, so that the
+ * when an image's share is no larger than the image's output, so that the
  * extra traffic is small. Otherwise threads split the gradient's outputs and
  * each sums the whole batch. Either order is fixed: the thread count never
  * changes a bit. */
@@ -1227,9 +1227,15 @@ double nn_train_epoch(network *net, const float *x, const uint8_t *targets, cons
         }
         nn_forward(net, net->act[0], B);
         double loss = nn_backward(net, net->batch_targets, B);
-        if (!isfinite(loss) || !all_finite(net->grads, net->n_params)) {
+        if (!isfinite(loss)) {
             *images_done = done;
             set_error(err, errlen, "training diverged at step %ld: the loss is %g", net->step + 1, loss);
+            return NAN;
+        }
+        if (!all_finite(net->grads, net->n_params)) {
+            *images_done = done;
+            set_error(err, errlen, "training diverged at step %ld: a gradient is no longer finite",
+                      net->step + 1);
             return NAN;
         }
         if (!nn_update(net, cfg, nn_schedule_lr(cfg, net->step - cfg->first_step, total_steps))) {

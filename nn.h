@@ -76,13 +76,17 @@ typedef struct network {
     long step; /* optimiser steps taken */
 
     /* Activations and their gradients, batch_cap images per tensor, carved
-     * out of one allocation; and per-layer scratch (padded copies for the
-     * convolutions), out of another. */
+     * out of one allocation (NULL for the output of a fused concat or
+     * upsample, which is never filled); and per-layer scratch (padded copies
+     * for the convolutions), out of another. */
     float *act[NN_MAX_LAYERS + 1], *grad[NN_MAX_LAYERS + 1];
     float *pad_in[NN_MAX_LAYERS];   /* conv5: padded input, (B, H+4, W+4, C_in) */
     float *pad_grad[NN_MAX_LAYERS]; /* conv5: padded output gradient, (B, H+4, W+4, C_out) */
     float *flipped[NN_MAX_LAYERS];  /* conv5: turned and transposed weights */
-    float *scratch[NN_MAX_LAYERS];  /* conv5: input gradient when it must be added */
+    float *scratch[NN_MAX_LAYERS];  /* conv5: input gradient when it must be added;
+                                       pixel with a fused upsampling's piece: (B, h/2, w/2,
+                                       units), the small product, then the 2x2 sums of the
+                                       output gradient */
     float *partial[NN_MAX_LAYERS];  /* conv5, pixel: each image's share of the weight and bias
                                        gradients, (B, n_weights + n_bias); NULL when the layer
                                        splits the gradient by outputs instead */

@@ -31,9 +31,21 @@ static inline float vm_clamp(float x, float lo, float hi) {
     return x;
 }
 
-/* e^x, x clamped to [-87, 88] so that the result is a normal float. */
-static inline float vm_exp(float x) {
-    x = vm_clamp(x, -87.0f, 88.0f);
+/* result, or in itself when in is NaN (an integer select, as in vm_clamp):
+ * a NaN must reach the loss, where the trainer looks for it. */
+static inline float vm_keep_nan(float in, float result) {
+    int32_t a, r;
+    memcpy(&a, &in, sizeof a);
+    memcpy(&r, &result, sizeof r);
+    r = (a & 0x7FFFFFFF) > 0x7F800000 ? a : r;
+    memcpy(&result, &r, sizeof result);
+    return result;
+}
+
+/* e^x, x clamped to [-87, 88] so that the result is a normal float; NaN
+ * stays NaN. */
+static inline float vm_exp(float in) {
+    float x = vm_clamp(in, -87.0f, 88.0f);
     /* n = round(x / ln 2): adding 1.5 * 2^23 leaves n in the low bits */
     const float shift = 12582912.0f;
     float t = x * 1.44269504088896341f + shift, n = t - shift;
@@ -53,14 +65,13 @@ static inline float vm_exp(float x) {
     int32_t e = (bits - 0x4B400000 + 127) * (1 << 23);
     float scale;
     memcpy(&scale, &e, sizeof scale);
-    return p * scale;
+    return vm_keep_nan(in, p * scale);
 }
 
 /* ln x, x clamped to [1e-30, FLT_MAX] (1e-30: a probability that has
- * underflowed). Integer compares and selects only, as in vm_clamp. NaN in
- * gives a finite number out; the trainer catches NaN in the gradients. */
-static inline float vm_log(float x) {
-    x = vm_clamp(x, 1e-30f, FLT_MAX);
+ * underflowed); NaN stays NaN. Integer compares and selects only. */
+static inline float vm_log(float in) {
+    float x = vm_clamp(in, 1e-30f, FLT_MAX);
     int32_t bits;
     memcpy(&bits, &x, sizeof bits);
     /* x = m 2^e with m in [sqrt(1/2), sqrt(2)): a mantissa below that of
@@ -83,7 +94,7 @@ static inline float vm_log(float x) {
     y = y * f * z;
     y = y + e * -2.12194440e-4f;
     y = y - 0.5f * z;
-    return f + y + e * 0.693359375f;
+    return vm_keep_nan(in, f + y + e * 0.693359375f);
 }
 
 #endif

@@ -163,6 +163,12 @@ static const struct {
      * twice (filled as usual) */
     {"conv5:2 relu maxpool:2 conv5:3 upsample pixel:k softmax", 6, 4, 3, 2},
     {"conv5:3 maxpool:2 upsample@u conv5:2 concat:u,prev pixel:k softmax", 4, 6, 2, 2},
+    /* fused upsamplings: of the gray input itself; at an odd small size
+     * (3x5) inside a concatenation; in a pixel layer that splits its
+     * gradient by outputs */
+    {"upsample pixel:4 relu maxpool:2 pixel:k softmax", 3, 5, 3, 2},
+    {"conv5:3@a maxpool:2 upsample concat:a,prev,input pixel:4 relu pixel:k softmax", 6, 10, 3, 2},
+    {"conv5:6 maxpool:2 upsample pixel:3 relu pixel:k softmax", 2, 2, 2, 3},
 };
 
 #define N_CASES (int)(sizeof gradient_cases / sizeof gradient_cases[0])
@@ -258,10 +264,11 @@ START_TEST(test_backward_matches_finite_differences) {
 END_TEST
 
 /* The finite-difference cases check both ways of summing a weight gradient
- * (image by image, or split by outputs) for both conv5 and pixel layers, and
- * upsamplings both fused into the pixel layer after them and filled. */
+ * (image by image, or split by outputs) for conv5 layers, pixel layers and
+ * pixel layers that read a fused upsampling, and upsamplings both fused and
+ * filled. */
 START_TEST(test_cases_take_every_path) {
-    int seen[3][2] = {{0}}; /* [conv5, pixel, upsample][image by image, or fused?] */
+    int seen[4][2] = {{0}}; /* [conv5, pixel, upsample, fused upsample's reader][image by image, or fused?] */
     for (int c = 0; c < N_CASES; c++) {
         network *net;
         char err[256];
@@ -273,12 +280,15 @@ START_TEST(test_cases_take_every_path) {
             if (L->kind == LAYER_CONV5 || L->kind == LAYER_PIXEL)
                 seen[L->kind == LAYER_PIXEL][net->partial[i] != NULL] = 1;
             if (L->kind == LAYER_UPSAMPLE) seen[2][L->fused] = 1;
+            if (L->kind == LAYER_PIXEL && net->scratch[i]) seen[3][net->partial[i] != NULL] = 1;
         }
         nn_free(net);
     }
     ck_assert_msg(seen[0][0] && seen[0][1], "conv5: split %d, image by image %d", seen[0][0], seen[0][1]);
     ck_assert_msg(seen[1][0] && seen[1][1], "pixel: split %d, image by image %d", seen[1][0], seen[1][1]);
     ck_assert_msg(seen[2][0] && seen[2][1], "upsample: filled %d, fused %d", seen[2][0], seen[2][1]);
+    ck_assert_msg(seen[3][0] && seen[3][1], "pixel reading a fused upsampling: split %d, image by image %d",
+                  seen[3][0], seen[3][1]);
 }
 END_TEST
 
@@ -543,7 +553,8 @@ START_TEST(test_divergence_stops_with_the_last_good_weights) {
     float x[N * H * W];
     uint8_t tg[N * H * W];
     learnable_set(N, H, W, x, tg);
-    x[5] = NAN; /* one bad input poisons the loss of the first batch */
+    x[5] = NAN; /* one bad input poisons the gradients of the first batch (a ReLU stops it
+                   before the loss) */
     network *net;
     char err[256];
     ck_assert(nn_create("default", H, W, 4, N, &net, err, sizeof err) == 0);
@@ -556,7 +567,15 @@ START_TEST(test_divergence_stops_with_the_last_good_weights) {
     ck_assert(isnan(loss));
     ck_assert_int_eq(done, 0);
     ck_assert_ptr_nonnull(strstr(err, "diverged"));
+    ck_assert_msg(strstr(err, "a gradient is no longer finite"), "%s", err);
     ck_assert(memcmp(before, net->params, net->n_params * sizeof(float)) == 0);
+    /* a NaN logit reaches the loss through the softmax and the logarithm */
+    x[5] = 0.5f;
+    const nn_layer *last = &net->layers[net->n_layers - 2];
+    net->params[last->b_offset] = NAN;
+    loss = nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
+    ck_assert(isnan(loss));
+    ck_assert_msg(strstr(err, "the loss is nan") || strstr(err, "the loss is -nan"), "%s", err);
     free(before);
     nn_free(net);
 }
