@@ -619,8 +619,18 @@ static void relu_in_place(float *restrict a, size_t n) {
     for (size_t j = 0; j < n; j++) a[j] = a[j] > 0 ? a[j] : 0.0f;
 }
 
+/* g = g where out > 0, else 0: an in-place ReLU's gradient. Both values are
+ * loaded unconditionally so that the select vectorises. */
+static void relu_grad_in_place(const float *restrict out, float *restrict g, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float v = g[j];
+        g[j] = out[j] > 0 ? v : 0.0f;
+    }
+}
+
 /* Whether layer i's output goes through an in-place ReLU that layer i
- * applies itself, image by image, while the image is in cache. */
+ * applies itself, image by image, while the image is in cache: to its output
+ * in forward, and its mask to its output gradient in backward. */
 static int applies_relu(const network *net, int i) {
     return i + 1 < net->n_layers && net->layers[i + 1].kind == LAYER_RELU && net->layers[i + 1].fused;
 }
@@ -653,13 +663,15 @@ static void conv5_backward(network *net, int i, int B) {
     size_t pad_in_sz = padded_size(s, cin), pad_sz = padded_size(s, cout);
     size_t share = L->n_weights + L->n_bias;
     int need_din = L->inputs[0] != 0; /* nobody needs the gradient of the gray input */
-    int overwrite = net->grad_overwrite[i][0];
+    int overwrite = net->grad_overwrite[i][0], relu = applies_relu(net, i);
     if (need_din) conv5x5_flip_weights(net->params + L->w_offset, cin, cout, net->flipped[i]);
-    /* Image by image: its share of dw and db (when per_image_grads), then
-     * its input gradient, while its output gradient is in cache. */
+    /* Image by image: the in-place ReLU's mask on its output gradient, its
+     * share of dw and db (when per_image_grads), then its input gradient,
+     * while its output gradient is in cache. */
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const float *d = dout + b * out_sz;
+        if (relu) relu_grad_in_place(net->act[L->output] + b * out_sz, net->grad[L->output] + b * out_sz, out_sz);
         if (net->partial[i]) {
             float *part = net->partial[i] + b * share;
             conv5x5_weight_grad_taps(net->pad_in[i] + b * pad_in_sz, d, 1, s.h, s.w, cin, cout, 0,
@@ -704,13 +716,6 @@ static void relu_chunk(const float *restrict in, float *restrict out, size_t n) 
     for (size_t j = 0; j < n; j++) out[j] = in[j] > 0 ? in[j] : 0.0f;
 }
 
-static void relu_grad_in_place(const float *restrict out, float *restrict g, size_t n) {
-    for (size_t j = 0; j < n; j++) {
-        float v = g[j];
-        g[j] = out[j] > 0 ? v : 0.0f;
-    }
-}
-
 static void relu_grad_chunk(const float *restrict out, const float *restrict dout,
                             float *restrict din, size_t n, int overwrite) {
     /* Both values are loaded unconditionally so that the select vectorises. */
@@ -739,17 +744,15 @@ static void relu_forward(network *net, int i, int B) {
 
 static void relu_backward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
-    if (L->inputs[0] == 0) return;
+    /* a fused ReLU's mask is applied by the layer before, image by image */
+    if (L->inputs[0] == 0 || L->fused) return;
     size_t n = (size_t)B * shape_size(net->shapes[L->output]);
     const float *out = net->act[L->output], *dout = net->grad[L->output];
     float *din = net->grad[L->inputs[0]];
     int overwrite = net->grad_overwrite[i][0];
 #pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j += CHUNK) {
-        size_t len = n - j < CHUNK ? n - j : CHUNK;
-        if (L->fused) relu_grad_in_place(out + j, din + j, len); /* din is dout */
-        else relu_grad_chunk(out + j, dout + j, din + j, len, overwrite);
-    }
+    for (size_t j = 0; j < n; j += CHUNK)
+        relu_grad_chunk(out + j, dout + j, din + j, n - j < CHUNK ? n - j : CHUNK, overwrite);
 }
 
 /* The four input pixels of the window of output (y, x): rows and columns
@@ -969,39 +972,21 @@ static void pixel_backward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
     nn_shape s = net->shapes[L->inputs[0]];
     int pixels = s.h * s.w, cin = s.c, cout = L->units, small = (int)low_pixels(net, i);
+    int relu = applies_relu(net, i);
     nn_shape low = {s.h / 2, s.w / 2, cout};
     const float *dout = net->grad[L->output], *w = net->params + L->w_offset;
     float *dw = net->grads + L->w_offset, *dsum = net->scratch[i];
     size_t share = L->n_weights + L->n_bias;
     pixel_pieces pc = pieces_of(net, i);
-    /* The low pieces' output gradient: its 2x2 sums, (B, h/2, w/2, cout). */
-    if (small) {
-#pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++)
-            sum_2x2(dout + (size_t)b * pixels * cout, low, dsum + (size_t)b * small * cout, 1);
-    }
-    if (!net->partial[i]) {
-        /* dw (cin, cout) = in^T (cin, rows) dout (rows, cout): threads split
-         * the cin rows, each taking its rows from the pieces that hold them. */
-#pragma omp parallel
-        {
-            int lo, hi;
-            thread_share(cin, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-            for (int j = 0; j < pc.n; j++) {
-                int r0 = lo > pc.c0[j] ? lo : pc.c0[j];
-                int r1 = hi < pc.c0[j] + pc.c[j] ? hi : pc.c0[j] + pc.c[j];
-                if (r1 > r0)
-                    gemm_tn(r1 - r0, cout, B * (pc.low[j] ? small : pixels),
-                            net->act[pc.tensor[j]] + (r0 - pc.c0[j]), pc.c[j], pc.low[j] ? dsum : dout,
-                            cout, dw + (size_t)r0 * cout, cout, 0);
-            }
-        }
-        bias_grad(dout, (size_t)B * pixels, cout, net->grads + L->b_offset);
-    }
-    /* Image by image: its share of dw and db (when per_image_grads), then the
-     * gradient of each piece, while the image's output gradient is in cache. */
+    /* Image by image, while its output gradient is in cache: the in-place
+     * ReLU's mask on it; for the low pieces, its 2x2 sums (B, h/2, w/2,
+     * cout); its share of dw and db (when per_image_grads); the gradient of
+     * each piece. */
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
+        size_t at = (size_t)b * pixels * cout;
+        if (relu) relu_grad_in_place(net->act[L->output] + at, net->grad[L->output] + at, (size_t)pixels * cout);
+        if (small) sum_2x2(dout + at, low, dsum + (size_t)b * small * cout, 1);
         float *part = net->partial[i] ? net->partial[i] + b * share : NULL;
         for (int j = 0; j < pc.n; j++) {
             int n = pc.low[j] ? small : pixels;
@@ -1012,9 +997,28 @@ static void pixel_backward(network *net, int i, int B) {
             gemm_nt(n, pc.c[j], cout, d, cout, w + (size_t)pc.c0[j] * cout, cout,
                     net->grad[pc.tensor[j]] + (size_t)b * n * pc.c[j], pc.c[j], !pc.overwrite[j]);
         }
-        if (part) column_sums(dout + (size_t)b * pixels * cout, (size_t)pixels, cout, part + L->n_weights);
+        if (part) column_sums(dout + at, (size_t)pixels, cout, part + L->n_weights);
     }
-    if (net->partial[i]) sum_images(net->partial[i], B, share, dw); /* db follows dw */
+    if (net->partial[i]) {
+        sum_images(net->partial[i], B, share, dw); /* db follows dw */
+        return;
+    }
+    /* dw (cin, cout) = in^T (cin, rows) dout (rows, cout): threads split the
+     * cin rows, each taking its rows from the pieces that hold them. */
+#pragma omp parallel
+    {
+        int lo, hi;
+        thread_share(cin, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int j = 0; j < pc.n; j++) {
+            int r0 = lo > pc.c0[j] ? lo : pc.c0[j];
+            int r1 = hi < pc.c0[j] + pc.c[j] ? hi : pc.c0[j] + pc.c[j];
+            if (r1 > r0)
+                gemm_tn(r1 - r0, cout, B * (pc.low[j] ? small : pixels),
+                        net->act[pc.tensor[j]] + (r0 - pc.c0[j]), pc.c[j], pc.low[j] ? dsum : dout,
+                        cout, dw + (size_t)r0 * cout, cout, 0);
+        }
+    }
+    bias_grad(dout, (size_t)B * pixels, cout, net->grads + L->b_offset);
 }
 
 // in is (B, n_in) flattened, w is (n_in, n_out), out is (B, n_out)

@@ -31,13 +31,14 @@ static inline float vm_clamp(float x, float lo, float hi) {
     return x;
 }
 
-/* result, or in itself when in is NaN (an integer select, as in vm_clamp):
- * a NaN must reach the loss, where the trainer looks for it. */
+/* result, or in itself when in is NaN: a NaN must reach the loss, where the
+ * trainer looks for it. */
 static inline float vm_keep_nan(float in, float result) {
     int32_t a, r;
     memcpy(&a, &in, sizeof a);
     memcpy(&r, &result, sizeof r);
-    r = (a & 0x7FFFFFFF) > 0x7F800000 ? a : r;
+    int32_t nan = -((a & 0x7FFFFFFF) > 0x7F800000); /* all ones for NaN */
+    r = (a & nan) | (r & ~nan); /* a blend: a ?: here would become a branch */
     memcpy(&result, &r, sizeof result);
     return result;
 }
