@@ -951,20 +951,25 @@ static void pixel_forward(network *net, int i, int B) {
     int relu = applies_relu(net, i);
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        float *out = net->act[L->output] + (size_t)b * pixels * cout;
-        fill_rows(out, pixels, cout, cout, bias);
+        /* Each piece times its rows of w. The low pieces' products start from
+         * the bias at the small size and are spread over the output; the
+         * others are added to that (or to the bias) in one pass. */
+        gemm_piece full[NN_MAX_INPUTS], lows[NN_MAX_INPUTS];
+        int n_full = 0, n_low = 0;
         for (int j = 0; j < pc.n; j++) {
-            const float *in = net->act[pc.tensor[j]] + (size_t)b * (pc.low[j] ? small : pixels) * pc.c[j];
-            const float *wj = w + (size_t)pc.c0[j] * cout;
-            if (!pc.low[j]) {
-                gemm_nn(pixels, cout, pc.c[j], in, pc.c[j], wj, cout, out, cout, 1);
-                continue;
-            }
-            float *product = net->scratch[i] + (size_t)b * small * cout;
-            gemm_nn(small, cout, pc.c[j], in, pc.c[j], wj, cout, product, cout, 0);
-            spread_2x2(product, low, out, 0);
+            size_t n = (size_t)(pc.low[j] ? small : pixels);
+            gemm_piece piece = {net->act[pc.tensor[j]] + b * n * pc.c[j], w + (size_t)pc.c0[j] * cout,
+                                pc.c[j], pc.c[j]};
+            if (pc.low[j]) lows[n_low++] = piece;
+            else full[n_full++] = piece;
         }
-        if (relu) relu_in_place(out, (size_t)pixels * cout);
+        float *out = net->act[L->output] + (size_t)b * pixels * cout;
+        if (n_low) {
+            float *product = net->scratch[i] + (size_t)b * small * cout;
+            gemm_nn_pieces(small, cout, n_low, lows, cout, bias, product, cout, 0);
+            spread_2x2(product, low, out, 1);
+        }
+        gemm_nn_pieces(pixels, cout, n_full, full, cout, n_low ? NULL : bias, out, cout, relu);
     }
 }
 

@@ -19,6 +19,25 @@ void gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int l
 void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
              int ldc, int accumulate);
 
+/* One block of columns of A for gemm_nn_pieces: A_j (M, k), rows lda apart,
+ * and the k rows of B it multiplies, b (k, N), rows ldb apart. */
+typedef struct {
+    const float *a, *b;
+    int lda, k;
+} gemm_piece;
+
+/* C (M, N) = start + sum over pieces j in order of A_j B_j, then max(., 0)
+ * when relu: start is bias (N) on every row, or C's old value when bias is
+ * NULL. The product of a concatenation taken in one pass over C (the
+ * per-pixel layers). Each element is one chain over the pieces in order, k
+ * in order, whatever M, N or its block. */
+void gemm_nn_pieces(int M, int N, int n, const gemm_piece *pieces, int ldb, const float *bias,
+                    float *C, int ldc, int relu);
+void gemm_nn_pieces_scalar(int M, int N, int n, const gemm_piece *pieces, int ldb,
+                           const float *bias, float *C, int ldc, int relu);
+void gemm_nn_pieces_avx2(int M, int N, int n, const gemm_piece *pieces, int ldb, const float *bias,
+                         float *C, int ldc, int relu);
+
 void gemm_nn_scalar(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                     int ldc, int accumulate);
 void gemm_tn_scalar(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,

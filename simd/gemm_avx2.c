@@ -163,6 +163,83 @@ void gemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B, 
     }
 }
 
+/* C[mr rows][nv vectors] = start + sum over the pieces of a_j(i, k) b_j[k][...],
+ * start loaded from bias or C; relu on store (max with 0, which gives 0 for
+ * NaN as the scalar select does). */
+INLINE void pieces_block(const int mr, const int nv, const int masked, __m256i mask, int n,
+                         const gemm_piece *pieces, long row0, long col0, long ldb,
+                         const float *bias, float *C, long ldc, int relu) {
+    __m256 acc[MAX_ACC];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+        for (int v = 0; v < nv; v++)
+            acc[i * nv + v] = load_vec(bias ? bias + 8 * v : C + i * ldc + 8 * v, masked && v == nv - 1, mask);
+    for (int q = 0; q < n; q++) {
+        const float *A = pieces[q].a + row0 * pieces[q].lda, *B = pieces[q].b + col0;
+        const long lda = pieces[q].lda;
+        for (int k = 0; k < pieces[q].k; k++) {
+            __m256 b[2];
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++) b[v] = load_vec(B + k * ldb + 8 * v, masked && v == nv - 1, mask);
+#pragma GCC unroll 12
+            for (int i = 0; i < mr; i++) {
+                const __m256 a = _mm256_broadcast_ss(A + i * lda + k);
+#pragma GCC unroll 2
+                for (int v = 0; v < nv; v++) acc[i * nv + v] = _mm256_fmadd_ps(a, b[v], acc[i * nv + v]);
+            }
+        }
+    }
+    const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+        for (int v = 0; v < nv; v++)
+            store_vec(C + i * ldc + 8 * v, relu ? _mm256_max_ps(acc[i * nv + v], zero) : acc[i * nv + v],
+                      masked && v == nv - 1, mask);
+}
+
+#define PB(MR, NV, MASKED)                                                                         \
+    case MR:                                                                                       \
+        pieces_block(MR, NV, MASKED, mask, n, pieces, row0, col0, ldb, bias, C, ldc, relu);        \
+        break;
+#define PIECES_CASES_2(M)                                                                          \
+    switch (mr) { PB(1, 2, M) PB(2, 2, M) PB(3, 2, M) PB(4, 2, M) PB(5, 2, M) PB(6, 2, M) default: break; }
+#define PIECES_CASES_1(M)                                                                          \
+    switch (mr) {                                                                                  \
+        PB(1, 1, M) PB(2, 1, M) PB(3, 1, M) PB(4, 1, M) PB(5, 1, M) PB(6, 1, M)                    \
+        PB(7, 1, M) PB(8, 1, M) PB(9, 1, M) PB(10, 1, M) PB(11, 1, M) PB(12, 1, M)                 \
+    default: break;                                                                                \
+    }
+
+static void pieces_dispatch(int mr, int nv, int masked, __m256i mask, int n, const gemm_piece *pieces,
+                            long row0, long col0, long ldb, const float *bias, float *C, long ldc,
+                            int relu) {
+    if (nv == 2 && !masked) {
+        PIECES_CASES_2(0)
+    } else if (nv == 2) {
+        PIECES_CASES_2(1)
+    } else if (!masked) {
+        PIECES_CASES_1(0)
+    } else {
+        PIECES_CASES_1(1)
+    }
+}
+
+void gemm_nn_pieces_avx2(int M, int N, int n, const gemm_piece *pieces, int ldb, const float *bias,
+                         float *C, int ldc, int relu) {
+    for (int j0 = 0; j0 < N; j0 += 16) {
+        const int nj = N - j0 < 16 ? N - j0 : 16;
+        const int nv = (nj + 7) / 8, masked = nj % 8 != 0, mr_max = MAX_ACC / nv;
+        const __m256i mask = lane_mask(nj - 8 * (nv - 1));
+        for (int i0 = 0; i0 < M; i0 += mr_max) {
+            const int mr = M - i0 < mr_max ? M - i0 : mr_max;
+            pieces_dispatch(mr, nv, masked, mask, n, pieces, i0, j0, ldb, bias ? bias + j0 : NULL,
+                            C + (long)i0 * ldc + j0, ldc, relu);
+        }
+    }
+}
+
 /* Twelve independent chains cover the FMA latency on both ports. */
 double simd_peak_gflops_avx2(double seconds) {
     __m256 acc[12];

@@ -51,6 +51,20 @@ void gemm_nt_scalar(int M, int N, int K, const float *A, int lda, const float *B
     }
 }
 
+// C (M, N) = (bias or C) + sum over pieces of A_j (M, k_j) * B_j (k_j, N), then relu
+void gemm_nn_pieces_scalar(int M, int N, int n, const gemm_piece *pieces, int ldb,
+                           const float *bias, float *C, int ldc, int relu) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = bias ? bias[j] : C[(long)i * ldc + j];
+            for (int q = 0; q < n; q++) {
+                const gemm_piece *pc = &pieces[q];
+                for (int k = 0; k < pc->k; k++) s += pc->a[(long)i * pc->lda + k] * pc->b[(long)k * ldb + j];
+            }
+            C[(long)i * ldc + j] = relu && !(s > 0) ? 0.0f : s;
+        }
+}
+
 /* Two flops per multiply-add over independent chains, so the loop measures
  * throughput rather than latency. */
 double simd_peak_gflops_scalar(double seconds) {

@@ -633,6 +633,103 @@ START_TEST(gemm_avx2_split_deterministic) {
 }
 END_TEST
 
+typedef void (*pieces_fn)(int, int, int, const gemm_piece *, int, const float *, float *, int, int);
+
+/* gemm_nn_pieces against a naive double loop (start, pieces, relu; padding
+ * columns untouched), and bit for bit against gemm_nn of the same pieces
+ * joined into one A (the same chain per element), and against itself split
+ * into random row and column ranges. */
+static void check_gemm_pieces(pieces_fn fn, gemm_fn nn, const char *name) {
+    rng_state r;
+    rng_seed(&r, 22);
+    for (int trial = 0; trial < 80; trial++) {
+        const int M = rand_in(&r, 1, 40), N = rand_in(&r, 1, 40), n = rand_in(&r, 0, 4);
+        const int use_bias = trial % 2, relu = (trial / 2) % 2, ldb = N + rand_in(&r, 0, 5);
+        const int ldc = N + rand_in(&r, 0, 5);
+        gemm_piece pc[4];
+        float *A[4], *B[4];
+        int K = 0;
+        for (int q = 0; q < n; q++) {
+            pc[q].k = rand_in(&r, 0, 20);
+            pc[q].lda = pc[q].k + rand_in(&r, 0, 5);
+            A[q] = alloc_random(&r, (long)M * pc[q].lda);
+            B[q] = alloc_random(&r, (long)pc[q].k * ldb);
+            pc[q].a = A[q], pc[q].b = B[q];
+            K += pc[q].k;
+        }
+        float *bias = alloc_random(&r, N), *C0 = alloc_random(&r, (long)M * ldc);
+        float *C = alloc_filled((long)M * ldc, 0.0f), *D = alloc_filled((long)M * ldc, 0.0f);
+        memcpy(C, C0, (size_t)M * ldc * sizeof(float));
+        fn(M, N, n, pc, ldb, use_bias ? bias : NULL, C, ldc, relu);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < ldc; j++) {
+                const long at = (long)i * ldc + j;
+                if (j >= N) {
+                    ck_assert_msg(C[at] == C0[at], "%s pieces wrote C(%d,%d) beyond N %d", name, i, j, N);
+                    continue;
+                }
+                double sum = use_bias ? bias[j] : C0[at], mag = fabs(sum);
+                for (int q = 0; q < n; q++)
+                    for (int k = 0; k < pc[q].k; k++) {
+                        const double t = (double)A[q][(long)i * pc[q].lda + k] * B[q][(long)k * ldb + j];
+                        sum += t, mag += fabs(t);
+                    }
+                if (relu && sum < 0) sum = 0;
+                ck_assert_msg(fabs(C[at] - sum) <= REL_TOL * mag + 1e-30,
+                              "%s pieces M %d N %d n %d bias %d relu %d: C(%d,%d) is %g, want %g", name,
+                              M, N, n, use_bias, relu, i, j, (double)C[at], sum);
+            }
+        char what[128];
+        snprintf(what, sizeof what, "%s pieces M %d N %d n %d K %d", name, M, N, n, K);
+        if (!relu) { /* one A of all the pieces' columns, one B of their rows */
+            float *AJ = alloc_filled((long)M * (K + 1), 0.0f), *BJ = alloc_filled((long)(K + 1) * ldb, 0.0f);
+            for (int q = 0, k0 = 0; q < n; k0 += pc[q].k, q++)
+                for (int k = 0; k < pc[q].k; k++) {
+                    for (int i = 0; i < M; i++) AJ[(long)i * (K + 1) + k0 + k] = A[q][(long)i * pc[q].lda + k];
+                    memcpy(BJ + (long)(k0 + k) * ldb, B[q] + (long)k * ldb, (size_t)N * sizeof(float));
+                }
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < ldc; j++) D[(long)i * ldc + j] = use_bias && j < N ? bias[j] : C0[(long)i * ldc + j];
+            nn(M, N, K, AJ, K + 1, BJ, ldb, D, ldc, 1);
+            check_same_bits(what, C, D, (long)M * ldc);
+            free(AJ), free(BJ);
+        }
+        /* rows, then columns, in random ranges */
+        memcpy(D, C0, (size_t)M * ldc * sizeof(float));
+        for (int i0 = 0; i0 < M;) {
+            const int i1 = rand_in(&r, i0 + 1, M);
+            gemm_piece sub[4];
+            for (int q = 0; q < n; q++) sub[q] = pc[q], sub[q].a = pc[q].a + (long)i0 * pc[q].lda;
+            fn(i1 - i0, N, n, sub, ldb, use_bias ? bias : NULL, D + (long)i0 * ldc, ldc, relu);
+            i0 = i1;
+        }
+        check_same_bits(what, C, D, (long)M * ldc);
+        memcpy(D, C0, (size_t)M * ldc * sizeof(float));
+        for (int j0 = 0; j0 < N;) {
+            const int j1 = rand_in(&r, j0 + 1, N);
+            gemm_piece sub[4];
+            for (int q = 0; q < n; q++) sub[q] = pc[q], sub[q].b = pc[q].b + j0;
+            fn(M, j1 - j0, n, sub, ldb, use_bias ? bias + j0 : NULL, D + j0, ldc, relu);
+            j0 = j1;
+        }
+        check_same_bits(what, C, D, (long)M * ldc);
+        for (int q = 0; q < n; q++) free(A[q]), free(B[q]);
+        free(bias), free(C0), free(C), free(D);
+    }
+}
+
+START_TEST(gemm_pieces_scalar) { check_gemm_pieces(gemm_nn_pieces_scalar, gemm_nn_scalar, "scalar"); }
+END_TEST
+
+START_TEST(gemm_pieces_avx2) {
+    if (!simd_avx2_supported()) {
+        printf("skipped: this CPU has no AVX2+FMA\n");
+        return;
+    }
+    check_gemm_pieces(gemm_nn_pieces_avx2, gemm_nn_avx2, "avx2");
+}
+END_TEST
+
 /* The dispatching entry points run the kernel of the forced path. */
 START_TEST(dispatch_follows_forced_path) {
     rng_state r;
@@ -749,6 +846,8 @@ static Suite *kernels_suite(void) {
     tcase_add_test(gemm, gemm_avx2_matches_scalar_random);
     tcase_add_test(gemm, gemm_scalar_split_deterministic);
     tcase_add_test(gemm, gemm_avx2_split_deterministic);
+    tcase_add_test(gemm, gemm_pieces_scalar);
+    tcase_add_test(gemm, gemm_pieces_avx2);
     suite_add_tcase(s, gemm);
     TCase *misc = tcase_create("dispatch");
     tcase_add_test(misc, dispatch_follows_forced_path);
