@@ -8,7 +8,11 @@
  *                            split evenly over the threads), so that each item
  *                            reads the output gradient once for all its taps
  *   gemm:                    one call per thread on a contiguous piece of the
- *                            rows (or of the columns when there are few rows)
+ *                            rows (or of the columns when there are few rows);
+ *                            "pieces" is gemm_nn_pieces as the skip network's
+ *                            pixel layer runs it: the 1 + 32 full-size
+ *                            channels onto the bias, with the ReLU (its 64
+ *                            upsampled channels: the nn line at 8192 rows) 
  * Each figure is the median of 5 timed runs after one warm-up run. */
 #include <omp.h>
 #include <stdio.h>
@@ -142,7 +146,7 @@ static void bench_conv(const double *peak, int max_threads) {
 }
 
 typedef struct {
-    int variant; /* 0 nn, 1 tn, 2 nt */
+    int variant; /* 0 nn, 1 tn, 2 nt, 3 nn_pieces */
     int M, N, K, threads;
     const float *A, *B;
     float *C;
@@ -172,6 +176,10 @@ static void run_gemm(const void *arg) {
         if (g->variant == 0) gemm_nn(M, N, g->K, A, lda, B, ldb, C, g->N, 0);
         if (g->variant == 1) gemm_tn(M, N, g->K, A, lda, B, ldb, C, g->N, 0);
         if (g->variant == 2) gemm_nt(M, N, g->K, A, lda, B, ldb, C, g->N, 0);
+        if (g->variant == 3) { /* as the pixel layer: the gray channel, then the rest; bias, ReLU */
+            gemm_piece pc[2] = {{A, B, lda, 1}, {A + 1, B + ldb, lda, g->K - 1}};
+            gemm_nn_pieces(M, N, 2, pc, ldb, B, C, g->N, 1);
+        }
     }
 }
 
@@ -180,14 +188,15 @@ static void bench_gemm(const double *peak, int max_threads) {
         const char *what;
         int variant, M, N, K;
     } shapes[] = {
-        {"per-pixel fwd", 0, 32768, 64, 97},   {"per-pixel dX", 2, 32768, 97, 64},
+        {"per-pixel fwd", 0, 32768, 64, 97},   {"per-pixel fwd", 3, 32768, 64, 33},
+        {"per-pixel fwd", 0, 8192, 64, 64},    {"per-pixel dX", 2, 32768, 97, 64},
         {"per-pixel dW", 1, 97, 64, 32768},    {"per-pixel fwd", 0, 32768, 4, 64},
         {"per-pixel dX", 2, 32768, 64, 4},     {"per-pixel dW", 1, 64, 4, 32768},
         {"dense fwd", 0, 32, 512, 4096},       {"dense dX", 2, 32, 4096, 512},
         {"dense dW", 1, 4096, 512, 32},        {"dense fwd", 0, 32, 4096, 512},
         {"dense dX", 2, 32, 512, 4096},        {"dense dW", 1, 512, 4096, 32},
     };
-    const char *vname[3] = {"nn", "tn", "nt"};
+    const char *vname[4] = {"nn", "tn", "nt", "pieces"};
     printf("\n%-14s %-24s", "gemm", "M x N x K");
     for (int t = 1; t <= max_threads; t++) printf("   %d thr GFLOP/s  %%peak", t);
     printf("\n");
