@@ -68,28 +68,12 @@ INLINE void forward_block(const int npx, const int nv, const int masked, __m256i
     case NPX:                                                                                      \
         forward_block(NPX, NV, MASKED, mask, in, pix, row, cin, w, bias, cout, out, opix);         \
         break;
-/* Compile-time npx: up to 6 pixels for two channel vectors, 12 for one. */
-#define FORWARD_CASES_2(M)                                                                         \
-    switch (npx) { FB(1, 2, M) FB(2, 2, M) FB(3, 2, M) FB(4, 2, M) FB(5, 2, M) FB(6, 2, M) default: break; }
-#define FORWARD_CASES_1(M)                                                                         \
-    switch (npx) {                                                                                 \
-        FB(1, 1, M) FB(2, 1, M) FB(3, 1, M) FB(4, 1, M) FB(5, 1, M) FB(6, 1, M)                    \
-        FB(7, 1, M) FB(8, 1, M) FB(9, 1, M) FB(10, 1, M) FB(11, 1, M) FB(12, 1, M)                 \
-    default: break;                                                                                \
-    }
 
+/* Compile-time npx: up to 6 pixels for two channel vectors, 12 for one. */
 static void forward_dispatch(int npx, int nv, int masked, __m256i mask, const float *in,
                              const long *pix, long row, int cin, const float *w, const float *bias,
                              int cout, float *out, const long *opix) {
-    if (nv == 2 && !masked) {
-        FORWARD_CASES_2(0)
-    } else if (nv == 2) {
-        FORWARD_CASES_2(1)
-    } else if (!masked) {
-        FORWARD_CASES_1(0)
-    } else {
-        FORWARD_CASES_1(1)
-    }
+    BLOCK_DISPATCH(npx, FB)
 }
 
 // in is (H+4, W+4, cin), w is (5, 5, cin, cout), out is (H, W, cout)

@@ -52,28 +52,11 @@ INLINE void gemm_block(const int mr, const int nv, const int masked, __m256i mas
     case MR:                                                                                       \
         gemm_block(MR, NV, MASKED, mask, kc, A, sai, sak, B, ldb, C, ldc, load_c);                 \
         break;
-/* Compile-time mr: up to 6 rows for two column vectors, 12 for one. */
-#define GEMM_CASES_2(M)                                                                            \
-    switch (mr) { GM(1, 2, M) GM(2, 2, M) GM(3, 2, M) GM(4, 2, M) GM(5, 2, M) GM(6, 2, M) default: break; }
-#define GEMM_CASES_1(M)                                                                            \
-    switch (mr) {                                                                                  \
-        GM(1, 1, M) GM(2, 1, M) GM(3, 1, M) GM(4, 1, M) GM(5, 1, M) GM(6, 1, M)                    \
-        GM(7, 1, M) GM(8, 1, M) GM(9, 1, M) GM(10, 1, M) GM(11, 1, M) GM(12, 1, M)                 \
-    default: break;                                                                                \
-    }
 
 static void gemm_dispatch(int mr, int nv, int masked, __m256i mask, int kc, const float *A,
                           long sai, long sak, const float *B, long ldb, float *C, long ldc,
                           int load_c) {
-    if (nv == 2 && !masked) {
-        GEMM_CASES_2(0)
-    } else if (nv == 2) {
-        GEMM_CASES_2(1)
-    } else if (!masked) {
-        GEMM_CASES_1(0)
-    } else {
-        GEMM_CASES_1(1)
-    }
+    BLOCK_DISPATCH(mr, GM)
 }
 
 /* The rows of one panel of up to 16 columns over one k-block. */
@@ -203,27 +186,11 @@ INLINE void pieces_block(const int mr, const int nv, const int masked, __m256i m
     case MR:                                                                                       \
         pieces_block(MR, NV, MASKED, mask, n, pieces, row0, col0, ldb, bias, C, ldc, relu);        \
         break;
-#define PIECES_CASES_2(M)                                                                          \
-    switch (mr) { PB(1, 2, M) PB(2, 2, M) PB(3, 2, M) PB(4, 2, M) PB(5, 2, M) PB(6, 2, M) default: break; }
-#define PIECES_CASES_1(M)                                                                          \
-    switch (mr) {                                                                                  \
-        PB(1, 1, M) PB(2, 1, M) PB(3, 1, M) PB(4, 1, M) PB(5, 1, M) PB(6, 1, M)                    \
-        PB(7, 1, M) PB(8, 1, M) PB(9, 1, M) PB(10, 1, M) PB(11, 1, M) PB(12, 1, M)                 \
-    default: break;                                                                                \
-    }
 
 static void pieces_dispatch(int mr, int nv, int masked, __m256i mask, int n, const gemm_piece *pieces,
                             long row0, long col0, long ldb, const float *bias, float *C, long ldc,
                             int relu) {
-    if (nv == 2 && !masked) {
-        PIECES_CASES_2(0)
-    } else if (nv == 2) {
-        PIECES_CASES_2(1)
-    } else if (!masked) {
-        PIECES_CASES_1(0)
-    } else {
-        PIECES_CASES_1(1)
-    }
+    BLOCK_DISPATCH(mr, PB)
 }
 
 void gemm_nn_pieces_avx2(int M, int N, int n, const gemm_piece *pieces, int ldb, const float *bias,
