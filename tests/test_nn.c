@@ -422,8 +422,8 @@ static float *train_three_steps(const char *arch, int threads, size_t *n_params)
 }
 
 START_TEST(test_thread_count_does_not_change_weights) {
-    const char *archs[] = {"default", "pixel", "dense"};
-    for (int a = 0; a < 3; a++) {
+    const char *archs[] = {"default", "skip", "pixel", "dense"};
+    for (int a = 0; a < 4; a++) {
         size_t n1, n2, n3;
         float *w1 = train_three_steps(archs[a], 1, &n1);
         float *w2 = train_three_steps(archs[a], 2, &n2);
