@@ -1,6 +1,7 @@
 # colorize: one binary, AVX2+FMA kernels chosen at run time.
 #   make            build ./colorize
 #   make test       Check suite, then again under ASan+UBSan (leaks on)
+#   make test-noavx2  SIMD and end-to-end tests on an emulated CPU without AVX2
 #   make bench      kernel and training benchmarks
 #   make fuzz       libFuzzer target for the pickle reader (clang)
 #   make run        build, fetch CIFAR-10 if DATA is absent, run the task
@@ -36,7 +37,7 @@ TESTS      = $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 TESTS_A    = $(TEST_SRCS:tests/%.c=$(BA)/tests/%)
 BENCHES    = $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
 
-.PHONY: all test test-fast test-asan bench fuzz run clean format
+.PHONY: all test test-fast test-asan test-noavx2 bench fuzz run clean format
 all: colorize
 
 colorize: $(B)/colorize.o $(LIB_OBJS)
@@ -75,6 +76,22 @@ test-fast: colorize $(TESTS)
 test-asan: $(BA)/colorize $(TESTS_A)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  COLORIZE_BIN=$(BA)/colorize CK_TIMEOUT_MULTIPLIER=10 tests/run_all.sh $(TESTS_A)
+
+# The kernel, k-means and whole-program tests on an emulated CPU without AVX2
+# (qemu-user's Nehalem: SSE4.2, no AVX): the run-time dispatch must choose the
+# portable kernels, and no code may use an instruction that CPU lacks.
+# test_cli trains whole (tiny) runs through the program, so the network's
+# portable path is covered; test_nn's thousands of steps would take minutes
+# under emulation. test_kernels says it skipped its AVX2 comparisons when the
+# CPU has no AVX2; without that line the emulation did not hide AVX2.
+QEMU_NOAVX2  = qemu-x86_64 -cpu Nehalem
+NOAVX2_TESTS = $(B)/tests/test_kernels $(B)/tests/test_kmeans $(B)/tests/test_cli
+test-noavx2: colorize $(NOAVX2_TESTS)
+	@command -v qemu-x86_64 >/dev/null || { echo "test-noavx2 needs qemu-x86_64 (apt-get install qemu-user)"; exit 1; }
+	@RUNNER="$(QEMU_NOAVX2)" COLORIZE_BIN="$(QEMU_NOAVX2) ./colorize" CK_TIMEOUT_MULTIPLIER=20 \
+	  tests/run_all.sh $(NOAVX2_TESTS) >$(B)/test-noavx2.log 2>&1; status=$$?; cat $(B)/test-noavx2.log; \
+	  grep -q 'this CPU has no AVX2' $(B)/test-noavx2.log || { echo "test-noavx2: the emulated CPU still has AVX2"; exit 1; }; \
+	  exit $$status
 
 bench: colorize $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done

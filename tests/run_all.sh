@@ -1,13 +1,14 @@
 #!/bin/sh
 # Runs each Check program given, then prints one closing line for the lot:
 # "checks: N passed, M failed" (a program that dies, or exits non-zero after
-# passing every check, counts as one failure).
+# passing every check, counts as one failure). $RUNNER, if set, is put in
+# front of each program (an emulator).
 passed=0
 failed=0
 log=$(mktemp)
 for t in "$@"; do
     echo "== $t"
-    "$t" >"$log" 2>&1
+    $RUNNER "$t" >"$log" 2>&1
     status=$?
     cat "$log"
     line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)
