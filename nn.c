@@ -18,7 +18,7 @@
 
 #include "simd/conv5x5.h"
 #include "simd/gemm.h"
-#include "simd/vmath.h"
+#include "simd/softmax.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------------ */
@@ -1064,23 +1064,6 @@ static void dense_backward(network *net, int i, int B) {
     bias_grad(dout, (size_t)B, nout, net->grads + L->b_offset);
 }
 
-/* q = softmax of the logits z over k classes at each of `pixels` pixels.
- * Inlined with k a constant for the common k = 4, where the compiler
- * vectorises the per-pixel loops too. */
-static inline void softmax_pixels(const float *restrict z, float *restrict q, size_t pixels, int k) {
-    for (size_t p = 0; p < pixels; p++) {
-        float max = z[p * k];
-        for (int c = 1; c < k; c++) max = z[p * k + c] > max ? z[p * k + c] : max;
-        for (int c = 0; c < k; c++) q[p * k + c] = z[p * k + c] - max;
-    }
-    for (size_t e = 0; e < pixels * k; e++) q[e] = vm_exp(q[e]); /* one vectorised pass */
-    for (size_t p = 0; p < pixels; p++) {
-        float sum = 0;
-        for (int c = 0; c < k; c++) sum += q[p * k + c];
-        for (int c = 0; c < k; c++) q[p * k + c] /= sum;
-    }
-}
-
 // in is (B,h,w,k) logits (or (B, h*w*k) flat), out is (B,h,w,k) probabilities
 static void softmax_forward(network *net, int i, int B) {
     const nn_layer *L = &net->layers[i];
@@ -1090,33 +1073,8 @@ static void softmax_forward(network *net, int i, int B) {
     for (int b = 0; b < B; b++) {
         const float *z = net->act[L->inputs[0]] + b * n;
         float *q = net->act[L->output] + b * n;
-        if (k == 4) softmax_pixels(z, q, pixels, 4);
-        else softmax_pixels(z, q, pixels, k);
+        softmax_pixels(z, q, pixels, k);
     }
-}
-
-/* Cross-entropy summed over one image's pixels: -ln of each target's
- * probability (at least 1e-30), the logs taken in vectorised runs and added
- * in pixel order. */
-static double image_xent(const float *prob, const uint8_t *targets, size_t pixels, int k) {
-    enum { RUN = 256 };
-    float lp[RUN];
-    double loss = 0;
-    for (size_t p0 = 0; p0 < pixels; p0 += RUN) {
-        size_t len = pixels - p0 < RUN ? pixels - p0 : RUN;
-        for (size_t p = 0; p < len; p++) lp[p] = prob[(p0 + p) * k + targets[p0 + p]];
-        for (size_t p = 0; p < len; p++) lp[p] = vm_log(lp[p]);
-        for (size_t p = 0; p < len; p++) loss -= lp[p];
-    }
-    return loss;
-}
-
-/* dz = (prob - onehot(t)) * scale at each pixel; inlined with k = 4 a
- * constant, as softmax_pixels. */
-static inline void xent_grad_pixels(const float *restrict prob, const uint8_t *restrict t,
-                                    size_t pixels, int k, float scale, float *restrict dz) {
-    for (size_t p = 0; p < pixels; p++)
-        for (int c = 0; c < k; c++) dz[p * k + c] = (prob[p * k + c] - (float)(c == t[p])) * scale;
 }
 
 /* Cross-entropy of the softmax against the targets, per image, and its
@@ -1131,9 +1089,8 @@ static double softmax_xent_backward(network *net, int i, const uint8_t *targets,
         const float *prob = net->act[L->output] + b * hw * k;
         const uint8_t *t = targets + b * hw;
         float *dz = net->grad[L->inputs[0]] + b * hw * k;
-        net->image_loss[b] = image_xent(prob, t, hw, k);
-        if (k == 4) xent_grad_pixels(prob, t, hw, 4, scale, dz);
-        else xent_grad_pixels(prob, t, hw, k, scale, dz);
+        net->image_loss[b] = xent_pixels(prob, t, hw, k);
+        xent_grad_pixels(prob, t, hw, k, scale, dz);
     }
     double total = 0;
     for (int b = 0; b < B; b++) total += net->image_loss[b];
@@ -1285,7 +1242,7 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
                 if (targets) wrong += best != targets[at + p];
                 if (classes) classes[at + p] = (uint8_t)best;
             }
-            net->image_loss[b] = targets ? image_xent(q, targets + at, (size_t)hw, k) : 0;
+            net->image_loss[b] = targets ? xent_pixels(q, targets + at, (size_t)hw, k) : 0;
         }
         for (int b = 0; b < B; b++) loss += net->image_loss[b];
     }

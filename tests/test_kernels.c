@@ -1,13 +1,16 @@
 /* The convolution and matrix kernels: scalar twins against naive loops written
  * independently (unpadded images, explicit bounds, double sums), AVX2 kernels
  * against their scalar twins, and the determinism promise of the headers:
- * splitting rows, columns, channel ranges or pixel blocks gives the same bits. */
+ * splitting rows, columns, channel ranges or pixel blocks gives the same bits.
+ * Also exp/log against libm, and the softmax kernels against double maths and
+ * their AVX2 build against the portable one, bit for bit. */
 #include <float.h>
 #include <math.h>
 
 #include "simd/conv5x5.h"
 #include "simd/gemm.h"
 #include "simd/simd.h"
+#include "simd/softmax.h"
 #include "simd/vmath.h"
 #include "tests/testutil.h"
 #include "util.h"
@@ -812,6 +815,90 @@ START_TEST(vmath_matches_libm) {
 }
 END_TEST
 
+/* Logits for the softmax tests: spread over [-scale, scale], with a few
+ * large ones (the max subtraction must keep exp in range) and, for a
+ * pixel, a tie between classes. */
+static void softmax_case(rng_state *r, size_t pixels, int k, float *z, uint8_t *t) {
+    const float scale = (float)rand_in(r, 1, 30);
+    for (size_t e = 0; e < pixels * k; e++) z[e] = scale * (2.0f * rng_uniform(r) - 1.0f);
+    for (size_t p = 0; p < pixels; p += 7) z[p * k + rng_below(r, (uint64_t)k)] = 200.0f;
+    if (k > 1) z[1] = z[0];
+    for (size_t p = 0; p < pixels; p++) t[p] = (uint8_t)rng_below(r, (uint64_t)k);
+}
+
+/* The portable build against softmax and cross-entropy in double. */
+START_TEST(softmax_scalar_matches_double) {
+    rng_state r;
+    rng_seed(&r, 31);
+    static const int ks[] = {2, 3, 4, 5, 7, 16, 64};
+    for (int c = 0; c < 7; c++) {
+        const int k = ks[c];
+        const size_t pixels = (size_t)rand_in(&r, 1, 700);
+        float *z = alloc_filled((long)(pixels * k), 0), *q = alloc_filled((long)(pixels * k), 0),
+              *dz = alloc_filled((long)(pixels * k), 0);
+        uint8_t *t = malloc(pixels);
+        ck_assert_ptr_nonnull(t);
+        softmax_case(&r, pixels, k, z, t);
+        softmax_pixels_scalar(z, q, pixels, k);
+        const float scale = 1.0f / (float)pixels;
+        xent_grad_pixels_scalar(q, t, pixels, k, scale, dz);
+        double want_loss = 0;
+        for (size_t p = 0; p < pixels; p++) {
+            double max = z[p * k], sum = 0;
+            for (int j = 1; j < k; j++) max = fmax(max, z[p * k + j]);
+            for (int j = 0; j < k; j++) sum += exp(z[p * k + j] - max);
+            for (int j = 0; j < k; j++) {
+                /* z - max is rounded to float first: up to 2^-24 |z - max| in the exponent */
+                const double want = exp(z[p * k + j] - max) / sum;
+                const double tol = (1e-6 + 1.2e-7 * (max - z[p * k + j])) * want + 1e-37;
+                ck_assert_msg(fabs(q[p * k + j] - want) <= tol,
+                              "k %d pixel %zu class %d: %g, want %g", k, p, j, (double)q[p * k + j], want);
+                const double want_d = (want - (j == t[p])) * scale;
+                ck_assert_msg(fabs(dz[p * k + j] - want_d) <= 1e-6 * scale, "gradient k %d", k);
+            }
+            want_loss -= log(fmax(exp(z[p * k + t[p]] - max) / sum, 1e-30));
+        }
+        const double loss = xent_pixels_scalar(q, t, pixels, k);
+        ck_assert_msg(fabs(loss - want_loss) <= 1e-5 * want_loss + 1e-6, "k %d: loss %.9g, want %.9g",
+                      k, loss, want_loss);
+        free(z), free(q), free(dz), free(t);
+    }
+}
+END_TEST
+
+/* The AVX2 build of the same source gives the same bits: probabilities,
+ * loss and gradient, on odd pixel counts and every k, NaN logits included. */
+START_TEST(softmax_avx2_matches_scalar) {
+    if (!simd_avx2_supported()) {
+        printf("skipped: this CPU has no AVX2+FMA\n");
+        return;
+    }
+    rng_state r;
+    rng_seed(&r, 32);
+    for (int c = 0; c < 40; c++) {
+        const int k = c % 10 == 9 ? 64 : rand_in(&r, 2, 9);
+        const size_t pixels = (size_t)rand_in(&r, 1, 1100);
+        const long n = (long)(pixels * k);
+        float *z = alloc_filled(n, 0), *q1 = alloc_filled(n, 0), *q2 = alloc_filled(n, 0),
+              *d1 = alloc_filled(n, 0), *d2 = alloc_filled(n, 0);
+        uint8_t *t = malloc(pixels);
+        ck_assert_ptr_nonnull(t);
+        softmax_case(&r, pixels, k, z, t);
+        if (c % 8 == 0) z[n / 2] = NAN;
+        softmax_pixels_scalar(z, q1, pixels, k);
+        softmax_pixels_avx2(z, q2, pixels, k);
+        ck_assert_msg(memcmp(q1, q2, (size_t)n * sizeof(float)) == 0, "softmax, k %d, %zu pixels", k, pixels);
+        const double l1 = xent_pixels_scalar(q1, t, pixels, k), l2 = xent_pixels_avx2(q1, t, pixels, k);
+        ck_assert_msg(memcmp(&l1, &l2, sizeof l1) == 0, "loss %.17g against %.17g", l1, l2);
+        ck_assert(c % 8 != 0 || isnan(l1));
+        xent_grad_pixels_scalar(q1, t, pixels, k, 0.001f, d1);
+        xent_grad_pixels_avx2(q1, t, pixels, k, 0.001f, d2);
+        ck_assert_msg(memcmp(d1, d2, (size_t)n * sizeof(float)) == 0, "gradient, k %d", k);
+        free(z), free(q1), free(q2), free(d1), free(d2), free(t);
+    }
+}
+END_TEST
+
 START_TEST(peak_gflops_is_measured) {
     const double g = simd_peak_gflops(0.05);
     ck_assert_msg(g > 0.1 && g < 1e5, "peak %g GFLOP/s is not plausible", g);
@@ -853,6 +940,8 @@ static Suite *kernels_suite(void) {
     tcase_add_test(misc, dispatch_follows_forced_path);
     tcase_add_test(misc, peak_gflops_is_measured);
     tcase_add_test(misc, vmath_matches_libm);
+    tcase_add_test(misc, softmax_scalar_matches_double);
+    tcase_add_test(misc, softmax_avx2_matches_scalar);
     suite_add_tcase(s, misc);
     return s;
 }
