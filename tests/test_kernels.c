@@ -39,6 +39,14 @@ static float *abs_copy(const float *p, long n) {
     return q;
 }
 
+/* An AVX2 test on a CPU without AVX2+FMA says so and passes (make
+ * test-noavx2 looks for this line). */
+static int skip_without_avx2(void) {
+    if (simd_avx2_supported()) return 0;
+    printf("skipped: this CPU has no AVX2+FMA\n");
+    return 1;
+}
+
 static int rand_in(rng_state *r, int lo, int hi) { return lo + (int)rng_below(r, (uint64_t)(hi - lo + 1)); }
 
 /* Every got[i] must be within REL_TOL * mag[i] of want[i]; reports the worst. */
@@ -185,10 +193,7 @@ START_TEST(forward_scalar_matches_naive) { check_forward_vs_naive(conv5x5_forwar
 END_TEST
 
 START_TEST(forward_avx2_matches_naive) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_forward_vs_naive(conv5x5_forward_avx2, "avx2");
 }
 END_TEST
@@ -221,10 +226,7 @@ START_TEST(backward_input_scalar_matches_naive) { check_backward_input(SIMD_SCAL
 END_TEST
 
 START_TEST(backward_input_avx2_matches_naive) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_backward_input(SIMD_AVX2);
 }
 END_TEST
@@ -278,10 +280,7 @@ START_TEST(weight_grad_scalar_matches_naive) {
 END_TEST
 
 START_TEST(weight_grad_avx2_matches_naive) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_weight_grad_vs_naive(conv5x5_weight_grad_avx2, "avx2");
 }
 END_TEST
@@ -289,10 +288,7 @@ END_TEST
 /* Random shapes, AVX2 against scalar; the magnitude comes from the scalar
  * kernel run on absolute values. */
 START_TEST(forward_avx2_matches_scalar_random) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     rng_state r;
     rng_seed(&r, 14);
     for (int trial = 0; trial < 60; trial++) {
@@ -314,10 +310,7 @@ START_TEST(forward_avx2_matches_scalar_random) {
 END_TEST
 
 START_TEST(weight_grad_avx2_matches_scalar_random) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     rng_state r;
     rng_seed(&r, 15);
     for (int trial = 0; trial < 60; trial++) {
@@ -382,10 +375,7 @@ START_TEST(forward_scalar_blocks_deterministic) {
 END_TEST
 
 START_TEST(forward_avx2_blocks_deterministic) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_forward_blocks_deterministic(conv5x5_forward_avx2, "avx2 forward window/slice");
 }
 END_TEST
@@ -451,10 +441,7 @@ START_TEST(weight_grad_taps_scalar_matches_per_tap) {
 END_TEST
 
 START_TEST(weight_grad_taps_avx2_matches_per_tap) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_weight_grad_taps(conv5x5_weight_grad_avx2, conv5x5_weight_grad_taps_avx2, "avx2 taps");
 }
 END_TEST
@@ -465,10 +452,7 @@ START_TEST(weight_grad_scalar_split_deterministic) {
 END_TEST
 
 START_TEST(weight_grad_avx2_split_deterministic) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_weight_grad_split(conv5x5_weight_grad_avx2, "avx2 weight_grad split");
 }
 END_TEST
@@ -546,19 +530,13 @@ START_TEST(gemm_scalar_matches_naive) { check_gemm_vs_naive(gemm_scalar_fns, "sc
 END_TEST
 
 START_TEST(gemm_avx2_matches_naive) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_gemm_vs_naive(gemm_avx2_fns, "avx2");
 }
 END_TEST
 
 START_TEST(gemm_avx2_matches_scalar_random) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     rng_state r;
     rng_seed(&r, 19);
     for (int trial = 0; trial < 120; trial++) {
@@ -628,10 +606,7 @@ START_TEST(gemm_scalar_split_deterministic) { check_gemm_split(gemm_scalar_fns, 
 END_TEST
 
 START_TEST(gemm_avx2_split_deterministic) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_gemm_split(gemm_avx2_fns, "avx2");
 }
 END_TEST
@@ -725,10 +700,7 @@ START_TEST(gemm_pieces_scalar) { check_gemm_pieces(gemm_nn_pieces_scalar, gemm_n
 END_TEST
 
 START_TEST(gemm_pieces_avx2) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     check_gemm_pieces(gemm_nn_pieces_avx2, gemm_nn_avx2, "avx2");
 }
 END_TEST
@@ -869,10 +841,7 @@ END_TEST
 /* The AVX2 build of the same source gives the same bits: probabilities,
  * loss and gradient, on odd pixel counts and every k, NaN logits included. */
 START_TEST(softmax_avx2_matches_scalar) {
-    if (!simd_avx2_supported()) {
-        printf("skipped: this CPU has no AVX2+FMA\n");
-        return;
-    }
+    if (skip_without_avx2()) return;
     rng_state r;
     rng_seed(&r, 32);
     for (int c = 0; c < 40; c++) {
