@@ -16,36 +16,47 @@
 #define NN_MAX_INPUTS 8 /* tensors a concat can join */
 #define NN_SPEC_MAX   512
 
-typedef enum {
-    LAYER_CONV5,    /* 5x5 convolution, stride 1, zero "same" padding, bias */
-    LAYER_RELU,
-    LAYER_MAXPOOL2, /* 2x2 max, stride 2 */
-    LAYER_MAXPOOL1, /* 2x2 max, stride 1, "same" (window [y, y+1] x [x, x+1], edge clamped) */
-    LAYER_UPSAMPLE, /* nearest neighbour x2 */
-    LAYER_CONCAT,   /* channels of several earlier tensors, in the order listed */
-    LAYER_DENSE,    /* fully connected on the flattened tensor; output (1, 1, n) */
-    LAYER_PIXEL,    /* one dense layer at every pixel: a 1x1 convolution */
-    LAYER_SOFTMAX,  /* per-pixel softmax over k; a flat input of H*W*k is read as (H, W, k) */
-} layer_kind;
-
 typedef struct {
     int h, w, c;
 } nn_shape;
 
+typedef struct layer_type layer_type; /* a kind of layer: nn_layer.h */
+
+/* How a layer's work gets done; the planner (nn.c) decides it once, from the graph. */
+typedef enum {
+    LAYER_RUNS,           /* its own forward and backward */
+    LAYER_IN_PRODUCER,    /* an in-place ReLU that the layer writing its input applies as it
+                             writes (and whose gradient mask it applies in backward) */
+    LAYER_IN_CONSUMER,    /* a concatenation or upsampling that the per-pixel layer reading it
+                             does in place; its output tensor is never filled (no buffers) */
+} layer_run;
+
+/* One tensor that a layer reads, as the planner resolved it. A per-pixel
+ * layer reads the inputs of a concatenation done in place as separate
+ * pieces (each multiplied by its own rows of the weights), and the input of
+ * an upsampling done in place at its half size (its product is spread over
+ * 2x2 blocks). */
 typedef struct {
-    layer_kind kind;
-    int n_inputs;
-    int inputs[NN_MAX_INPUTS]; /* tensor indices */
-    int output;                /* tensor index = layer index + 1 */
+    int tensor;
+    int channel0;  /* where its channels start in the layer's (joined) input */
+    int half_size; /* an upsampling's input, read at half size */
+    int overwrite; /* this read's gradient overwrites the tensor's (it runs backward first) */
+} layer_read;
+
+typedef struct {
+    const layer_type *type;
     int units;                 /* output channels (conv5, pixel) or outputs (dense) */
+    int stride;                /* maxpool */
+    int n_inputs;
+    int inputs[NN_MAX_INPUTS]; /* tensor indices, as the spec names them */
+    int output;                /* tensor index = layer index + 1 */
     char label[16];            /* name given with @label in the spec, or "" */
-    int fused;                 /* concat: the next (pixel) layer reads its inputs in place,
-                                  and its output tensor is never filled (nor allocated);
-                                  upsample: likewise, the pixel layer reading it multiplies
-                                  the small input and spreads the product over 2x2 blocks;
-                                  relu: works in place on its input, the sole reader of that
-                                  tensor, and a conv5 or pixel layer before it applies it as
-                                  it writes */
+    /* The plan */
+    layer_run run;
+    int relu_on_write;         /* applies the in-place ReLU after it (LAYER_IN_PRODUCER) */
+    int grads_per_image;       /* sums weight gradients image by image (see nn.c) */
+    int n_reads;
+    layer_read reads[NN_MAX_INPUTS];
     size_t w_offset, b_offset; /* into the parameter arrays */
     size_t n_weights, n_bias;
 } nn_layer;
@@ -76,22 +87,14 @@ typedef struct network {
     long step; /* optimiser steps taken */
 
     /* Activations and their gradients, batch_cap images per tensor, carved
-     * out of one allocation (NULL for the output of a fused concat or
-     * upsample, which is never filled); and per-layer scratch (padded copies
-     * for the convolutions), out of another. */
+     * out of one allocation (NULL for a tensor that is never filled; a ReLU
+     * done in place shares its input's); and each layer's working memory,
+     * out of another. */
     float *act[NN_MAX_LAYERS + 1], *grad[NN_MAX_LAYERS + 1];
-    float *pad_in[NN_MAX_LAYERS];   /* conv5: padded input, (B, H+4, W+4, C_in) */
-    float *pad_grad[NN_MAX_LAYERS]; /* conv5: padded output gradient, (B, H+4, W+4, C_out) */
-    float *flipped[NN_MAX_LAYERS];  /* conv5: turned and transposed weights */
-    float *scratch[NN_MAX_LAYERS];  /* conv5: input gradient when it must be added;
-                                       pixel with a fused upsampling's piece: (B, h/2, w/2,
-                                       units), the small product, then the 2x2 sums of the
-                                       output gradient */
-    float *partial[NN_MAX_LAYERS];  /* conv5, pixel: each image's share of the weight and bias
-                                       gradients, (B, n_weights + n_bias); NULL when the layer
-                                       splits the gradient by outputs instead */
-    int grad_overwrite[NN_MAX_LAYERS][NN_MAX_INPUTS]; /* first writer of that input's gradient */
-    float *activations, *layer_scratch;
+    float *grad_parts[NN_MAX_LAYERS]; /* (B, n_weights + n_bias): each image's share of the
+                                         weight and bias gradients when grads_per_image */
+    float *work[NN_MAX_LAYERS];       /* the kind's own (layer_type.work_floats), or NULL */
+    float *activations, *layer_work;
     double *image_loss;      /* (batch_cap) cross-entropy of each image, summed in order */
     uint8_t *batch_targets;  /* (batch_cap, h, w) targets of the batch being trained */
 } network;
@@ -109,6 +112,9 @@ const char *nn_builtin_names(void);
 int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
               char *err, size_t errlen);
 void nn_free(network *net);
+/* Whether a network only takes images of the size it is built for (its
+ * weights fix it: a dense layer); 0 also when the spec does not parse. */
+int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k);
 /* He initialisation (normal, std sqrt(2 / fan_in)), zero biases, from seed. */
 void nn_init_weights(network *net, uint64_t seed);
 

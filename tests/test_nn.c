@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "nn.h"
+#include "nn_layer.h"
 #include "tests/testutil.h"
 #include "util.h"
 
@@ -39,7 +40,7 @@ static void ref_conv5(const network *net, const nn_layer *L, const double *p, co
 
 static void ref_pool(const network *net, const nn_layer *L, const double *in, double *out, int B) {
     nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
-    int stride = L->kind == LAYER_MAXPOOL2 ? 2 : 1;
+    int stride = L->stride;
     for (int b = 0; b < B; b++)
         for (int y = 0; y < o.h; y++)
             for (int x = 0; x < o.w; x++)
@@ -65,19 +66,31 @@ static void ref_matmul(const double *in, int rows, int nin, const double *w, con
         }
 }
 
+/* The kinds the reference knows, by their spec names; a kind it does not
+ * know fails every test that uses it. */
+enum { REF_CONV5, REF_RELU, REF_MAXPOOL, REF_UPSAMPLE, REF_CONCAT, REF_PIXEL, REF_DENSE, REF_SOFTMAX };
+static const char *const ref_kinds[] = {"conv5", "relu",  "maxpool", "upsample",
+                                        "concat", "pixel", "dense",   "softmax"};
+enum { N_REF_KINDS = sizeof ref_kinds / sizeof ref_kinds[0] };
+
+static int ref_kind(const nn_layer *L) {
+    for (int r = 0; r < N_REF_KINDS; r++)
+        if (strcmp(L->type->name, ref_kinds[r]) == 0) return r;
+    return -1;
+}
+
 static void ref_layer(const network *net, int i, const double *p, ref_state *st, int B) {
     const nn_layer *L = &net->layers[i];
     nn_shape s = net->shapes[L->inputs[0]], o = net->shapes[L->output];
     const double *in = st->t[L->inputs[0]];
     double *out = st->t[L->output];
-    switch (L->kind) {
-    case LAYER_CONV5: ref_conv5(net, L, p, in, out, B); break;
-    case LAYER_RELU:
+    switch (ref_kind(L)) {
+    case REF_CONV5: ref_conv5(net, L, p, in, out, B); break;
+    case REF_RELU:
         for (size_t j = 0; j < B * numel(o); j++) out[j] = in[j] > 0 ? in[j] : 0;
         break;
-    case LAYER_MAXPOOL1:
-    case LAYER_MAXPOOL2: ref_pool(net, L, in, out, B); break;
-    case LAYER_UPSAMPLE:
+    case REF_MAXPOOL: ref_pool(net, L, in, out, B); break;
+    case REF_UPSAMPLE:
         for (int b = 0; b < B; b++)
             for (int y = 0; y < o.h; y++)
                 for (int x = 0; x < o.w; x++)
@@ -85,7 +98,7 @@ static void ref_layer(const network *net, int i, const double *p, ref_state *st,
                         out[b * numel(o) + ((size_t)y * o.w + x) * o.c + c] =
                             in[b * numel(s) + ((size_t)(y / 2) * s.w + x / 2) * s.c + c];
         break;
-    case LAYER_CONCAT:
+    case REF_CONCAT:
         for (int b = 0; b < B; b++)
             for (int px = 0; px < o.h * o.w; px++) {
                 int c0 = 0;
@@ -98,13 +111,13 @@ static void ref_layer(const network *net, int i, const double *p, ref_state *st,
                 }
             }
         break;
-    case LAYER_PIXEL:
+    case REF_PIXEL:
         ref_matmul(in, B * s.h * s.w, s.c, p + L->w_offset, p + L->b_offset, L->units, out);
         break;
-    case LAYER_DENSE:
+    case REF_DENSE:
         ref_matmul(in, B, (int)numel(s), p + L->w_offset, p + L->b_offset, L->units, out);
         break;
-    case LAYER_SOFTMAX:
+    case REF_SOFTMAX:
         for (size_t px = 0; px < (size_t)B * o.h * o.w; px++) {
             double m = -INFINITY, sum = 0;
             for (int c = 0; c < o.c; c++) m = fmax(m, in[px * o.c + c]);
@@ -112,6 +125,7 @@ static void ref_layer(const network *net, int i, const double *p, ref_state *st,
             for (int c = 0; c < o.c; c++) out[px * o.c + c] = exp(in[px * o.c + c] - m) / sum;
         }
         break;
+    default: ck_abort_msg("the reference has no layer '%s'", L->type->name);
     }
 }
 
@@ -211,7 +225,7 @@ START_TEST(test_forward_matches_reference) {
         nn_forward(net, x, B);
         for (int t = 1; t <= net->n_layers; t++) {
             if (!net->act[t]) continue; /* a fused concatenation or upsampling: never filled */
-            if (t < net->n_layers && net->layers[t].kind == LAYER_RELU && net->layers[t].fused)
+            if (t < net->n_layers && net->layers[t].run == LAYER_IN_PRODUCER)
                 continue; /* shared with the in-place ReLU after it, which is checked */
             double worst = 0;
             for (size_t j = 0; j < B * numel(net->shapes[t]); j++)
@@ -277,10 +291,12 @@ START_TEST(test_cases_take_every_path) {
                       "%s", err);
         for (int i = 0; i < net->n_layers; i++) {
             const nn_layer *L = &net->layers[i];
-            if (L->kind == LAYER_CONV5 || L->kind == LAYER_PIXEL)
-                seen[L->kind == LAYER_PIXEL][net->partial[i] != NULL] = 1;
-            if (L->kind == LAYER_UPSAMPLE) seen[2][L->fused] = 1;
-            if (L->kind == LAYER_PIXEL && net->scratch[i]) seen[3][net->partial[i] != NULL] = 1;
+            int kind = ref_kind(L), half = 0;
+            for (int j = 0; j < L->n_reads; j++) half |= L->reads[j].half_size;
+            if (kind == REF_CONV5 || kind == REF_PIXEL)
+                seen[kind == REF_PIXEL][L->grads_per_image] = 1;
+            if (kind == REF_UPSAMPLE) seen[2][L->run == LAYER_IN_CONSUMER] = 1;
+            if (kind == REF_PIXEL && half) seen[3][L->grads_per_image] = 1;
         }
         nn_free(net);
     }
@@ -289,6 +305,75 @@ START_TEST(test_cases_take_every_path) {
     ck_assert_msg(seen[2][0] && seen[2][1], "upsample: filled %d, fused %d", seen[2][0], seen[2][1]);
     ck_assert_msg(seen[3][0] && seen[3][1], "pixel reading a fused upsampling: split %d, image by image %d",
                   seen[3][0], seen[3][1]);
+}
+END_TEST
+
+/* Every kind of layer has a whole descriptor, the reference knows it, and
+ * some gradient case uses it: a kind added without its test fails here. */
+START_TEST(test_every_layer_kind_is_whole_and_tested) {
+    int used[64] = {0};
+    ck_assert_int_le(n_layer_types, 64);
+    for (int c = 0; c < N_CASES; c++) {
+        network *net;
+        char err[256];
+        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
+                                gradient_cases[c].k, gradient_cases[c].batch, &net, err,
+                                sizeof err) == 0,
+                      "%s", err);
+        for (int i = 0; i < net->n_layers; i++)
+            for (int t = 0; t < n_layer_types; t++) used[t] |= net->layers[i].type == layer_types[t];
+        nn_free(net);
+    }
+    for (int t = 0; t < n_layer_types; t++) {
+        const layer_type *k = layer_types[t];
+        ck_assert_msg(k->name && k->out_shape && k->fan_in && k->flops && k->work_floats &&
+                          k->describe && k->forward && k->backward,
+                      "layer kind %d (%s) has a missing entry", t, k->name ? k->name : "?");
+        ck_assert_msg(layer_type_named(k->name) == k, "two kinds are named '%s'", k->name);
+        ck_assert_msg(ref_kind(&(nn_layer){.type = k}) >= 0, "the reference has no '%s'", k->name);
+        ck_assert_msg(used[t], "no gradient case uses '%s'", k->name);
+    }
+}
+END_TEST
+
+/* A batch smaller than the buffers (an epoch's last) gives the same
+ * activations, loss and gradients, bit for bit, as buffers of its size. */
+START_TEST(test_smaller_batch_than_buffers) {
+    for (int c = 0; c < N_CASES; c++) {
+        float *x;
+        uint8_t *tg;
+        network *exact = build_case(c, 23 + c, &x, &tg), *roomy;
+        int B = gradient_cases[c].batch;
+        char err[256];
+        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
+                                gradient_cases[c].k, B + 3, &roomy, err, sizeof err) == 0,
+                      "%s", err);
+        memcpy(roomy->params, exact->params, exact->n_params * sizeof(float));
+        /* A full batch first leaves its values all over the roomy working memory. */
+        size_t px = (size_t)gradient_cases[c].h * gradient_cases[c].w;
+        float *full = malloc((B + 3) * px * sizeof(float));
+        uint8_t *full_tg = malloc((B + 3) * px);
+        for (size_t j = 0; j < (B + 3) * px; j++) full[j] = x[j % (B * px)] + 1, full_tg[j] = tg[j % (B * px)];
+        nn_forward(roomy, full, B + 3);
+        nn_backward(roomy, full_tg, B + 3);
+        free(full);
+        free(full_tg);
+        /* twice, so that what a call leaves in the working memory is used */
+        for (int pass = 0; pass < 2; pass++) {
+            nn_forward(exact, x, B);
+            nn_forward(roomy, x, B);
+            double l1 = nn_backward(exact, tg, B), l2 = nn_backward(roomy, tg, B);
+            ck_assert_msg(l1 == l2, "case %d: loss %.9g with buffers for %d, %.9g for %d", c, l1,
+                          B, l2, B + 3);
+            ck_assert_msg(memcmp(exact->grads, roomy->grads, exact->n_params * sizeof(float)) == 0,
+                          "case %d: gradients differ with buffers for %d images", c, B + 3);
+            for (int j = 0; j < B * gradient_cases[c].h * gradient_cases[c].w; j++) x[j] *= -0.5f;
+        }
+        free(x);
+        free(tg);
+        nn_free(exact);
+        nn_free(roomy);
+    }
 }
 END_TEST
 
@@ -343,8 +428,8 @@ START_TEST(test_concat_and_upsample_before_pixel_are_fused) {
     ck_assert(nn_create("default", 32, 32, 4, 2, &net, err, sizeof err) == 0);
     int fused = 0;
     for (int i = 0; i < net->n_layers; i++)
-        if (net->layers[i].kind == LAYER_CONCAT || net->layers[i].kind == LAYER_UPSAMPLE) {
-            ck_assert(net->layers[i].fused);
+        if (ref_kind(&net->layers[i]) == REF_CONCAT || ref_kind(&net->layers[i]) == REF_UPSAMPLE) {
+            ck_assert(net->layers[i].run == LAYER_IN_CONSUMER);
             ck_assert(net->act[i + 1] == NULL && net->grad[i + 1] == NULL); /* no buffers */
             fused++;
         }
@@ -353,7 +438,7 @@ START_TEST(test_concat_and_upsample_before_pixel_are_fused) {
     /* read by a convolution: copied as usual */
     ck_assert(nn_create("conv5:4@a concat:input,a conv5:4 pixel:k softmax", 8, 8, 4, 2, &net, err,
                         sizeof err) == 0);
-    for (int i = 0; i < net->n_layers; i++) ck_assert_int_eq(net->layers[i].fused, 0);
+    for (int i = 0; i < net->n_layers; i++) ck_assert_int_eq(net->layers[i].run, LAYER_RUNS);
     nn_free(net);
     /* in-place ReLUs: after conv1 and conv2 and the first pixel layer; not
      * the one whose input is also read by the concatenation */
@@ -361,7 +446,7 @@ START_TEST(test_concat_and_upsample_before_pixel_are_fused) {
                         "relu pixel:k softmax", 8, 8, 4, 2, &net, err, sizeof err) == 0);
     int relus = 0;
     for (int i = 0; i < net->n_layers; i++)
-        relus += net->layers[i].kind == LAYER_RELU && net->layers[i].fused;
+        relus += ref_kind(&net->layers[i]) == REF_RELU && net->layers[i].run == LAYER_IN_PRODUCER;
     ck_assert_int_eq(relus, 2);
     ck_assert(net->act[5] == net->act[4] && net->grad[5] == net->grad[4]); /* conv5:4 relu */
     ck_assert(net->act[2] != net->act[1]); /* its input is read by the concatenation too */
@@ -447,13 +532,13 @@ START_TEST(test_builtins_keep_the_task_rules) {
         ck_assert_msg(nn_create(names[a], 32, 32, 4, 2, &net, err, sizeof err) == 0, "%s", err);
         int conv = 0, pool = 0, mlp = 0;
         for (int i = 0; i < net->n_layers; i++) {
-            layer_kind kd = net->layers[i].kind;
-            conv += kd == LAYER_CONV5;
-            pool += kd == LAYER_MAXPOOL1 || kd == LAYER_MAXPOOL2;
-            mlp += kd == LAYER_DENSE || kd == LAYER_PIXEL;
+            int kd = ref_kind(&net->layers[i]);
+            conv += kd == REF_CONV5;
+            pool += kd == REF_MAXPOOL;
+            mlp += kd == REF_DENSE || kd == REF_PIXEL;
         }
         ck_assert_msg(conv >= 2 && pool >= 1 && mlp >= 2, "%s breaks the task's rules", names[a]);
-        ck_assert_int_eq(net->layers[net->n_layers - 1].kind, LAYER_SOFTMAX);
+        ck_assert_int_eq(ref_kind(&net->layers[net->n_layers - 1]), REF_SOFTMAX);
         nn_shape o = net->shapes[net->n_layers];
         ck_assert(o.h == 32 && o.w == 32 && o.c == 4);
         nn_free(net);
@@ -588,6 +673,8 @@ int main(void) {
     tcase_add_test(tc, test_forward_matches_reference);
     tcase_add_test(tc, test_backward_matches_finite_differences);
     tcase_add_test(tc, test_cases_take_every_path);
+    tcase_add_test(tc, test_every_layer_kind_is_whole_and_tested);
+    tcase_add_test(tc, test_smaller_batch_than_buffers);
     tcase_add_test(tc, test_softmax_cross_entropy_by_hand);
     tcase_add_test(tc, test_concat_and_upsample_before_pixel_are_fused);
     tcase_add_test(tc, test_small_network_learns);

@@ -1,0 +1,110 @@
+/* The kinds of layer, as the network sees them: one descriptor each.
+ *
+ * A descriptor holds everything the rest of the engine needs to know about a
+ * kind: its spec token and argument, its output shape, its parameter count,
+ * its FLOPs, its working memory, how it may be fused with its neighbours, and
+ * its forward/backward pair. The graph (nn.c) parses, plans and drives the
+ * layers through these descriptors alone; the kinds live in nn_layers.c,
+ * which lists them in layer_types[]. Adding a kind: its descriptor and its
+ * pair there, its line in layer_types[], a gradient test case in
+ * tests/test_nn.c, and a line in the README. tests/test_nn.c checks that
+ * every descriptor is whole and that the gradient cases use every kind. */
+#ifndef COLORIZE_NN_LAYER_H
+#define COLORIZE_NN_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn.h"
+
+/* The spec argument after "kind:". */
+typedef enum {
+    ARG_NONE,    /* "relu" */
+    ARG_UNITS,   /* a positive size, "32", "k" or "1024*k": nn_layer.units */
+    ARG_STRIDE,  /* 1 or 2, default 2: nn_layer.stride */
+    ARG_TENSORS, /* labels of earlier tensors, "input,c1,prev": nn_layer.inputs */
+} layer_arg;
+
+/* How the planner may fold a kind into a neighbour, so that its work costs
+ * no pass of its own (and, for concat and upsample, no buffers). */
+typedef enum {
+    FUSE_NEVER,
+    FUSE_RELU,     /* an elementwise max(x, 0): its producer can apply it as it writes */
+    FUSE_JOIN,     /* a channel concatenation: a per-pixel reader can take its inputs as pieces */
+    FUSE_UPSAMPLE, /* nearest-neighbour x2: a per-pixel reader can work at the half size */
+} layer_fusion;
+
+/* One image's tensors are (h, w, c), channels last; a call works on B
+ * images, each tensor's images one after another. */
+typedef struct {
+    nn_shape shape; /* one image */
+    const float *x;
+    float *dx;     /* its gradient; NULL when nobody needs it (the gray input) */
+    int channel0;  /* layer_read's */
+    int half_size;
+    int overwrite; /* dx is overwritten (else added to) */
+} layer_input;
+
+typedef struct {
+    int B;         /* images in this call */
+    int batch_cap; /* images the working memory is laid out for (B <= batch_cap) */
+    int n_in;
+    layer_input in[NN_MAX_INPUTS];
+    nn_shape out_shape; /* one image */
+    float *y, *dy;
+    const float *w, *bias; /* the layer's parameters, if any */
+    float *dw, *dbias;     /* and their gradients, overwritten by backward; dbias follows dw */
+    const nn_layer *layer; /* units, stride and the plan */
+    int k;                 /* colour classes */
+    float *grad_parts;     /* (B, n_weights + n_bias) when layer->grads_per_image, else NULL */
+    float *work;           /* the kind's working memory, work_floats(B) of it */
+    const uint8_t *targets; /* (B, h, w) classes: the loss layer's backward */
+    double *image_loss;     /* (B): the loss layer's backward writes each image's loss sum */
+} layer_args;
+
+/* What a kind's size functions see of the network being built. */
+typedef struct {
+    int h, w, k; /* input image size and colour classes */
+} layer_context;
+
+struct layer_type {
+    const char *name; /* the spec token */
+    layer_arg arg;
+    /* The output shape of one image from the shapes of its inputs (already
+     * checked to exist); an error message for inputs the kind cannot take. */
+    int (*out_shape)(const nn_layer *L, const nn_shape *in, const layer_context *ctx,
+                     nn_shape *out, char *err, size_t errlen);
+    /* Inputs of each output unit (the He initialisation's fan-in): the
+     * layer has fan_in * units weights and, if fan_in > 0, units biases. */
+    size_t (*fan_in)(const nn_layer *L, const nn_shape *in);
+    /* Forward FLOPs of one image, after the plan. */
+    double (*flops)(const nn_layer *L, const nn_shape *shapes);
+    /* Floats of working memory for B images, after the plan; zeroed once
+     * when it is allocated, and kept between forward and backward. */
+    size_t (*work_floats)(const nn_layer *L, const nn_shape *shapes, int B);
+    /* The network table's name: "conv5x5 32". */
+    void (*describe)(const nn_layer *L, const nn_shape *shapes, int k, char *name, size_t len);
+    void (*forward)(const layer_args *a);
+    /* Gradients of the inputs (where dx is not NULL) and of the parameters
+     * from dy; the last layer's (the loss) from the targets instead. */
+    void (*backward)(const layer_args *a);
+    layer_fusion fusion;    /* how it may be folded into a neighbour */
+    int applies_relu;       /* can apply a FUSE_RELU layer after it as it writes */
+    int reads_pieces;       /* a per-pixel product: takes FUSE_JOIN and FUSE_UPSAMPLE inputs */
+    int grads_per_image_ok; /* can sum its weight gradients image by image */
+    int fixes_input_size;   /* its weights fit one image size only (dense) */
+    int is_loss;            /* the last layer: softmax with cross-entropy */
+};
+
+/* Every kind, in the order the README lists them. */
+extern const layer_type *const layer_types[];
+extern const int n_layer_types;
+
+const layer_type *layer_type_named(const char *name); /* NULL if none */
+
+/* Helpers for descriptors of kinds without parameters, work or FLOPs. */
+size_t layer_no_fan_in(const nn_layer *L, const nn_shape *in);
+double layer_no_flops(const nn_layer *L, const nn_shape *shapes);
+size_t layer_no_work(const nn_layer *L, const nn_shape *shapes, int B);
+
+#endif

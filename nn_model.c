@@ -1,0 +1,172 @@
+/* The model file: everything needed to use a trained network again, or to
+ * go on training it (model.bin).
+ *
+ * Little-endian:
+ *   "CLRZMODL" u32 version, u32 h, u32 w, u32 spec length, spec bytes,
+ *   u32 k, k*3 f32 palette, f32 mean, f32 std, u32 epochs, u32 optimiser
+ *   (0 Adam, 1 SGD), i64 step,
+ *   u64 n_params, then params, Adam/momentum m, v (n_params f32 each),
+ *   and u64 FNV-1a of every byte before it.
+ * Written in a measure-then-write pass, atomically; read with a specific
+ * message for each kind of damage. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+#include "util.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the model file is written in the host's byte order, which must be little-endian"
+#endif
+
+static const char model_magic[8] = {'C', 'L', 'R', 'Z', 'M', 'O', 'D', 'L'};
+enum { MODEL_VERSION = 1 };
+
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+} byte_writer;
+
+static void put(byte_writer *bw, const void *p, size_t n) {
+    if (bw->buf && bw->len + n <= bw->cap) memcpy(bw->buf + bw->len, p, n);
+    bw->len += n;
+}
+
+static void put_u32(byte_writer *bw, uint32_t v) { put(bw, &v, 4); }
+
+/* Serialises into bw; with bw->buf NULL it only measures. */
+static void model_serialise(const network *net, const nn_model_meta *meta, byte_writer *bw) {
+    uint32_t spec_len = (uint32_t)strlen(net->spec);
+    put(bw, model_magic, 8);
+    put_u32(bw, MODEL_VERSION);
+    put_u32(bw, (uint32_t)net->shapes[0].h);
+    put_u32(bw, (uint32_t)net->shapes[0].w);
+    put_u32(bw, spec_len);
+    put(bw, net->spec, spec_len);
+    put_u32(bw, (uint32_t)meta->k);
+    put(bw, meta->centres, (size_t)meta->k * 3 * sizeof(float));
+    put(bw, &meta->mean, 4);
+    put(bw, &meta->std, 4);
+    put_u32(bw, (uint32_t)meta->epochs);
+    put_u32(bw, (uint32_t)meta->optimizer);
+    int64_t step = net->step;
+    put(bw, &step, 8);
+    uint64_t n = net->n_params;
+    put(bw, &n, 8);
+    put(bw, net->params, n * sizeof(float));
+    put(bw, net->opt_m, n * sizeof(float));
+    put(bw, net->opt_v, n * sizeof(float));
+}
+
+int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,
+            size_t errlen) {
+    byte_writer bw = {0};
+    model_serialise(net, meta, &bw);
+    bw.cap = bw.len + 8;
+    bw.buf = malloc(bw.cap);
+    if (!bw.buf) return set_error(err, errlen, "%s: out of memory", path);
+    bw.len = 0;
+    model_serialise(net, meta, &bw);
+    uint64_t sum = fnv1a(bw.buf, bw.len);
+    put(&bw, &sum, 8);
+    atomic_file af;
+    int rc = atomic_open(&af, path, err, errlen);
+    if (rc == 0) {
+        fwrite(bw.buf, 1, bw.len, af.f);
+        rc = atomic_commit(&af, err, errlen);
+    }
+    free(bw.buf);
+    return rc;
+}
+
+typedef struct {
+    const uint8_t *p;
+    size_t len, pos;
+} byte_reader;
+
+static int take(byte_reader *br, void *out, size_t n) {
+    if (n > br->len - br->pos) return -1;
+    memcpy(out, br->p + br->pos, n);
+    br->pos += n;
+    return 0;
+}
+
+/* Reads the header up to the parameter count; checks what can be checked. */
+static int model_read_header(byte_reader *br, const char *path, int *h, int *w, char *spec,
+                             nn_model_meta *meta, int64_t *step, uint64_t *n_params, char *err,
+                             size_t errlen) {
+    char magic[8];
+    uint32_t version = 0, uh = 0, uw = 0, spec_len = 0, k = 0, epochs = 0, optimizer = 0;
+    if (take(br, magic, 8) || memcmp(magic, model_magic, 8) != 0)
+        return set_error(err, errlen, "%s: not a colorize model file", path);
+    if (take(br, &version, 4) || version != MODEL_VERSION)
+        return set_error(err, errlen, "%s: model format version %u, this program reads %d", path,
+                         version, MODEL_VERSION);
+    if (take(br, &uh, 4) || take(br, &uw, 4) || take(br, &spec_len, 4) || spec_len >= NN_SPEC_MAX ||
+        take(br, spec, spec_len))
+        return set_error(err, errlen, "%s: damaged model header", path);
+    spec[spec_len] = 0;
+    if (take(br, &k, 4) || k < 2 || k > 64 || take(br, meta->centres, (size_t)k * 12) ||
+        take(br, &meta->mean, 4) || take(br, &meta->std, 4) || take(br, &epochs, 4) ||
+        take(br, &optimizer, 4) || take(br, step, 8) || take(br, n_params, 8))
+        return set_error(err, errlen, "%s: damaged model header", path);
+    if (!(meta->std > 0) || !isfinite(meta->mean) || uh == 0 || uw == 0 || uh > 65536 ||
+        uw > 65536 || epochs > 1000000000 || optimizer > OPT_SGD || *step < 0)
+        return set_error(err, errlen, "%s: damaged model header", path);
+    meta->optimizer = (nn_optimizer)optimizer;
+    meta->k = (int)k;
+    meta->epochs = (int)epochs;
+    *h = (int)uh;
+    *w = (int)uw;
+    return 0;
+}
+
+int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_model_meta *meta,
+            char *err, size_t errlen) {
+    *out = NULL;
+    uint8_t *buf;
+    size_t len;
+    if (read_file(path, &buf, &len, err, errlen) != 0) return -1;
+    byte_reader br = {buf, len >= 8 ? len - 8 : 0, 0};
+    uint64_t stored;
+    if (len < 8 || (memcpy(&stored, buf + len - 8, 8), stored != fnv1a(buf, len - 8))) {
+        int rc = len >= 8 && memcmp(buf, model_magic, 8) != 0
+                     ? set_error(err, errlen, "%s: not a colorize model file", path)
+                     : set_error(err, errlen, "%s: damaged or truncated model (checksum mismatch)", path);
+        free(buf);
+        return rc;
+    }
+    char spec[NN_SPEC_MAX];
+    int th = 0, tw = 0;
+    int64_t step = 0;
+    uint64_t n_params = 0;
+    network *net = NULL;
+    int rc = model_read_header(&br, path, &th, &tw, spec, meta, &step, &n_params, err, errlen);
+    if (rc == 0 && h == 0) h = th, w = tw;
+    /* A dense layer's weights fix the image size. */
+    if (rc == 0 && (h != th || w != tw) && nn_fixes_input_size(spec, th, tw, meta->k))
+        rc = set_error(err, errlen,
+                       "%s: this network has a dense layer and accepts %dx%d images only, not %dx%d",
+                       path, tw, th, w, h);
+    if (rc == 0) rc = nn_create(spec, h, w, meta->k, batch_cap, &net, err, errlen);
+    if (rc == 0 && (n_params != net->n_params || br.len - br.pos != 3 * n_params * sizeof(float)))
+        rc = set_error(err, errlen, "%s: damaged model (parameter count does not match the architecture)", path);
+    if (rc == 0) {
+        take(&br, net->params, n_params * sizeof(float));
+        take(&br, net->opt_m, n_params * sizeof(float));
+        take(&br, net->opt_v, n_params * sizeof(float));
+        net->step = step;
+        *out = net;
+    } else {
+        nn_free(net);
+    }
+    free(buf);
+    return rc;
+}
