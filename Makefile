@@ -96,12 +96,12 @@ test-noavx2: colorize $(NOAVX2_TESTS)
 bench: colorize $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
-FUZZ_SRCS = tests/fuzz_pickle.c cifar.c util.c
+FUZZ_SRCS = tests/fuzz_pickle.c cifar.c pickle.c util.c
 fuzz: $(B)/fuzz_pickle
 	@mkdir -p $(B)/fuzz-corpus
 	$(B)/fuzz_pickle -max_total_time=$${FUZZ_SECONDS:-600} -print_final_stats=1 $(B)/fuzz-corpus tests/fuzz-seeds
 
-$(B)/fuzz_pickle: $(FUZZ_SRCS) cifar.h util.h
+$(B)/fuzz_pickle: $(FUZZ_SRCS) cifar.h pickle.h util.h
 	@mkdir -p $(B)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $(FUZZ_SRCS) -lm
 

@@ -31,6 +31,7 @@
 #define COLORIZE_VERSION "1.0.0"
 
 enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_INTERRUPTED = 130 };
+enum { OUT_PATH_MAX = 4096 };
 
 typedef struct {
     const char *out_dir, *arch, *class_spec, *resume, *data_dir;
@@ -428,13 +429,27 @@ static void say(const run_state *rs, const char *fmt, ...) {
     fflush(stdout);
 }
 
-static void out_path(const run_state *rs, const char *name, char *path, size_t len) {
-    snprintf(path, len, "%s/%s", rs->o.out_dir, name);
+/* A file's path in the output folder; prepare_out_dir has made sure that
+ * every output's name fits. */
+typedef struct {
+    char s[OUT_PATH_MAX];
+} out_path_buf;
+
+static out_path_buf out_path(const run_state *rs, const char *name) {
+    out_path_buf p;
+    path_join(p.s, sizeof p.s, rs->o.out_dir, name, NULL, 0);
+    return p;
 }
 
 /* mkdir -p, then proves the folder writable, before any work starts. */
 static int prepare_out_dir(const char *dir) {
-    char path[4096];
+    char path[OUT_PATH_MAX];
+    /* the longest name written there, with atomic_open's temporary suffix */
+    if (path_join(path, sizeof path, dir, ".colorize-probe.tmp", NULL, 0) != 0 ||
+        strlen(path) >= sizeof ((atomic_file *)0)->path) {
+        say_error("%.64s...: output folder path too long", dir);
+        return -1;
+    }
     snprintf(path, sizeof path, "%s", dir);
     for (char *p = path + 1; *p; p++) {
         if (*p != '/') continue;
@@ -446,15 +461,14 @@ static int prepare_out_dir(const char *dir) {
         say_error("%s: cannot create the output folder: %s", dir, strerror(errno));
         return -1;
     }
-    char probe[4200];
-    snprintf(probe, sizeof probe, "%s/.colorize-probe", dir);
-    FILE *f = fopen(probe, "w");
+    path_join(path, sizeof path, dir, ".colorize-probe", NULL, 0);
+    FILE *f = fopen(path, "w");
     if (!f) {
         say_error("%s: cannot write into the output folder: %s", dir, strerror(errno));
         return -1;
     }
     fclose(f);
-    unlink(probe);
+    unlink(path);
     return 0;
 }
 
@@ -478,7 +492,56 @@ static void luminance_baseline(run_state *rs) {
     }
 }
 
-/* Palette (fitted, or the resumed model's), classes, gray and standardised inputs. */
+/* The palette: fitted by k-means, or the resumed model's. */
+static int choose_palette(run_state *rs, const nn_model_meta *resumed) {
+    if (resumed) {
+        rs->pal.k = resumed->k;
+        memcpy(rs->pal.centres, resumed->centres, sizeof rs->pal.centres);
+        say(rs, "palette  from the resumed model: %d colours\n", rs->pal.k);
+        return 0;
+    }
+    int r = fit_palette(&rs->o, &rs->ds, &rs->pal);
+    if (r) return r;
+    say(rs, "palette  k-means k=%d on %zu pixels: %d iterations, inertia %.4e  %.2f s\n",
+        rs->pal.k, rs->pal.n_points, rs->pal.iterations, rs->pal.inertia, rs->pal.seconds);
+    for (int c = 0; c < rs->pal.k; c++)
+        say(rs, "         class %d  RGB %6.1f %6.1f %6.1f\n", c, rs->pal.centres[c][0],
+            rs->pal.centres[c][1], rs->pal.centres[c][2]);
+    return 0;
+}
+
+/* Mean and standard deviation of the training images' gray values (the
+ * resumed model's when resuming): the network's input standardisation. */
+static void input_statistics(run_state *rs, const nn_model_meta *resumed) {
+    if (resumed) {
+        rs->mean = resumed->mean, rs->std = resumed->std;
+        return;
+    }
+    double sum = 0, sq = 0;
+    size_t m = (size_t)rs->ds.n_train * CIFAR_PIXELS;
+    for (size_t i = 0; i < m; i++) sum += rs->x[i], sq += (double)rs->x[i] * rs->x[i];
+    double mean = sum / (double)m, var = sq / (double)m - mean * mean;
+    rs->mean = (float)mean;
+    rs->std = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+}
+
+/* Training needs only classes and inputs: keeps the pictures that
+ * compare.ppm shows and frees the dataset's. */
+static int keep_shown_images(run_state *rs) {
+    rs->n_shown = rs->ds.n_test < 10 ? rs->ds.n_test : 10;
+    rs->shown = malloc((size_t)rs->n_shown * CIFAR_IMAGE_BYTES + 1);
+    if (!rs->shown) {
+        say_error("out of memory");
+        return EXIT_RUN_FAILED;
+    }
+    memcpy(rs->shown, rs->ds.test, (size_t)rs->n_shown * CIFAR_IMAGE_BYTES);
+    free(rs->ds.pixels);
+    rs->ds.pixels = rs->ds.train = rs->ds.test = NULL;
+    return 0;
+}
+
+/* The palette, each pixel's class (the targets), the gray inputs and their
+ * standardisation, and the luminance baseline's errors. */
 static int prepare_data(run_state *rs, const nn_model_meta *resumed) {
     const cifar_dataset *ds = &rs->ds;
     rs->n_images = ds->n_train + ds->n_val + ds->n_test;
@@ -486,19 +549,8 @@ static int prepare_data(run_state *rs, const nn_model_meta *resumed) {
     for (int s = 0, first = 0; s < N_SPLITS; first += counts[s], s++)
         rs->first[s] = first, rs->count[s] = counts[s];
     double t0 = now_seconds();
-    if (resumed) {
-        rs->pal.k = resumed->k;
-        memcpy(rs->pal.centres, resumed->centres, sizeof rs->pal.centres);
-        say(rs, "palette  from the resumed model: %d colours\n", rs->pal.k);
-    } else {
-        int r = fit_palette(&rs->o, ds, &rs->pal);
-        if (r) return r;
-        say(rs, "palette  k-means k=%d on %zu pixels: %d iterations, inertia %.4e  %.2f s\n",
-            rs->pal.k, rs->pal.n_points, rs->pal.iterations, rs->pal.inertia, rs->pal.seconds);
-        for (int c = 0; c < rs->pal.k; c++)
-            say(rs, "         class %d  RGB %6.1f %6.1f %6.1f\n", c, rs->pal.centres[c][0],
-                rs->pal.centres[c][1], rs->pal.centres[c][2]);
-    }
+    int r = choose_palette(rs, resumed);
+    if (r) return r;
     rs->seconds_palette = now_seconds() - t0;
     t0 = now_seconds();
     size_t n = (size_t)rs->n_images * CIFAR_PIXELS;
@@ -510,28 +562,10 @@ static int prepare_data(run_state *rs, const nn_model_meta *resumed) {
     }
     kmeans_quantise(ds->pixels, n, &rs->pal, rs->classes);
     gray_from_rgb(ds->pixels, n, rs->x);
-    if (resumed) {
-        rs->mean = resumed->mean, rs->std = resumed->std;
-    } else {
-        double sum = 0, sq = 0;
-        size_t m = (size_t)ds->n_train * CIFAR_PIXELS;
-        for (size_t i = 0; i < m; i++) sum += rs->x[i], sq += (double)rs->x[i] * rs->x[i];
-        double mean = sum / (double)m, var = sq / (double)m - mean * mean;
-        rs->mean = (float)mean;
-        rs->std = var > 1e-12 ? (float)sqrt(var) : 1.0f;
-    }
+    input_statistics(rs, resumed);
     luminance_baseline(rs);
     standardise(rs->x, n, rs->mean, rs->std, rs->x);
-    /* Training needs only classes and inputs: keep the pictures that compare.ppm shows, free the rest. */
-    rs->n_shown = ds->n_test < 10 ? ds->n_test : 10;
-    rs->shown = malloc((size_t)rs->n_shown * CIFAR_IMAGE_BYTES + 1);
-    if (!rs->shown) {
-        say_error("out of memory");
-        return EXIT_RUN_FAILED;
-    }
-    memcpy(rs->shown, ds->test, (size_t)rs->n_shown * CIFAR_IMAGE_BYTES);
-    free(rs->ds.pixels);
-    rs->ds.pixels = rs->ds.train = rs->ds.test = NULL;
+    if ((r = keep_shown_images(rs)) != 0) return r;
     rs->seconds_prepare = now_seconds() - t0;
     say(rs, "prepare  quantised and gray: %d images, input mean %.4f std %.4f  %.2f s\n",
         rs->n_images, rs->mean, rs->std, rs->seconds_prepare);
@@ -562,10 +596,9 @@ static void print_network(const run_state *rs) {
 /* ---- Outputs: each written to a temporary name, then renamed ---- */
 
 static int write_errors_tsv(run_state *rs, char *err, size_t errlen) {
-    char path[4200];
-    out_path(rs, "errors.tsv", path, sizeof path);
+    out_path_buf path = out_path(rs, "errors.tsv");
     atomic_file af;
-    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    if (atomic_open(&af, path.s, err, errlen) != 0) return -1;
     fprintf(af.f, "epoch\ttrain_error\tval_error\ttest_error\ttrain_loss\tval_loss\ttest_loss\t"
                   "train_seconds\teval_seconds\n");
     for (int i = 0; i < rs->n_rows; i++) {
@@ -582,10 +615,10 @@ static int write_errors_tsv(run_state *rs, char *err, size_t errlen) {
  * folder; an epoch not found there keeps epoch 0 and is left out of the
  * table and the plot. */
 static void read_errors_tsv(run_state *rs, int epochs) {
-    char path[4200], line[512];
+    char line[512];
     rs->n_rows = epochs;
-    out_path(rs, "errors.tsv", path, sizeof path);
-    FILE *f = fopen(path, "r");
+    out_path_buf path = out_path(rs, "errors.tsv");
+    FILE *f = fopen(path.s, "r");
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
         epoch_row r;
@@ -610,21 +643,20 @@ static int write_errors_svg(run_state *rs, char *err, size_t errlen) {
             v[s * rs->n_rows + i] = rs->rows[i].epoch ? rs->rows[i].score[s].error : NAN;
         lines[s] = (plot_line){labels[s], colours[s], v + s * rs->n_rows};
     }
-    char path[4200], title[128];
-    out_path(rs, "errors.svg", path, sizeof path);
+    char title[128];
+    out_path_buf path = out_path(rs, "errors.svg");
     snprintf(title, sizeof title, "colorize: pixel error per epoch (%s, k = %d)",
              rs->ds.class_names[rs->ds.class_index], rs->pal.k);
-    int r = plot_errors_svg(path, title, lines, N_SPLITS, rs->n_rows, rs->baseline[SPLIT_TEST].error,
+    int r = plot_errors_svg(path.s, title, lines, N_SPLITS, rs->n_rows, rs->baseline[SPLIT_TEST].error,
                             "luminance baseline (test)", err, errlen);
     free(v);
     return r;
 }
 
 static int write_palette(run_state *rs, char *err, size_t errlen) {
-    char path[4200];
-    out_path(rs, "palette.txt", path, sizeof path);
+    out_path_buf path = out_path(rs, "palette.txt");
     atomic_file af;
-    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    if (atomic_open(&af, path.s, err, errlen) != 0) return -1;
     for (int c = 0; c < rs->pal.k; c++)
         fprintf(af.f, "%.3f %.3f %.3f\n", rs->pal.centres[c][0], rs->pal.centres[c][1],
                 rs->pal.centres[c][2]);
@@ -640,8 +672,8 @@ static int write_palette(run_state *rs, char *err, size_t errlen) {
     }
     image sheet;
     if (image_sheet(cells, 1, rs->pal.k, CIFAR_SIDE, 1, 4, &sheet, err, errlen) != 0) return -1;
-    out_path(rs, "palette.ppm", path, sizeof path);
-    int r = image_write_pnm(path, &sheet, err, errlen);
+    path = out_path(rs, "palette.ppm");
+    int r = image_write_pnm(path.s, &sheet, err, errlen);
     image_free(&sheet);
     return r;
 }
@@ -675,9 +707,8 @@ static int write_compare(run_state *rs, char *err, size_t errlen) {
     image sheet;
     int rc = image_sheet(cells, rows, COLUMNS, CIFAR_SIDE, 4, 4, &sheet, err, errlen);
     if (rc == 0) {
-        char path[4200];
-        out_path(rs, "compare.ppm", path, sizeof path);
-        rc = image_write_pnm(path, &sheet, err, errlen);
+        out_path_buf path = out_path(rs, "compare.ppm");
+        rc = image_write_pnm(path.s, &sheet, err, errlen);
         image_free(&sheet);
     }
     free(pics);
@@ -688,16 +719,14 @@ static int write_model(run_state *rs, char *err, size_t errlen) {
     nn_model_meta meta = {.k = rs->pal.k, .mean = rs->mean, .std = rs->std, .epochs = rs->n_rows,
                           .optimizer = rs->o.optim.optimizer};
     memcpy(meta.centres, rs->pal.centres, sizeof meta.centres);
-    char path[4200];
-    out_path(rs, "model.bin", path, sizeof path);
-    return nn_save(rs->net, &meta, path, err, errlen);
+    out_path_buf path = out_path(rs, "model.bin");
+    return nn_save(rs->net, &meta, path.s, err, errlen);
 }
 
 static int write_summary(run_state *rs, char *err, size_t errlen) {
-    char path[4200];
-    out_path(rs, "summary.txt", path, sizeof path);
+    out_path_buf path = out_path(rs, "summary.txt");
     atomic_file af;
-    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    if (atomic_open(&af, path.s, err, errlen) != 0) return -1;
     FILE *f = af.f;
     fprintf(f, "command      %s\n", command_line);
     fprintf(f, "version      colorize %s\n", COLORIZE_VERSION);

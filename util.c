@@ -68,6 +68,15 @@ double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+int path_join(char *path, size_t len, const char *dir, const char *name, char *err,
+              size_t errlen) {
+    size_t d = strlen(dir);
+    const char *sep = d > 0 && dir[d - 1] == '/' ? "" : "/";
+    int n = snprintf(path, len, "%s%s%s", dir, sep, name);
+    if (n < 0 || (size_t)n >= len) return set_error(err, errlen, "%s: path too long", dir);
+    return 0;
+}
+
 int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t errlen) {
     *data = NULL;
     *size = 0;
