@@ -21,9 +21,7 @@
 static const char *const official_names[CIFAR_NUM_CLASSES] = {
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
 
-/* ------------------------------------------------------------------------ */
-/* Batches and meta from the pickled objects                                 */
-/* ------------------------------------------------------------------------ */
+/* ==== Batches and meta from the pickled objects ==== */
 
 /* The top-level dict, and the value under key. */
 static pk_obj *require_key(pk_vm *vm, pk_obj *root, const char *key) {
@@ -157,9 +155,7 @@ int cifar_parse_pickle_meta(const uint8_t *buf, size_t len, const char *name,
     return rc;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Binary batches                                                            */
-/* ------------------------------------------------------------------------ */
+/* ==== Binary batches ==== */
 
 int cifar_parse_bin_batch(const uint8_t *buf, size_t len, const char *name, cifar_batch *out,
                           char *err, size_t errlen) {
@@ -211,9 +207,7 @@ static int parse_meta_txt(const uint8_t *buf, size_t len, const char *name,
     return 0;
 }
 
-/* ------------------------------------------------------------------------ */
-/* The loader                                                                */
-/* ------------------------------------------------------------------------ */
+/* ==== The loader ==== */
 
 const char *cifar_layout_name(cifar_layout layout) {
     return layout == CIFAR_LAYOUT_BIN ? "cifar-10-batches-bin" : "cifar-10-batches-py";

@@ -25,10 +25,10 @@ typedef enum { CIFAR_LAYOUT_PY, CIFAR_LAYOUT_BIN } cifar_layout;
 typedef struct {
     cifar_layout layout;
     char class_names[CIFAR_NUM_CLASSES][CIFAR_NAME_MAX]; /* from the meta file when present */
-    char file_names[CIFAR_NUM_FILES][CIFAR_NAME_MAX];    /* "data_batch_1" or "data_batch_1.bin"... */
-    int file_records[CIFAR_NUM_FILES];                   /* records in each file */
-    int train_class_counts[CIFAR_NUM_CLASSES];           /* over data_batch_1..5 */
-    int test_class_counts[CIFAR_NUM_CLASSES];            /* over test_batch */
+    char file_names[CIFAR_NUM_FILES][CIFAR_NAME_MAX]; /* "data_batch_1" or "data_batch_1.bin"... */
+    int file_records[CIFAR_NUM_FILES];                /* records in each file */
+    int train_class_counts[CIFAR_NUM_CLASSES];        /* over data_batch_1..5 */
+    int test_class_counts[CIFAR_NUM_CLASSES];         /* over test_batch */
 
     int class_index;            /* the chosen class, 0..9 */
     int n_train, n_val, n_test; /* chosen class: training (validation excluded), validation, test */
@@ -54,7 +54,8 @@ typedef struct {
 int cifar_load(const char *dir, const char *class_spec, int n_val, cifar_dataset *ds, char *err,
                size_t errlen);
 void cifar_free(cifar_dataset *ds);
-const char *cifar_layout_name(cifar_layout layout); /* "cifar-10-batches-py" or "cifar-10-batches-bin" */
+const char *
+cifar_layout_name(cifar_layout layout); /* "cifar-10-batches-py" or "cifar-10-batches-bin" */
 
 /* One batch parsed from memory (tests and the fuzzer use this directly).
  * data points into the caller's buffer: n rows of 3072 bytes, R plane, G
@@ -78,7 +79,8 @@ int cifar_parse_bin_batch(const uint8_t *buf, size_t len, const char *name, cifa
                           char *err, size_t errlen);
 /* batches.meta pickle: label_names, 10 of them. */
 int cifar_parse_pickle_meta(const uint8_t *buf, size_t len, const char *name,
-                            char names[CIFAR_NUM_CLASSES][CIFAR_NAME_MAX], char *err, size_t errlen);
+                            char names[CIFAR_NUM_CLASSES][CIFAR_NAME_MAX], char *err,
+                            size_t errlen);
 void cifar_batch_free(cifar_batch *b);
 
 #endif

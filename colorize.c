@@ -43,9 +43,17 @@ typedef struct {
 } options;
 
 static void default_options(options *o) {
-    *o = (options){.out_dir = "colorize-out", .arch = "default", .class_spec = "bird",
-                   .epochs = 20, .batch = 32, .k = 4, .val = 500, .threads = 0,
-                   .sample = 1.0, .seed = 1, .restarts = 1,
+    *o = (options){.out_dir = "colorize-out",
+                   .arch = "default",
+                   .class_spec = "bird",
+                   .epochs = 20,
+                   .batch = 32,
+                   .k = 4,
+                   .val = 500,
+                   .threads = 0,
+                   .sample = 1.0,
+                   .seed = 1,
+                   .restarts = 1,
                    .optim = {OPT_ADAM, 0, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0}};
 }
 
@@ -105,12 +113,11 @@ static void print_help(void) {
            "  -h, --help             this help\n"
            "  -V, --version          the version\n\n"
            "Environment: COLORIZE_SIMD=scalar forces the portable kernels.\n",
-           program, program, program, program, d.out_dir, d.epochs, d.batch, d.k,
-           d.sample, d.restarts, d.class_spec, d.val, (unsigned long long)d.seed,
-           nn_builtin_names(), d.arch);
+           program, program, program, program, d.out_dir, d.epochs, d.batch, d.k, d.sample,
+           d.restarts, d.class_spec, d.val, (unsigned long long)d.seed, nn_builtin_names(), d.arch);
 }
 
-/* ---- Parsing numbers: the whole string, within range, or a usage error. ---- */
+/* ==== Parsing numbers: the whole string, within range, or a usage error ==== */
 
 static int parse_int(const char *opt, const char *s, long lo, long hi, int *out) {
     char *end;
@@ -138,22 +145,38 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, in
 }
 
 enum {
-    OPT_LR = 256, OPT_OPTIMIZER, OPT_SCHEDULE, OPT_SAMPLE, OPT_RESTARTS, OPT_CLASS, OPT_VAL,
-    OPT_SEED, OPT_ARCH, OPT_RESUME
+    OPT_LR = 256,
+    OPT_OPTIMIZER,
+    OPT_SCHEDULE,
+    OPT_SAMPLE,
+    OPT_RESTARTS,
+    OPT_CLASS,
+    OPT_VAL,
+    OPT_SEED,
+    OPT_ARCH,
+    OPT_RESUME
 };
 
 static const struct option long_options[] = {
-    {"out", required_argument, 0, 'o'},      {"epochs", required_argument, 0, 'e'},
-    {"batch", required_argument, 0, 'b'},    {"lr", required_argument, 0, OPT_LR},
+    {"out", required_argument, 0, 'o'},
+    {"epochs", required_argument, 0, 'e'},
+    {"batch", required_argument, 0, 'b'},
+    {"lr", required_argument, 0, OPT_LR},
     {"optimizer", required_argument, 0, OPT_OPTIMIZER},
     {"schedule", required_argument, 0, OPT_SCHEDULE},
-    {"colors", required_argument, 0, 'k'},   {"sample", required_argument, 0, OPT_SAMPLE},
+    {"colors", required_argument, 0, 'k'},
+    {"sample", required_argument, 0, OPT_SAMPLE},
     {"kmeans-restarts", required_argument, 0, OPT_RESTARTS},
-    {"class", required_argument, 0, OPT_CLASS}, {"val", required_argument, 0, OPT_VAL},
-    {"threads", required_argument, 0, 't'},  {"seed", required_argument, 0, OPT_SEED},
-    {"arch", required_argument, 0, OPT_ARCH}, {"resume", required_argument, 0, OPT_RESUME},
-    {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
-    {"version", no_argument, 0, 'V'},        {0, 0, 0, 0},
+    {"class", required_argument, 0, OPT_CLASS},
+    {"val", required_argument, 0, OPT_VAL},
+    {"threads", required_argument, 0, 't'},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"arch", required_argument, 0, OPT_ARCH},
+    {"resume", required_argument, 0, OPT_RESUME},
+    {"quiet", no_argument, 0, 'q'},
+    {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, 'V'},
+    {0, 0, 0, 0},
 };
 
 /* Returns 0 to go on, or an exit status (0 after --help / --version). */
@@ -161,22 +184,46 @@ static int parse_option(int c, const char *arg, options *o) {
     double d = 0;
     int r = 0;
     switch (c) {
-    case 'o': o->out_dir = arg; break;
-    case 'e': r = parse_int("--epochs", arg, 1, 100000, &o->epochs); break;
-    case 'b': r = parse_int("--batch", arg, 1, 4096, &o->batch); break;
-    case 'k': r = parse_int("--colors", arg, 2, KMEANS_MAX_K, &o->k); break;
-    case 't': r = parse_int("--threads", arg, 1, 1024, &o->threads); break;
-    case 'q': o->quiet = 1; break;
+    case 'o':
+        o->out_dir = arg;
+        break;
+    case 'e':
+        r = parse_int("--epochs", arg, 1, 100000, &o->epochs);
+        break;
+    case 'b':
+        r = parse_int("--batch", arg, 1, 4096, &o->batch);
+        break;
+    case 'k':
+        r = parse_int("--colors", arg, 2, KMEANS_MAX_K, &o->k);
+        break;
+    case 't':
+        r = parse_int("--threads", arg, 1, 1024, &o->threads);
+        break;
+    case 'q':
+        o->quiet = 1;
+        break;
     case OPT_LR:
         r = parse_double("--lr", arg, 0, 10, 1, &d);
         o->optim.lr = (float)d;
         break;
-    case OPT_SAMPLE: r = parse_double("--sample", arg, 0, 1, 1, &o->sample); break;
-    case OPT_RESTARTS: r = parse_int("--kmeans-restarts", arg, 1, 1000, &o->restarts); break;
-    case OPT_VAL: r = parse_int("--val", arg, 0, 1000000, &o->val); break;
-    case OPT_CLASS: o->class_spec = arg; break;
-    case OPT_ARCH: o->arch = arg; break;
-    case OPT_RESUME: o->resume = arg; break;
+    case OPT_SAMPLE:
+        r = parse_double("--sample", arg, 0, 1, 1, &o->sample);
+        break;
+    case OPT_RESTARTS:
+        r = parse_int("--kmeans-restarts", arg, 1, 1000, &o->restarts);
+        break;
+    case OPT_VAL:
+        r = parse_int("--val", arg, 0, 1000000, &o->val);
+        break;
+    case OPT_CLASS:
+        o->class_spec = arg;
+        break;
+    case OPT_ARCH:
+        o->arch = arg;
+        break;
+    case OPT_RESUME:
+        o->resume = arg;
+        break;
     case OPT_SEED: {
         char *end;
         errno = 0;
@@ -188,18 +235,29 @@ static int parse_option(int c, const char *arg, options *o) {
     }
     case OPT_OPTIMIZER:
         o->optimizer_given = 1;
-        if (strcmp(arg, "adam") == 0) o->optim.optimizer = OPT_ADAM;
-        else if (strcmp(arg, "sgd") == 0) o->optim.optimizer = OPT_SGD;
-        else return usage_error("--optimizer: '%s' is not adam or sgd", arg);
+        if (strcmp(arg, "adam") == 0)
+            o->optim.optimizer = OPT_ADAM;
+        else if (strcmp(arg, "sgd") == 0)
+            o->optim.optimizer = OPT_SGD;
+        else
+            return usage_error("--optimizer: '%s' is not adam or sgd", arg);
         break;
     case OPT_SCHEDULE:
-        if (strcmp(arg, "constant") == 0) o->optim.schedule = SCHED_CONSTANT;
-        else if (strcmp(arg, "cosine") == 0) o->optim.schedule = SCHED_COSINE;
-        else return usage_error("--schedule: '%s' is not constant or cosine", arg);
+        if (strcmp(arg, "constant") == 0)
+            o->optim.schedule = SCHED_CONSTANT;
+        else if (strcmp(arg, "cosine") == 0)
+            o->optim.schedule = SCHED_COSINE;
+        else
+            return usage_error("--schedule: '%s' is not constant or cosine", arg);
         break;
-    case 'h': print_help(); return -1;
-    case 'V': printf("colorize %s\n", COLORIZE_VERSION); return -1;
-    default: return EXIT_BAD_INPUT; /* getopt has said what was wrong */
+    case 'h':
+        print_help();
+        return -1;
+    case 'V':
+        printf("colorize %s\n", COLORIZE_VERSION);
+        return -1;
+    default:
+        return EXIT_BAD_INPUT; /* getopt has said what was wrong */
     }
     return r ? EXIT_BAD_INPUT : 0;
 }
@@ -216,7 +274,8 @@ static int parse_command_line(int argc, char **argv, options *o, const char **op
         if (c == '?') {
             const char *word = argv[optind - 1];
             if (strncmp(word, "--", 2) == 0 && strchr(word, '='))
-                return usage_error("option '%.*s' takes no value", (int)(strchr(word, '=') - word), word);
+                return usage_error("option '%.*s' takes no value", (int)(strchr(word, '=') - word),
+                                   word);
             if (strncmp(word, "--", 2) == 0)
                 return usage_error("unknown or ambiguous option '%s'", word);
             return usage_error("unknown option '-%c'", optopt);
@@ -228,13 +287,14 @@ static int parse_command_line(int argc, char **argv, options *o, const char **op
     if (argc - optind != positional)
         return usage_error("expected %s, got %d argument%s", what, argc - optind,
                            argc - optind == 1 ? "" : "s");
-    for (int i = 0; i < positional; i++) operands[i] = argv[optind + i];
+    for (int i = 0; i < positional; i++)
+        operands[i] = argv[optind + i];
     if (o->threads > 0) omp_set_num_threads(o->threads);
     simd_flush_subnormals();
     return 0;
 }
 
-/* ---- colorize info ---- */
+/* ==== colorize info ==== */
 
 static int load_dataset(const options *o, cifar_dataset *ds) {
     char err[512];
@@ -273,7 +333,7 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
-/* ---- colorize palette ---- */
+/* ==== colorize palette ==== */
 
 static int fit_palette(const options *o, const cifar_dataset *ds, kmeans_result *pal) {
     kmeans_options ko;
@@ -285,8 +345,10 @@ static int fit_palette(const options *o, const cifar_dataset *ds, kmeans_result 
     size_t n = (size_t)(ds->n_train + ds->n_val + ds->n_test) * CIFAR_PIXELS;
     char err[512];
     if (o->sample < 0.1)
-        fprintf(stderr, "%s: warning: --sample %g uses less than the task's minimum of 10 %% of the pixels\n",
-                program, o->sample);
+        fprintf(
+            stderr,
+            "%s: warning: --sample %g uses less than the task's minimum of 10 %% of the pixels\n",
+            program, o->sample);
     if (kmeans_fit(ds->pixels, n, &ko, pal, err, sizeof err) != 0) {
         say_error("%s", err);
         return EXIT_BAD_INPUT;
@@ -320,17 +382,19 @@ static int cmd_palette(int argc, char **argv) {
     return 0;
 }
 
-/* ---- colorize predict ---- */
+/* ==== colorize predict ==== */
 
 /* (n) gray values in [0, 1] -> standardised network inputs */
 static void standardise(const float *gray, size_t n, float mean, float std, float *x) {
-    for (size_t i = 0; i < n; i++) x[i] = (gray[i] - mean) / std;
+    for (size_t i = 0; i < n; i++)
+        x[i] = (gray[i] - mean) / std;
 }
 
 /* classes (n) -> RGB bytes (n, 3) through the palette */
 static void paint(const uint8_t *classes, size_t n, const float centres[][3], uint8_t *rgb) {
     for (size_t i = 0; i < n; i++)
-        for (int c = 0; c < 3; c++) rgb[3 * i + c] = (uint8_t)lrintf(centres[classes[i]][c]);
+        for (int c = 0; c < 3; c++)
+            rgb[3 * i + c] = (uint8_t)lrintf(centres[classes[i]][c]);
 }
 
 static int cmd_predict(int argc, char **argv) {
@@ -349,9 +413,11 @@ static int cmd_predict(int argc, char **argv) {
     nn_model_meta meta;
     char why[512];
     if (nn_load(arg[0], in.height, in.width, 1, &net, &meta, why, sizeof why) != 0) {
-        if (strstr(why, arg[0]) == why) say_error("%s", why);
-        else say_error("%s: cannot colour a %dx%d image with this model: %s", arg[1], in.width,
-                       in.height, why);
+        if (strstr(why, arg[0]) == why)
+            say_error("%s", why);
+        else
+            say_error("%s: cannot colour a %dx%d image with this model: %s", arg[1], in.width,
+                      in.height, why);
         image_free(&in);
         return EXIT_BAD_INPUT;
     }
@@ -363,9 +429,11 @@ static int cmd_predict(int argc, char **argv) {
         say_error("out of memory for a %dx%d image", in.width, in.height);
         r = EXIT_RUN_FAILED;
     } else {
-        if (in.channels == 3) gray_from_rgb(in.pixels, n, gray);
+        if (in.channels == 3)
+            gray_from_rgb(in.pixels, n, gray);
         else
-            for (size_t i = 0; i < n; i++) gray[i] = in.pixels[i] / 255.0f;
+            for (size_t i = 0; i < n; i++)
+                gray[i] = in.pixels[i] / 255.0f;
         standardise(gray, n, meta.mean, meta.std, gray);
         nn_score unused;
         nn_evaluate(net, gray, NULL, 1, &unused, classes);
@@ -383,7 +451,7 @@ static int cmd_predict(int argc, char **argv) {
     return r;
 }
 
-/* ---- The run ---- */
+/* ==== The run ==== */
 
 enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, N_SPLITS };
 static const char *split_names[N_SPLITS] = {"train", "val", "test"};
@@ -407,7 +475,8 @@ typedef struct {
     float mean, std;
     nn_score baseline[N_SPLITS];
     network *net;
-    epoch_row *rows; /* one per epoch the model has been trained; a resumed run's earlier ones too */
+    epoch_row
+        *rows; /* one per epoch the model has been trained; a resumed run's earlier ones too */
     int n_rows;
     double seconds_load, seconds_palette, seconds_prepare, seconds_train, seconds_eval;
 } run_state;
@@ -446,7 +515,7 @@ static int prepare_out_dir(const char *dir) {
     char path[OUT_PATH_MAX];
     /* the longest name written there, with atomic_open's temporary suffix */
     if (path_join(path, sizeof path, dir, ".colorize-probe.tmp", NULL, 0) != 0 ||
-        strlen(path) >= sizeof ((atomic_file *)0)->path) {
+        strlen(path) >= sizeof((atomic_file *)0)->path) {
         say_error("%.64s...: output folder path too long", dir);
         return -1;
     }
@@ -502,8 +571,8 @@ static int choose_palette(run_state *rs, const nn_model_meta *resumed) {
     }
     int r = fit_palette(&rs->o, &rs->ds, &rs->pal);
     if (r) return r;
-    say(rs, "palette  k-means k=%d on %zu pixels: %d iterations, inertia %.4e  %.2f s\n",
-        rs->pal.k, rs->pal.n_points, rs->pal.iterations, rs->pal.inertia, rs->pal.seconds);
+    say(rs, "palette  k-means k=%d on %zu pixels: %d iterations, inertia %.4e  %.2f s\n", rs->pal.k,
+        rs->pal.n_points, rs->pal.iterations, rs->pal.inertia, rs->pal.seconds);
     for (int c = 0; c < rs->pal.k; c++)
         say(rs, "         class %d  RGB %6.1f %6.1f %6.1f\n", c, rs->pal.centres[c][0],
             rs->pal.centres[c][1], rs->pal.centres[c][2]);
@@ -519,7 +588,8 @@ static void input_statistics(run_state *rs, const nn_model_meta *resumed) {
     }
     double sum = 0, sq = 0;
     size_t m = (size_t)rs->ds.n_train * CIFAR_PIXELS;
-    for (size_t i = 0; i < m; i++) sum += rs->x[i], sq += (double)rs->x[i] * rs->x[i];
+    for (size_t i = 0; i < m; i++)
+        sum += rs->x[i], sq += (double)rs->x[i] * rs->x[i];
     double mean = sum / (double)m, var = sq / (double)m - mean * mean;
     rs->mean = (float)mean;
     rs->std = var > 1e-12 ? (float)sqrt(var) : 1.0f;
@@ -577,7 +647,8 @@ static int prepare_data(run_state *rs, const nn_model_meta *resumed) {
 static void print_network(const run_state *rs) {
     const network *net = rs->net;
     say(rs, "network  %s\n", net->spec);
-    say(rs, "  #  %-28s %-14s    %-14s %10s %12s\n", "layer", "input", "output", "params", "MFLOP/img");
+    say(rs, "  #  %-28s %-14s    %-14s %10s %12s\n", "layer", "input", "output", "params",
+        "MFLOP/img");
     size_t params = 0;
     for (int i = 0; i < net->n_layers; i++) {
         nn_layer_info li;
@@ -593,7 +664,7 @@ static void print_network(const run_state *rs) {
         nn_forward_flops(net) / 1e6);
 }
 
-/* ---- Outputs: each written to a temporary name, then renamed ---- */
+/* ==== Outputs: each written to a temporary name, then renamed ==== */
 
 static int write_errors_tsv(run_state *rs, char *err, size_t errlen) {
     out_path_buf path = out_path(rs, "errors.tsv");
@@ -647,8 +718,9 @@ static int write_errors_svg(run_state *rs, char *err, size_t errlen) {
     out_path_buf path = out_path(rs, "errors.svg");
     snprintf(title, sizeof title, "colorize: pixel error per epoch (%s, k = %d)",
              rs->ds.class_names[rs->ds.class_index], rs->pal.k);
-    int r = plot_errors_svg(path.s, title, lines, N_SPLITS, rs->n_rows, rs->baseline[SPLIT_TEST].error,
-                            "luminance baseline (test)", err, errlen);
+    int r =
+        plot_errors_svg(path.s, title, lines, N_SPLITS, rs->n_rows, rs->baseline[SPLIT_TEST].error,
+                        "luminance baseline (test)", err, errlen);
     free(v);
     return r;
 }
@@ -716,7 +788,10 @@ static int write_compare(run_state *rs, char *err, size_t errlen) {
 }
 
 static int write_model(run_state *rs, char *err, size_t errlen) {
-    nn_model_meta meta = {.k = rs->pal.k, .mean = rs->mean, .std = rs->std, .epochs = rs->n_rows,
+    nn_model_meta meta = {.k = rs->pal.k,
+                          .mean = rs->mean,
+                          .std = rs->std,
+                          .epochs = rs->n_rows,
                           .optimizer = rs->o.optim.optimizer};
     memcpy(meta.centres, rs->pal.centres, sizeof meta.centres);
     out_path_buf path = out_path(rs, "model.bin");
@@ -730,9 +805,9 @@ static int write_summary(run_state *rs, char *err, size_t errlen) {
     FILE *f = af.f;
     fprintf(f, "command      %s\n", command_line);
     fprintf(f, "version      colorize %s\n", COLORIZE_VERSION);
-    fprintf(f, "data         %s (%s), class %s: %d train, %d val, %d test images\n",
-            rs->o.data_dir, cifar_layout_name(rs->ds.layout), rs->ds.class_names[rs->ds.class_index],
-            rs->count[0], rs->count[1], rs->count[2]);
+    fprintf(f, "data         %s (%s), class %s: %d train, %d val, %d test images\n", rs->o.data_dir,
+            cifar_layout_name(rs->ds.layout), rs->ds.class_names[rs->ds.class_index], rs->count[0],
+            rs->count[1], rs->count[2]);
     fprintf(f, "network      %s\n", rs->net->spec);
     fprintf(f, "parameters   %zu\n", rs->net->n_params);
     fprintf(f, "epochs       %d\n", rs->n_rows);
@@ -758,9 +833,9 @@ static int write_summary(run_state *rs, char *err, size_t errlen) {
 
 /* Every output is tried, the model first; the first failure is reported. */
 static int write_outputs(run_state *rs) {
-    int (*writers[])(run_state *, char *, size_t) = {write_model, write_errors_tsv,
-                                                      write_errors_svg, write_palette,
-                                                      write_compare, write_summary};
+    int (*writers[])(run_state *, char *, size_t) = {write_model,      write_errors_tsv,
+                                                     write_errors_svg, write_palette,
+                                                     write_compare,    write_summary};
     int rc = 0;
     for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++) {
         char err[512];
@@ -772,7 +847,7 @@ static int write_outputs(run_state *rs) {
     return rc;
 }
 
-/* ---- Training ---- */
+/* ==== Training ==== */
 
 typedef struct {
     double start;
@@ -791,7 +866,8 @@ static void show_progress(void *ctx, int done, int total) {
 }
 
 static void shuffle(int *order, int n, rng_state *rng) {
-    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = 0; i < n; i++)
+        order[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)rng_below(rng, (uint64_t)i + 1);
         int t = order[i];
@@ -857,7 +933,9 @@ static int train(run_state *rs, int epochs) {
         row.eval_seconds = now_seconds() - t0;
         rs->seconds_eval += row.eval_seconds;
         rs->rows[rs->n_rows++] = row;
-        say(rs, "epoch %3d/%d  loss %.3f  error  train %5.2f%%  val %5.2f%%  test %5.2f%%  %5.1f s  %4.0f img/s\n",
+        say(rs,
+            "epoch %3d/%d  loss %.3f  error  train %5.2f%%  val %5.2f%%  test %5.2f%%  %5.1f s  "
+            "%4.0f img/s\n",
             row.epoch, last_epoch, loss, 100 * row.score[0].error, 100 * row.score[1].error,
             100 * row.score[2].error, row.train_seconds, n / row.train_seconds);
         if (write_errors_tsv(rs, err, sizeof err) || write_errors_svg(rs, err, sizeof err)) {
@@ -887,7 +965,8 @@ static int build_network(run_state *rs, nn_model_meta *resumed) {
     const options *o = &rs->o;
     int batch_cap = o->batch; /* evaluation runs a batch at a time too */
     if (o->resume) {
-        if (nn_load(o->resume, CIFAR_SIDE, CIFAR_SIDE, batch_cap, &rs->net, resumed, err, sizeof err)) {
+        if (nn_load(o->resume, CIFAR_SIDE, CIFAR_SIDE, batch_cap, &rs->net, resumed, err,
+                    sizeof err)) {
             say_error("%s", err);
             return EXIT_BAD_INPUT;
         }
@@ -896,9 +975,11 @@ static int build_network(run_state *rs, nn_model_meta *resumed) {
             rs->o.optim.optimizer = resumed->optimizer;
         } else if (o->optim.optimizer != resumed->optimizer) {
             nn_reset_optimiser(rs->net);
-            say(rs, "resume   the model was trained with another optimiser: its state starts afresh\n");
+            say(rs,
+                "resume   the model was trained with another optimiser: its state starts afresh\n");
         }
-    } else if (nn_create(o->arch, CIFAR_SIDE, CIFAR_SIDE, o->k, batch_cap, &rs->net, err, sizeof err)) {
+    } else if (nn_create(o->arch, CIFAR_SIDE, CIFAR_SIDE, o->k, batch_cap, &rs->net, err,
+                         sizeof err)) {
         if (strstr(err, "out of memory")) {
             say_error("%s (batch %d)", err, o->batch);
             return EXIT_RUN_FAILED;
@@ -935,7 +1016,8 @@ static int cmd_run(int argc, char **argv) {
         r = EXIT_BAD_INPUT;
         goto done;
     }
-    rs.rows = calloc((size_t)rs.o.epochs + (rs.o.resume ? resumed.epochs : 0) + 1, sizeof(epoch_row));
+    rs.rows =
+        calloc((size_t)rs.o.epochs + (rs.o.resume ? resumed.epochs : 0) + 1, sizeof(epoch_row));
     if (!rs.rows) {
         r = EXIT_RUN_FAILED;
         goto done;
@@ -961,9 +1043,12 @@ static int cmd_run(int argc, char **argv) {
     printf("baseline error  train %.2f%%  val %.2f%%  test %.2f%%   (luminance only)\n",
            100 * rs.baseline[0].error, 100 * rs.baseline[1].error, 100 * rs.baseline[2].error);
     printf("time     %.1f s: load %.2f, palette %.2f, prepare %.2f, train %.1f, eval %.1f\n",
-           rs.seconds_load + rs.seconds_palette + rs.seconds_prepare + rs.seconds_train + rs.seconds_eval,
-           rs.seconds_load, rs.seconds_palette, rs.seconds_prepare, rs.seconds_train, rs.seconds_eval);
-    printf("outputs  %s/: errors.tsv errors.svg compare.ppm palette.txt palette.ppm model.bin summary.txt\n",
+           rs.seconds_load + rs.seconds_palette + rs.seconds_prepare + rs.seconds_train +
+               rs.seconds_eval,
+           rs.seconds_load, rs.seconds_palette, rs.seconds_prepare, rs.seconds_train,
+           rs.seconds_eval);
+    printf("outputs  %s/: errors.tsv errors.svg compare.ppm palette.txt palette.ppm model.bin "
+           "summary.txt\n",
            rs.o.out_dir);
     r = train_rc;
     if (interrupted && r == 0) {
@@ -978,7 +1063,8 @@ done:
 int main(int argc, char **argv) {
     size_t len = 0;
     for (int i = 0; i < argc && len < sizeof command_line - 1; i++)
-        len += (size_t)snprintf(command_line + len, sizeof command_line - len, "%s%s", i ? " " : "", argv[i]);
+        len += (size_t)snprintf(command_line + len, sizeof command_line - len, "%s%s", i ? " " : "",
+                                argv[i]);
     if (argc >= 2 && strcmp(argv[1], "info") == 0) return cmd_info(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "palette") == 0) return cmd_palette(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "predict") == 0) return cmd_predict(argc - 1, argv + 1);

@@ -1,3 +1,6 @@
+/* Pictures and plots: skimage's grayscale conversion, the PGM/PPM reader
+ * and writer (netpbm, binary and plain), the comparison sheet, and the SVG
+ * error plot. Every file is written atomically (util.h's atomic_file). */
 #include "image.h"
 
 #include "util.h"
@@ -13,7 +16,7 @@
  * width * height * 3 fits even a 32-bit size_t. */
 #define IMAGE_MAX_SIDE 32768
 
-/* Grayscale ---------------------------------------------------------------- */
+/* ==== Grayscale ==== */
 
 /* skimage's rgb2gray on float32 input, i.e. rgb2gray(img_as_float32(rgb)):
  *   gray = (r * f(1/255)) * 0.2125f + (g * f(1/255)) * 0.7154f + (b * f(1/255)) * 0.0721f
@@ -40,7 +43,7 @@ void image_free(image *img) {
     img->width = img->height = img->channels = 0;
 }
 
-/* Reading netpbm ------------------------------------------------------------ */
+/* ==== Reading netpbm ==== */
 
 typedef struct {
     const uint8_t *data;
@@ -193,7 +196,7 @@ int image_read_pnm(const char *path, image *img, char *err, size_t errlen) {
     return rc;
 }
 
-/* Writing netpbm ------------------------------------------------------------ */
+/* ==== Writing netpbm ==== */
 
 int image_write_pnm(const char *path, const image *img, char *err, size_t errlen) {
     if (!img || !img->pixels || (img->channels != 1 && img->channels != 3) || img->width <= 0 ||
@@ -212,7 +215,7 @@ int image_write_pnm(const char *path, const image *img, char *err, size_t errlen
     return atomic_commit(&af, err, errlen);
 }
 
-/* The comparison sheet ------------------------------------------------------ */
+/* ==== The comparison sheet ==== */
 
 #define SHEET_GUTTER_GRAY 128
 
@@ -258,7 +261,7 @@ int image_sheet(const uint8_t *const *cells, int rows, int columns, int side, in
     return 0;
 }
 
-/* The SVG error plot -------------------------------------------------------- */
+/* ==== The SVG error plot ==== */
 
 #define PLOT_WIDTH  720
 #define PLOT_HEIGHT 440

@@ -37,8 +37,8 @@ int image_sheet(const uint8_t *const *cells, int rows, int columns, int side, in
 
 /* The error plot: lines over epochs 1..n_epochs. */
 typedef struct {
-    const char *label;   /* legend text, e.g. "training" */
-    const char *colour;  /* SVG colour, e.g. "#1f77b4" */
+    const char *label;    /* legend text, e.g. "training" */
+    const char *colour;   /* SVG colour, e.g. "#1f77b4" */
     const double *values; /* n_epochs values, fractions (0.112 is 11.2 %) */
 } plot_line;
 

@@ -62,8 +62,7 @@ void kmeans_default_options(kmeans_options *opt) {
     opt->restarts = 1;
 }
 
-// ----------------------------------------------------------------------------
-// Morton order: bits r7 g7 b7 r6 g6 b6 ... r0 g0 b0
+/* ==== Morton order: bits r7 g7 b7 r6 g6 b6 ... r0 g0 b0 ==== */
 
 #define SPREAD(x)                                                                                  \
     (((x)&1u) | ((x)&2u) << 2 | ((x)&4u) << 4 | ((x)&8u) << 6 | ((x)&16u) << 8 | ((x)&32u) << 10 | \
@@ -93,12 +92,11 @@ static int is_selected(const uint64_t *selected, size_t i) {
     return !selected || (selected[i >> 6] >> (i & 63) & 1);
 }
 
-// ----------------------------------------------------------------------------
-// The distinct colours and their cube sums
-//
-// A counting sort of the pixels by their cube of side 16 (the top 12 bits of
-// the Morton key; 4096 buckets), keeping the low 12 bits; then each bucket's
-// colours are counted in a 16 KB table that stays in L1.
+/* ==== The distinct colours and their cube sums ==== */
+
+/* A counting sort of the pixels by their cube of side 16 (the top 12 bits of
+ * the Morton key; 4096 buckets), keeping the low 12 bits; then each bucket's
+ * colours are counted in a 16 KB table that stays in L1. */
 
 #define BUCKET_BITS 12
 #define BUCKETS     (1u << BUCKET_BITS)
@@ -282,8 +280,7 @@ static int build_colour_set(const uint8_t *rgb, size_t n, const uint64_t *select
     return set_error(err, errlen, "k-means: out of memory for the colours of %zu pixels", n);
 }
 
-// ----------------------------------------------------------------------------
-// Lloyd assignment by cube filtering
+/* ==== Lloyd assignment by cube filtering ==== */
 
 /* Per Lloyd iteration: for each pair of centres (a, b), the terms of
  * |x-a|^2 - |x-b|^2 = sum 2 x (b - a) + a^2 - b^2, linear in x. */
@@ -415,8 +412,7 @@ static void assign_all(const colour_set *cs, const centre_pairs *cp, moments *su
     }
 }
 
-// ----------------------------------------------------------------------------
-// Empty clusters
+/* ==== Empty clusters ==== */
 
 /* The colour farthest (squared distance, in double) from its nearest centre,
  * ties to the lower index, skipping those in taken; returns -1 if all are at
@@ -477,8 +473,7 @@ static int reseed_empty(const colour_set *cs, const float *centres, int k, momen
     return n_taken;
 }
 
-// ----------------------------------------------------------------------------
-// Lloyd
+/* ==== Lloyd ==== */
 
 // centres (k,3) = the means of sums (a centre without pixels stays); returns the largest move
 static double move_centres(const moments *sums, int k, float *centres) {
@@ -533,8 +528,7 @@ static int lloyd(const colour_set *cs, int k, float *centres, int max_iterations
     return it;
 }
 
-// ----------------------------------------------------------------------------
-// k-means++ (greedy, as scikit-learn: the best of 2 + ln k candidates)
+/* ==== k-means++ (greedy, as scikit-learn: the best of 2 + ln k candidates) ==== */
 
 /* The colour at which the running sum of weights[i] * (d2 ? d2[i] : 1), in
  * colour order, first exceeds r; chunk_sum holds that sum per SEED_CHUNK. */
@@ -614,8 +608,7 @@ static void seed_centres(const colour_set *cs, int k, rng_state *rng, float *cen
     }
 }
 
-// ----------------------------------------------------------------------------
-// The API
+/* ==== The API ==== */
 
 /* selected (n bits): m pixels chosen uniformly without replacement (Knuth's
  * selection sampling: one draw per pixel, in pixel order). */

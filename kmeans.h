@@ -13,8 +13,8 @@
 #define KMEANS_MAX_K 64
 
 typedef struct {
-    int k;              /* 2..64 */
-    double sample;      /* fraction of the pixels used, 0 < sample <= 1 */
+    int k;         /* 2..64 */
+    double sample; /* fraction of the pixels used, 0 < sample <= 1 */
     uint64_t seed;
     int max_iterations; /* 300 */
     double tolerance;   /* stop when the largest centre move is below this (1e-4) */

@@ -35,8 +35,7 @@ static const struct {
      0.003f},
     {"pixel", "conv5:64 relu maxpool:1 conv5:64 relu maxpool:1 pixel:32 relu pixel:k softmax",
      0.003f},
-    {"dense",
-     "conv5:32 relu maxpool:2 conv5:64 relu maxpool:2 dense:512 relu dense:1024*k softmax",
+    {"dense", "conv5:32 relu maxpool:2 conv5:64 relu maxpool:2 dense:512 relu dense:1024*k softmax",
      0.001f},
 };
 
@@ -56,11 +55,15 @@ float nn_builtin_lr(const char *name_or_spec) {
     return 0.01f;
 }
 
-const char *nn_builtin_names(void) { return "default, skip, pixel, dense"; }
+const char *nn_builtin_names(void) {
+    return "default, skip, pixel, dense";
+}
 
 /* ==== Spec parsing: whitespace-separated tokens KIND[:ARG][@LABEL] ==== */
 
-static size_t shape_size(nn_shape s) { return (size_t)s.h * s.w * s.c; }
+static size_t shape_size(nn_shape s) {
+    return (size_t)s.h * s.w * s.c;
+}
 
 /* An integer, "k", or a product of them: "1024*k"; at most 2^24. */
 static int parse_count(const char *s, int k, int *out) {
@@ -125,9 +128,11 @@ static int parse_arg(network *net, nn_layer *L, char *arg, int i, char *err, siz
         return 0;
     case ARG_STRIDE:
         L->stride = !arg ? 2 : !strcmp(arg, "1") ? 1 : !strcmp(arg, "2") ? 2 : 0;
-        if (!L->stride) return set_error(err, errlen, "%s takes stride 1 or 2, not '%s'", kind, arg);
+        if (!L->stride)
+            return set_error(err, errlen, "%s takes stride 1 or 2, not '%s'", kind, arg);
         return 0;
-    case ARG_TENSORS: return parse_tensors(net, L, arg, i, err, errlen);
+    case ARG_TENSORS:
+        return parse_tensors(net, L, arg, i, err, errlen);
     }
     return set_error(err, errlen, "%s: unknown kind of argument", kind);
 }
@@ -156,7 +161,8 @@ static int parse_layer(network *net, int i, char *tok, char *err, size_t errlen)
     L->inputs[0] = i;
     if (parse_arg(net, L, arg, i, err, errlen) != 0) return -1;
     nn_shape in[NN_MAX_INPUTS];
-    for (int j = 0; j < L->n_inputs; j++) in[j] = net->shapes[L->inputs[j]];
+    for (int j = 0; j < L->n_inputs; j++)
+        in[j] = net->shapes[L->inputs[j]];
     layer_context ctx = {net->shapes[0].h, net->shapes[0].w, net->k};
     return L->type->out_shape(L, in, &ctx, &net->shapes[i + 1], err, errlen);
 }
@@ -171,7 +177,8 @@ static int parse_spec(network *net, const char *spec, int h, int w, char *err, s
     for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save), i++) {
         if (i == NN_MAX_LAYERS) return set_error(err, errlen, "more than %d layers", NN_MAX_LAYERS);
         if (i > 0 && net->layers[i - 1].type->is_loss)
-            return set_error(err, errlen, "%s must be the last layer", net->layers[i - 1].type->name);
+            return set_error(err, errlen, "%s must be the last layer",
+                             net->layers[i - 1].type->name);
         if (parse_layer(net, i, tok, err, errlen) != 0) return -1;
     }
     net->n_layers = i;
@@ -185,10 +192,11 @@ static int parse_spec(network *net, const char *spec, int h, int w, char *err, s
 /* Each tensor's gradient is overwritten by its last consumer (the first to
  * run backward) and added to by the others: overwrite[i][j] for input j of
  * layer i. A tensor nobody reads is a mistake in the spec. */
-static int plan_gradient_order(const network *net, int consumers[],
-                               int overwrite[][NN_MAX_INPUTS], char *err, size_t errlen) {
+static int plan_gradient_order(const network *net, int consumers[], int overwrite[][NN_MAX_INPUTS],
+                               char *err, size_t errlen) {
     int last_consumer[NN_MAX_LAYERS + 1];
-    for (int t = 0; t <= net->n_layers; t++) last_consumer[t] = -1, consumers[t] = 0;
+    for (int t = 0; t <= net->n_layers; t++)
+        last_consumer[t] = -1, consumers[t] = 0;
     for (int i = 0; i < net->n_layers; i++)
         for (int j = 0; j < net->layers[i].n_inputs; j++) {
             last_consumer[net->layers[i].inputs[j]] = i;
@@ -202,7 +210,8 @@ static int plan_gradient_order(const network *net, int consumers[],
             int t = net->layers[i].inputs[j];
             /* Within one concat a tensor listed twice: only its first slot overwrites. */
             int first_in_layer = 1;
-            for (int q = 0; q < j; q++) first_in_layer &= net->layers[i].inputs[q] != t;
+            for (int q = 0; q < j; q++)
+                first_in_layer &= net->layers[i].inputs[q] != t;
             overwrite[i][j] = last_consumer[t] == i && first_in_layer;
         }
     return 0;
@@ -405,7 +414,8 @@ int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k) {
     int fixed = 0;
     if (net) net->k = k;
     if (net && plan_network(net, spec ? spec : spec_or_name, h, w, NULL, 0) == 0)
-        for (int i = 0; i < net->n_layers; i++) fixed |= net->layers[i].type->fixes_input_size;
+        for (int i = 0; i < net->n_layers; i++)
+            fixed |= net->layers[i].type->fixes_input_size;
     free(net);
     return fixed;
 }
@@ -473,9 +483,12 @@ static layer_args args_of(network *net, int i, int B, const uint8_t *targets) {
     a.n_in = L->n_reads;
     for (int j = 0; j < L->n_reads; j++) {
         const layer_read *r = &L->reads[j];
-        a.in[j] = (layer_input){net->shapes[r->tensor], net->act[r->tensor],
+        a.in[j] = (layer_input){net->shapes[r->tensor],
+                                net->act[r->tensor],
                                 r->tensor ? net->grad[r->tensor] : NULL, /* not the gray input */
-                                r->channel0, r->half_size, r->overwrite};
+                                r->channel0,
+                                r->half_size,
+                                r->overwrite};
     }
     a.out_shape = net->shapes[L->output];
     a.y = net->act[L->output];
@@ -521,6 +534,7 @@ double nn_backward(network *net, const uint8_t *targets, int B) {
     /* The loss layer wrote each image's loss; summed in image order. */
     nn_shape out = net->shapes[net->n_layers];
     double total = 0;
-    for (int b = 0; b < B; b++) total += net->image_loss[b];
+    for (int b = 0; b < B; b++)
+        total += net->image_loss[b];
     return total / ((double)B * out.h * out.w);
 }

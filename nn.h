@@ -24,11 +24,11 @@ typedef struct layer_type layer_type; /* a kind of layer: nn_layer.h */
 
 /* How a layer's work gets done; the planner (nn.c) decides it once, from the graph. */
 typedef enum {
-    LAYER_RUNS,           /* its own forward and backward */
-    LAYER_IN_PRODUCER,    /* an in-place ReLU that the layer writing its input applies as it
-                             writes (and whose gradient mask it applies in backward) */
-    LAYER_IN_CONSUMER,    /* a concatenation or upsampling that the per-pixel layer reading it
-                             does in place; its output tensor is never filled (no buffers) */
+    LAYER_RUNS,        /* its own forward and backward */
+    LAYER_IN_PRODUCER, /* an in-place ReLU that the layer writing its input applies as it
+                          writes (and whose gradient mask it applies in backward) */
+    LAYER_IN_CONSUMER, /* a concatenation or upsampling that the per-pixel layer reading it
+                          does in place; its output tensor is never filled (no buffers) */
 } layer_run;
 
 /* One tensor that a layer reads, as the planner resolved it. A per-pixel
@@ -45,16 +45,16 @@ typedef struct {
 
 typedef struct {
     const layer_type *type;
-    int units;                 /* output channels (conv5, pixel) or outputs (dense) */
-    int stride;                /* maxpool */
+    int units;  /* output channels (conv5, pixel) or outputs (dense) */
+    int stride; /* maxpool */
     int n_inputs;
     int inputs[NN_MAX_INPUTS]; /* tensor indices, as the spec names them */
     int output;                /* tensor index = layer index + 1 */
     char label[16];            /* name given with @label in the spec, or "" */
     /* The plan */
     layer_run run;
-    int relu_on_write;         /* applies the in-place ReLU after it (LAYER_IN_PRODUCER) */
-    int grads_per_image;       /* sums weight gradients image by image (see nn.c) */
+    int relu_on_write;   /* applies the in-place ReLU after it (LAYER_IN_PRODUCER) */
+    int grads_per_image; /* sums weight gradients image by image (see nn.c) */
     int n_reads;
     layer_read reads[NN_MAX_INPUTS];
     size_t w_offset, b_offset; /* into the parameter arrays */
@@ -66,8 +66,8 @@ typedef enum { SCHED_CONSTANT, SCHED_COSINE } nn_schedule;
 
 typedef struct {
     nn_optimizer optimizer;
-    float lr;       /* peak learning rate */
-    float momentum; /* SGD */
+    float lr;                /* peak learning rate */
+    float momentum;          /* SGD */
     float beta1, beta2, eps; /* Adam */
     nn_schedule schedule;
     long first_step; /* the optimiser step at which the schedule starts (resumed runs) */
@@ -75,11 +75,11 @@ typedef struct {
 
 typedef struct network {
     char spec[NN_SPEC_MAX];
-    int k;             /* colour classes */
+    int k; /* colour classes */
     int n_layers;
     nn_layer layers[NN_MAX_LAYERS];
     nn_shape shapes[NN_MAX_LAYERS + 1]; /* per tensor, one image */
-    int batch_cap;     /* largest batch the buffers hold */
+    int batch_cap;                      /* largest batch the buffers hold */
 
     /* Parameters, gradients and optimiser state: one allocation each. */
     size_t n_params;
@@ -95,8 +95,8 @@ typedef struct network {
                                          weight and bias gradients when grads_per_image */
     float *work[NN_MAX_LAYERS];       /* the kind's own (layer_type.work_floats), or NULL */
     float *activations, *layer_work;
-    double *image_loss;      /* (batch_cap) cross-entropy of each image, summed in order */
-    uint8_t *batch_targets;  /* (batch_cap, h, w) targets of the batch being trained */
+    double *image_loss;     /* (batch_cap) cross-entropy of each image, summed in order */
+    uint8_t *batch_targets; /* (batch_cap, h, w) targets of the batch being trained */
 } network;
 
 /* The built-in architectures by name; NULL if none. */

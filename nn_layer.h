@@ -39,8 +39,8 @@ typedef enum {
 typedef struct {
     nn_shape shape; /* one image */
     const float *x;
-    float *dx;     /* its gradient; NULL when nobody needs it (the gray input) */
-    int channel0;  /* layer_read's */
+    float *dx;    /* its gradient; NULL when nobody needs it (the gray input) */
+    int channel0; /* layer_read's */
     int half_size;
     int overwrite; /* dx is overwritten (else added to) */
 } layer_input;
@@ -52,12 +52,12 @@ typedef struct {
     layer_input in[NN_MAX_INPUTS];
     nn_shape out_shape; /* one image */
     float *y, *dy;
-    const float *w, *bias; /* the layer's parameters, if any */
-    float *dw, *dbias;     /* and their gradients, overwritten by backward; dbias follows dw */
-    const nn_layer *layer; /* units, stride and the plan */
-    int k;                 /* colour classes */
-    float *grad_parts;     /* (B, n_weights + n_bias) when layer->grads_per_image, else NULL */
-    float *work;           /* the kind's working memory, work_floats(B) of it */
+    const float *w, *bias;  /* the layer's parameters, if any */
+    float *dw, *dbias;      /* and their gradients, overwritten by backward; dbias follows dw */
+    const nn_layer *layer;  /* units, stride and the plan */
+    int k;                  /* colour classes */
+    float *grad_parts;      /* (B, n_weights + n_bias) when layer->grads_per_image, else NULL */
+    float *work;            /* the kind's working memory, work_floats(B) of it */
     const uint8_t *targets; /* (B, h, w) classes: the loss layer's backward */
     double *image_loss;     /* (B): the loss layer's backward writes each image's loss sum */
 } layer_args;
@@ -72,8 +72,8 @@ struct layer_type {
     layer_arg arg;
     /* The output shape of one image from the shapes of its inputs (already
      * checked to exist); an error message for inputs the kind cannot take. */
-    int (*out_shape)(const nn_layer *L, const nn_shape *in, const layer_context *ctx,
-                     nn_shape *out, char *err, size_t errlen);
+    int (*out_shape)(const nn_layer *L, const nn_shape *in, const layer_context *ctx, nn_shape *out,
+                     char *err, size_t errlen);
     /* Inputs of each output unit (the He initialisation's fan-in): the
      * layer has fan_in * units weights and, if fan_in > 0, units biases. */
     size_t (*fan_in)(const nn_layer *L, const nn_shape *in);

@@ -22,7 +22,9 @@
 #include "simd/softmax.h"
 #include "util.h"
 
-static size_t shape_size(nn_shape s) { return (size_t)s.h * s.w * s.c; }
+static size_t shape_size(nn_shape s) {
+    return (size_t)s.h * s.w * s.c;
+}
 
 /* ==== Helpers shared by several kinds ==== */
 
@@ -33,9 +35,11 @@ static void copy_pixels(float *restrict dst, size_t dst_stride, const float *res
                         size_t src_stride, int c, size_t pixels, int overwrite) {
     for (size_t p = 0; p < pixels; p++, dst += dst_stride, src += src_stride)
         if (overwrite)
-            for (int q = 0; q < c; q++) dst[q] = src[q];
+            for (int q = 0; q < c; q++)
+                dst[q] = src[q];
         else
-            for (int q = 0; q < c; q++) dst[q] += src[q];
+            for (int q = 0; q < c; q++)
+                dst[q] += src[q];
 }
 
 /* One image (h, w, c) into the interior of its padded copy (h+4, w+4, c),
@@ -46,7 +50,9 @@ static void pad_image(const float *in, int h, int w, int c, float *pad) {
                (size_t)w * c * sizeof(float));
 }
 
-static size_t padded_size(nn_shape s, int c) { return (size_t)(s.h + 4) * (s.w + 4) * c; }
+static size_t padded_size(nn_shape s, int c) {
+    return (size_t)(s.h + 4) * (s.w + 4) * c;
+}
 
 /* The share [lo, hi) of n columns that thread t of nt computes, in whole
  * groups of 8 so that vector blocks are not cut; the simd/ kernels make the
@@ -63,9 +69,11 @@ static void thread_share(int n, int t, int nt, int *lo, int *hi) {
  * apart, in row order. */
 static void column_sums_in_order(const float *restrict d, size_t rows, int n, size_t ld,
                                  float *restrict sums) {
-    for (int j = 0; j < n; j++) sums[j] = 0.0f;
+    for (int j = 0; j < n; j++)
+        sums[j] = 0.0f;
     for (size_t r = 0; r < rows; r++)
-        for (int j = 0; j < n; j++) sums[j] += d[r * ld + j];
+        for (int j = 0; j < n; j++)
+            sums[j] += d[r * ld + j];
 }
 
 /* The same for a (rows, n) block with ld = n, one image's bias gradient.
@@ -80,11 +88,14 @@ static void column_sums(const float *restrict d, size_t rows, int n, float *rest
     float lane[64] = {0};
     size_t len = rows * n, e = 0;
     for (; e + 64 <= len; e += 64)
-        for (int q = 0; q < 64; q++) lane[q] += d[e + q];
-    for (int q = 0; e + q < len; q++) lane[q] += d[e + q];
+        for (int q = 0; q < 64; q++)
+            lane[q] += d[e + q];
+    for (int q = 0; e + q < len; q++)
+        lane[q] += d[e + q];
     for (int j = 0; j < n; j++) {
         float sum = lane[j];
-        for (int q = j + n; q < 64; q += n) sum += lane[q];
+        for (int q = j + n; q < 64; q += n)
+            sum += lane[q];
         sums[j] = sum;
     }
 }
@@ -98,7 +109,8 @@ static void bias_grad(const float *dout, size_t rows, int n, float *db) {
         int lo, hi;
         thread_share(n, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
         for (int j0 = lo; j0 < hi; j0 += 256)
-            column_sums_in_order(dout + j0, rows, hi - j0 < 256 ? hi - j0 : 256, (size_t)n, db + j0);
+            column_sums_in_order(dout + j0, rows, hi - j0 < 256 ? hi - j0 : 256, (size_t)n,
+                                 db + j0);
     }
 }
 
@@ -125,7 +137,8 @@ static int sum_image_shares(const layer_args *a) {
         float sum[256];
         memcpy(sum, part + j0, len * sizeof(float));
         for (int b = 1; b < a->B; b++)
-            for (size_t j = 0; j < len; j++) sum[j] += part[b * n + j0 + j];
+            for (size_t j = 0; j < len; j++)
+                sum[j] += part[b * n + j0 + j];
         memcpy(a->dw + j0, sum, len * sizeof(float));
     }
     return 1;
@@ -134,7 +147,8 @@ static int sum_image_shares(const layer_args *a) {
 /* out = max(in, 0); in place when out == in. */
 static void relu_apply(const float *in, float *out, size_t n) {
 #pragma omp simd
-    for (size_t j = 0; j < n; j++) out[j] = in[j] > 0 ? in[j] : 0.0f;
+    for (size_t j = 0; j < n; j++)
+        out[j] = in[j] > 0 ? in[j] : 0.0f;
 }
 
 /* The ReLU's gradient from its output y: dx = dy where y > 0, else 0
@@ -204,7 +218,9 @@ static int same_shape(const nn_layer *L, const nn_shape *in, const layer_context
     return 0;
 }
 
-static void name_as(char *name, size_t len, const char *text) { snprintf(name, len, "%s", text); }
+static void name_as(char *name, size_t len, const char *text) {
+    snprintf(name, len, "%s", text);
+}
 
 /* ==== conv5: 5x5 convolution, stride 1, zero "same" padding, bias ==== */
 
@@ -283,9 +299,9 @@ static void conv5_backward(const layer_args *a) {
     size_t pad_in_sz = padded_size(s, cin), pad_sz = padded_size(s, cout);
     int overwrite = a->in[0].overwrite;
     if (dx) conv5x5_flip_weights(a->w, cin, cout, cw.flipped);
-    /* Image by image, while its output gradient is in cache: the in-place
-     * ReLU's mask on it, its share of dw and db (grads_per_image), then its
-     * input gradient. */
+        /* Image by image, while its output gradient is in cache: the in-place
+         * ReLU's mask on it, its share of dw and db (grads_per_image), then its
+         * input gradient. */
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < a->B; b++) {
         float *dy = a->dy + b * out_sz, *part = image_share(a, b);
@@ -301,7 +317,8 @@ static void conv5_backward(const layer_args *a) {
         pad_image(dy, s.h, s.w, cout, pad);
         conv5x5_backward_input(pad, s.h, s.w, cout, cw.flipped, cin, dst);
         if (!overwrite)
-            for (size_t j = 0; j < in_sz; j++) din[j] += dst[j];
+            for (size_t j = 0; j < in_sz; j++)
+                din[j] += dst[j];
     }
     if (sum_image_shares(a)) return;
     /* Work items: (range of taps, block of output channels), each summed over
@@ -310,7 +327,8 @@ static void conv5_backward(const layer_args *a) {
      * the values. */
     int threads = omp_get_max_threads();
     int groups = 2 * threads < 25 ? 2 * threads : 25, co_block = 64;
-    while (groups * ((cout + co_block - 1) / co_block) < 2 * threads && co_block > 8) co_block /= 2;
+    while (groups * ((cout + co_block - 1) / co_block) < 2 * threads && co_block > 8)
+        co_block /= 2;
     int blocks = (cout + co_block - 1) / co_block;
 #pragma omp parallel for schedule(dynamic)
     for (int item = 0; item < groups * blocks; item++) {
@@ -466,7 +484,8 @@ static void maxpool_backward(const layer_args *a) {
                 const float *m = a->y + at, *g = a->dy + at;
                 pool_window(in, s, a->layer->stride, y, x, w);
                 float *d[4];
-                for (int q = 0; q < 4; q++) d[q] = din + (w[q] - in);
+                for (int q = 0; q < 4; q++)
+                    d[q] = din + (w[q] - in);
                 if (w[0] != w[1] && w[0] != w[2]) { /* four distinct pixels: the common case */
                     pool_grad_window(w[0], w[1], w[2], m, g, d[0], d[1], d[2], d[3], o.c);
                     continue;
@@ -502,8 +521,7 @@ static int upsample_shape(const nn_layer *L, const nn_shape *in, const layer_con
                           nn_shape *out, char *err, size_t errlen) {
     (void)L, (void)ctx;
     if (in[0].h > 1 << 15 || in[0].w > 1 << 15)
-        return set_error(err, errlen, "upsample of a %dx%d tensor is too large", in[0].h,
-                         in[0].w);
+        return set_error(err, errlen, "upsample of a %dx%d tensor is too large", in[0].h, in[0].w);
     *out = (nn_shape){2 * in[0].h, 2 * in[0].w, in[0].c};
     return 0;
 }
@@ -576,8 +594,8 @@ static void concat_forward(const layer_args *a) {
         for (int j = 0; j < a->n_in; j++) {
             const layer_input *in = &a->in[j];
             int c = in->shape.c;
-            copy_pixels(a->y + b * pixels * o.c + in->channel0, (size_t)o.c,
-                        in->x + b * pixels * c, (size_t)c, c, pixels, 1);
+            copy_pixels(a->y + b * pixels * o.c + in->channel0, (size_t)o.c, in->x + b * pixels * c,
+                        (size_t)c, c, pixels, 1);
         }
 }
 
@@ -682,8 +700,10 @@ static void pixel_forward(const layer_args *a) {
             int c = in->shape.c;
             size_t n = (size_t)(in->half_size ? half : pixels);
             gemm_piece piece = {in->x + b * n * c, a->w + (size_t)in->channel0 * cout, c, c};
-            if (in->half_size) lows[n_low++] = piece;
-            else full[n_full++] = piece;
+            if (in->half_size)
+                lows[n_low++] = piece;
+            else
+                full[n_full++] = piece;
         }
         float *y = a->y + (size_t)b * pixels * cout;
         if (n_low) {
@@ -724,7 +744,8 @@ static void pixel_backward(const layer_args *a) {
             int n = in->half_size ? half : pixels, c = in->shape.c;
             const float *x = in->x + (size_t)b * n * c;
             const float *d = (in->half_size ? dsum : a->dy) + (size_t)b * n * cout;
-            if (part) gemm_tn(c, cout, n, x, c, d, cout, part + (size_t)in->channel0 * cout, cout, 0);
+            if (part)
+                gemm_tn(c, cout, n, x, c, d, cout, part + (size_t)in->channel0 * cout, cout, 0);
             if (in->dx)
                 gemm_nt(n, c, cout, d, cout, a->w + (size_t)in->channel0 * cout, cout,
                         in->dx + (size_t)b * n * c, c, !in->overwrite);
@@ -732,8 +753,8 @@ static void pixel_backward(const layer_args *a) {
         if (part) column_sums(dy, (size_t)pixels, cout, part + L->n_weights);
     }
     if (sum_image_shares(a)) return;
-    /* dw (cin, cout) = x^T (cin, rows) dy (rows, cout): threads split the
-     * cin rows, each taking its rows from the pieces that hold them. */
+        /* dw (cin, cout) = x^T (cin, rows) dy (rows, cout): threads split the
+         * cin rows, each taking its rows from the pieces that hold them. */
 #pragma omp parallel
     {
         int lo, hi;
@@ -743,8 +764,8 @@ static void pixel_backward(const layer_args *a) {
             int c0 = in->channel0, c = in->shape.c;
             int r0 = lo > c0 ? lo : c0, r1 = hi < c0 + c ? hi : c0 + c;
             if (r1 > r0)
-                gemm_tn(r1 - r0, cout, a->B * (in->half_size ? half : pixels), in->x + (r0 - c0),
-                        c, in->half_size ? dsum : a->dy, cout, a->dw + (size_t)r0 * cout, cout, 0);
+                gemm_tn(r1 - r0, cout, a->B * (in->half_size ? half : pixels), in->x + (r0 - c0), c,
+                        in->half_size ? dsum : a->dy, cout, a->dw + (size_t)r0 * cout, cout, 0);
         }
     }
     bias_grad(a->dy, (size_t)a->B * pixels, cout, a->dbias);
@@ -816,7 +837,9 @@ static void dense_backward(const layer_args *a) {
         int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
         /* dw (nin, nout) = x^T (nin, B) dy (B, nout): split the nin rows. */
         thread_share(nin, t, nt, &lo, &hi);
-        if (hi > lo) gemm_tn(hi - lo, nout, a->B, x + lo, nin, a->dy, nout, a->dw + (size_t)lo * nout, nout, 0);
+        if (hi > lo)
+            gemm_tn(hi - lo, nout, a->B, x + lo, nin, a->dy, nout, a->dw + (size_t)lo * nout, nout,
+                    0);
         /* dx (B, nin) = dy (B, nout) w^T: split the nin columns. */
         if (dx && hi > lo)
             gemm_nt(a->B, hi - lo, nout, a->dy, nout, a->w + (size_t)lo * nout, nout, dx + lo, nin,
@@ -862,7 +885,8 @@ static void softmax_describe(const nn_layer *L, const nn_shape *shapes, int k, c
 static void softmax_forward(const layer_args *a) {
     size_t pixels = (size_t)a->out_shape.h * a->out_shape.w, n = pixels * a->k;
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < a->B; b++) softmax_pixels(a->in[0].x + b * n, a->y + b * n, pixels, a->k);
+    for (int b = 0; b < a->B; b++)
+        softmax_pixels(a->in[0].x + b * n, a->y + b * n, pixels, a->k);
 }
 
 // targets (B,h,w): each image's cross-entropy sum to image_loss; the
@@ -896,8 +920,8 @@ static const layer_type softmax_layer = {
 /* ==== Every kind ==== */
 
 const layer_type *const layer_types[] = {
-    &conv5_layer, &relu_layer,  &maxpool_layer, &upsample_layer,
-    &concat_layer, &pixel_layer, &dense_layer,  &softmax_layer,
+    &conv5_layer,  &relu_layer,  &maxpool_layer, &upsample_layer,
+    &concat_layer, &pixel_layer, &dense_layer,   &softmax_layer,
 };
 const int n_layer_types = (int)(sizeof layer_types / sizeof layer_types[0]);
 

@@ -25,7 +25,8 @@ enum { MODEL_VERSION = 1 };
 
 static uint64_t fnv1a(const uint8_t *p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
     return h;
 }
 
@@ -39,7 +40,9 @@ static void put(byte_writer *bw, const void *p, size_t n) {
     bw->len += n;
 }
 
-static void put_u32(byte_writer *bw, uint32_t v) { put(bw, &v, 4); }
+static void put_u32(byte_writer *bw, uint32_t v) {
+    put(bw, &v, 4);
+}
 
 /* Serialises into bw; with bw->buf NULL it only measures. */
 static void model_serialise(const network *net, const nn_model_meta *meta, byte_writer *bw) {
@@ -139,7 +142,8 @@ int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_mod
     if (len < 8 || (memcpy(&stored, buf + len - 8, 8), stored != fnv1a(buf, len - 8))) {
         int rc = len >= 8 && memcmp(buf, model_magic, 8) != 0
                      ? set_error(err, errlen, "%s: not a colorize model file", path)
-                     : set_error(err, errlen, "%s: damaged or truncated model (checksum mismatch)", path);
+                     : set_error(err, errlen, "%s: damaged or truncated model (checksum mismatch)",
+                                 path);
         free(buf);
         return rc;
     }
@@ -152,12 +156,14 @@ int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_mod
     if (rc == 0 && h == 0) h = th, w = tw;
     /* A dense layer's weights fix the image size. */
     if (rc == 0 && (h != th || w != tw) && nn_fixes_input_size(spec, th, tw, meta->k))
-        rc = set_error(err, errlen,
-                       "%s: this network has a dense layer and accepts %dx%d images only, not %dx%d",
-                       path, tw, th, w, h);
+        rc =
+            set_error(err, errlen,
+                      "%s: this network has a dense layer and accepts %dx%d images only, not %dx%d",
+                      path, tw, th, w, h);
     if (rc == 0) rc = nn_create(spec, h, w, meta->k, batch_cap, &net, err, errlen);
     if (rc == 0 && (n_params != net->n_params || br.len - br.pos != 3 * n_params * sizeof(float)))
-        rc = set_error(err, errlen, "%s: damaged model (parameter count does not match the architecture)", path);
+        rc = set_error(err, errlen,
+                       "%s: damaged model (parameter count does not match the architecture)", path);
     if (rc == 0) {
         take(&br, net->params, n_params * sizeof(float));
         take(&br, net->opt_m, n_params * sizeof(float));

@@ -57,7 +57,8 @@ int nn_update(network *net, const nn_optim_config *cfg, float lr) {
 static int all_finite(const float *a, size_t n) {
     int ok = 1;
 #pragma omp parallel for schedule(static) reduction(&& : ok)
-    for (size_t j = 0; j < n; j++) ok = ok && isfinite(a[j]);
+    for (size_t j = 0; j < n; j++)
+        ok = ok && isfinite(a[j]);
     return ok;
 }
 
@@ -125,13 +126,15 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
             size_t at = ((size_t)first + b) * hw;
             for (int p = 0; p < hw; p++) {
                 int best = 0;
-                for (int c = 1; c < k; c++) best = q[p * k + c] > q[p * k + best] ? c : best;
+                for (int c = 1; c < k; c++)
+                    best = q[p * k + c] > q[p * k + best] ? c : best;
                 if (targets) wrong += best != targets[at + p];
                 if (classes) classes[at + p] = (uint8_t)best;
             }
             net->image_loss[b] = targets ? xent_pixels(q, targets + at, (size_t)hw, k) : 0;
         }
-        for (int b = 0; b < B; b++) loss += net->image_loss[b];
+        for (int b = 0; b < B; b++)
+            loss += net->image_loss[b];
     }
     /* An empty set has no error rate: NAN, which the plot skips. */
     score->error = n ? (double)wrong / ((double)n * hw) : NAN;
@@ -140,7 +143,9 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
 
 /* ==== The trainable state ==== */
 
-size_t nn_state_floats(const network *net) { return 3 * net->n_params; }
+size_t nn_state_floats(const network *net) {
+    return 3 * net->n_params;
+}
 
 void nn_state_save(const network *net, float *state, long *step) {
     size_t n = net->n_params;
@@ -157,7 +162,6 @@ void nn_state_restore(network *net, const float *state, long step) {
     memcpy(net->opt_m, state + n, n * sizeof(float));
     memcpy(net->opt_v, state + 2 * n, n * sizeof(float));
 }
-
 
 void nn_reset_optimiser(network *net) {
     memset(net->opt_m, 0, net->n_params * sizeof(float));

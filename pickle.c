@@ -129,9 +129,7 @@ pk_obj *pk_dict_get(const pk_obj *dict, const char *key) {
     return NULL;
 }
 
-/* ------------------------------------------------------------------------ */
-/* The stack, marks and memo                                                 */
-/* ------------------------------------------------------------------------ */
+/* ==== The stack, marks and memo ==== */
 
 /* Where the current MARK starts: nothing below it may be popped. */
 static size_t pk_base(const pk_vm *vm) {
@@ -195,9 +193,7 @@ static int pk_memo_get(pk_vm *vm, size_t idx) {
     return pk_push(vm, vm->memo[idx]);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Reading arguments                                                         */
-/* ------------------------------------------------------------------------ */
+/* ==== Reading arguments ==== */
 
 static uint64_t rd_le(const uint8_t *p, int n) {
     uint64_t v = 0;
@@ -298,9 +294,7 @@ static int pk_proto_op(pk_vm *vm) {
     return 0;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Containers                                                                */
-/* ------------------------------------------------------------------------ */
+/* ==== Containers ==== */
 
 /* A tuple, list or dict holding items[0..n). */
 static pk_obj *pk_seq_from(pk_vm *vm, pk_kind kind, pk_obj **items, size_t n) {
@@ -387,9 +381,7 @@ static int pk_pop_mark_op(pk_vm *vm) {
     return 0;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Globals and the numpy objects                                             */
-/* ------------------------------------------------------------------------ */
+/* ==== Globals and the numpy objects ==== */
 
 static const struct {
     const char *module, *name;
@@ -680,9 +672,7 @@ static int pk_newobj_op(pk_vm *vm, int n) {
     return pk_push(vm, pk_opaque(vm, cls->kind == PK_GLOBAL ? cls : NULL));
 }
 
-/* ------------------------------------------------------------------------ */
-/* The machine                                                               */
-/* ------------------------------------------------------------------------ */
+/* ==== The machine ==== */
 
 static int pk_step(pk_vm *vm) {
     uint64_t v = 0;

@@ -1,3 +1,6 @@
+/* Small pieces every file needs: error messages in caller-owned buffers,
+ * the seeded random generator, the clock, paths, whole-file reads and
+ * atomic writes (util.h). */
 #include "util.h"
 
 #include <errno.h>
@@ -27,10 +30,13 @@ static uint64_t splitmix64(uint64_t *x) {
 }
 
 void rng_seed(rng_state *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t rng_next(rng_state *r) {
     uint64_t *s = r->s;
@@ -45,12 +51,15 @@ uint64_t rng_next(rng_state *r) {
     return result;
 }
 
-float rng_uniform(rng_state *r) { return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f); }
+float rng_uniform(rng_state *r) {
+    return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f);
+}
 
 uint64_t rng_below(rng_state *r, uint64_t n) {
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
-    do x = rng_next(r);
+    do
+        x = rng_next(r);
     while (x >= limit);
     return x % n;
 }
@@ -68,8 +77,7 @@ double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int path_join(char *path, size_t len, const char *dir, const char *name, char *err,
-              size_t errlen) {
+int path_join(char *path, size_t len, const char *dir, const char *name, char *err, size_t errlen) {
     size_t d = strlen(dir);
     const char *sep = d > 0 && dir[d - 1] == '/' ? "" : "/";
     int n = snprintf(path, len, "%s%s%s", dir, sep, name);
@@ -81,7 +89,8 @@ int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t 
     *data = NULL;
     *size = 0;
     struct stat st;
-    if (stat(path, &st) != 0) return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (stat(path, &st) != 0)
+        return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode)) return set_error(err, errlen, "%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -116,7 +125,8 @@ int atomic_open(atomic_file *af, const char *path, char *err, size_t errlen) {
     strcpy(af->path, path);
     snprintf(af->tmp_path, sizeof af->tmp_path, "%s.tmp", path);
     af->f = fopen(af->tmp_path, "wb");
-    if (!af->f) return set_error(err, errlen, "%s: cannot write: %s", af->tmp_path, strerror(errno));
+    if (!af->f)
+        return set_error(err, errlen, "%s: cannot write: %s", af->tmp_path, strerror(errno));
     return 0;
 }
 

@@ -31,8 +31,7 @@ double now_seconds(void);
 
 /* dir/name into path, with one '/' between them; -1 with a message naming
  * dir if it does not fit in len bytes. */
-int path_join(char *path, size_t len, const char *dir, const char *name, char *err,
-              size_t errlen);
+int path_join(char *path, size_t len, const char *dir, const char *name, char *err, size_t errlen);
 
 /* Reads a whole file into a fresh buffer (caller frees). */
 int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t errlen);

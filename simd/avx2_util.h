@@ -29,14 +29,19 @@ INLINE void store_vec(float *p, __m256 v, int masked, __m256i mask) {
  * registers: a switch over every height, up to 6 for two 8-wide column
  * vectors and 12 for one (12 accumulators). CASE(H, NV, MASKED) is one case;
  * nv and masked must be in scope. */
+/* clang-format off */
 #define BLOCK_CASES_2(var, CASE, M)                                                                \
-    switch (var) { CASE(1, 2, M) CASE(2, 2, M) CASE(3, 2, M) CASE(4, 2, M) CASE(5, 2, M) CASE(6, 2, M) default: break; }
+    switch (var) {                                                                                 \
+        CASE(1, 2, M) CASE(2, 2, M) CASE(3, 2, M) CASE(4, 2, M) CASE(5, 2, M) CASE(6, 2, M)        \
+    default: break;                                                                                \
+    }
 #define BLOCK_CASES_1(var, CASE, M)                                                                \
     switch (var) {                                                                                 \
         CASE(1, 1, M) CASE(2, 1, M) CASE(3, 1, M) CASE(4, 1, M) CASE(5, 1, M) CASE(6, 1, M)        \
         CASE(7, 1, M) CASE(8, 1, M) CASE(9, 1, M) CASE(10, 1, M) CASE(11, 1, M) CASE(12, 1, M)     \
     default: break;                                                                                \
     }
+/* clang-format on */
 #define BLOCK_DISPATCH(var, CASE)                                                                  \
     if (nv == 2 && !masked) {                                                                      \
         BLOCK_CASES_2(var, CASE, 0)                                                                \

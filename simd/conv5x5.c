@@ -30,8 +30,8 @@ void conv5x5_backward_input(const float *dout_padded, int H, int W, int cout, co
     conv5x5_forward(dout_padded, H, W, cout, w_t, NULL, cin, din);
 }
 
-void conv5x5_weight_grad(const float *in, const float *dout, int N, int H, int W, int cin,
-                         int cout, int tap, int co0, int co1, float *dw) {
+void conv5x5_weight_grad(const float *in, const float *dout, int N, int H, int W, int cin, int cout,
+                         int tap, int co0, int co1, float *dw) {
     if (simd_active() == SIMD_AVX2)
         conv5x5_weight_grad_avx2(in, dout, N, H, W, cin, cout, tap, co0, co1, dw);
     else

@@ -33,8 +33,8 @@ void conv5x5_backward_input(const float *dout_padded, int H, int W, int cout, co
  * The value of every element depends only on its own inputs, never on co0,
  * co1 or the thread that computes it, so callers may split taps and channel
  * ranges across threads and get bit-identical results. */
-void conv5x5_weight_grad(const float *in, const float *dout, int N, int H, int W, int cin,
-                         int cout, int tap, int co0, int co1, float *dw);
+void conv5x5_weight_grad(const float *in, const float *dout, int N, int H, int W, int cin, int cout,
+                         int tap, int co0, int co1, float *dw);
 void conv5x5_weight_grad_scalar(const float *in, const float *dout, int N, int H, int W, int cin,
                                 int cout, int tap, int co0, int co1, float *dw);
 void conv5x5_weight_grad_avx2(const float *in, const float *dout, int N, int H, int W, int cin,
@@ -49,8 +49,7 @@ void conv5x5_weight_grad_taps(const float *in, const float *dout, int N, int H, 
 void conv5x5_weight_grad_taps_scalar(const float *in, const float *dout, int N, int H, int W,
                                      int cin, int cout, int tap0, int tap1, int co0, int co1,
                                      float *dw);
-void conv5x5_weight_grad_taps_avx2(const float *in, const float *dout, int N, int H, int W,
-                                   int cin, int cout, int tap0, int tap1, int co0, int co1,
-                                   float *dw);
+void conv5x5_weight_grad_taps_avx2(const float *in, const float *dout, int N, int H, int W, int cin,
+                                   int cout, int tap0, int tap1, int co0, int co1, float *dw);
 
 #endif

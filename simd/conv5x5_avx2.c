@@ -19,9 +19,8 @@
 #include "simd/avx2_util.h"
 #include "simd/conv5x5.h"
 
-#define MAX_ACC 12
+#define MAX_ACC   12
 #define L1_BUDGET 40000 /* bytes of a row group in the weight gradient */
-
 
 /* npx output pixels, whose input windows start at in + pix[p] and outputs at
  * out + opix[p], times nv channel vectors from w/bias/out (already offset to
@@ -35,14 +34,16 @@ INLINE void forward_block(const int npx, const int nv, const int masked, __m256i
         const int mv = masked && v == nv - 1;
         const __m256 b = bias ? load_vec(bias + 8 * v, mv, mask) : _mm256_setzero_ps();
 #pragma GCC unroll 12
-        for (int p = 0; p < npx; p++) acc[p * nv + v] = b;
+        for (int p = 0; p < npx; p++)
+            acc[p * nv + v] = b;
     }
     const int run = 5 * cin; /* (kx, ci) pairs of one kernel row, contiguous in in and w */
     for (int ky = 0; ky < 5; ky++) {
         const float *wk = w + (long)ky * run * cout;
         const float *ip[MAX_ACC];
 #pragma GCC unroll 12
-        for (int p = 0; p < npx; p++) ip[p] = in + pix[p] + ky * row;
+        for (int p = 0; p < npx; p++)
+            ip[p] = in + pix[p] + ky * row;
         for (int j = 0; j < run; j++) {
             __m256 wv[4];
 #pragma GCC unroll 4
@@ -105,9 +106,9 @@ void conv5x5_forward_avx2(const float *in, int H, int W, int cin, const float *w
 /* Adds, for rows r0..r1 of the flattened (image, y) order, the products of
  * nci input channels (at in + in_off + pixel * cin) and nv vectors of output
  * channels (at dout + co) into g[i * cout + 8 v], the tap's gradient. */
-INLINE void grad_block(const int nci, const int nv, const int masked, __m256i mask,
-                       const float *in, long in_off, const float *dout, int co, int r0, int r1,
-                       int H, int W, int cin, int cout, float *g) {
+INLINE void grad_block(const int nci, const int nv, const int masked, __m256i mask, const float *in,
+                       long in_off, const float *dout, int co, int r0, int r1, int H, int W,
+                       int cin, int cout, float *g) {
     __m256 acc[MAX_ACC];
 #pragma GCC unroll 12
     for (int i = 0; i < nci; i++)
@@ -151,6 +152,7 @@ INLINE void grad_block(const int nci, const int nv, const int masked, __m256i ma
         break;
 /* Every (nv, nci) shape with nv * nci <= 12 and nci = 1 beyond nv = 4: the
  * shapes conv5x5_weight_grad_taps_avx2 can ask for. */
+/* clang-format off */
 #define GRAD_CASES(M)                                                                              \
     switch (nv * 16 + nci) {                                                                       \
         GB(1, 1, M) GB(1, 2, M) GB(1, 3, M) GB(1, 4, M) GB(1, 5, M) GB(1, 6, M) GB(1, 7, M)        \
@@ -161,10 +163,11 @@ INLINE void grad_block(const int nci, const int nv, const int masked, __m256i ma
         GB(5, 1, M) GB(6, 1, M) GB(7, 1, M) GB(8, 1, M)                                            \
     default: break;                                                                                \
     }
+/* clang-format on */
 
-static void grad_dispatch(int nci, int nv, int masked, __m256i mask, const float *in,
-                          long in_off, const float *dout, int co, int r0, int r1, int H, int W,
-                          int cin, int cout, float *g) {
+static void grad_dispatch(int nci, int nv, int masked, __m256i mask, const float *in, long in_off,
+                          const float *dout, int co, int r0, int r1, int H, int W, int cin,
+                          int cout, float *g) {
     if (masked) {
         GRAD_CASES(1)
     } else {
@@ -177,12 +180,12 @@ static void grad_dispatch(int nci, int nv, int masked, __m256i mask, const float
  * channels" may span taps. Blocks of several taps read each output gradient
  * row once for all of them. */
 // in is N x (H+4, W+4, cin), dout is N x (H, W, cout), dw is (25, cin, cout)
-void conv5x5_weight_grad_taps_avx2(const float *in, const float *dout, int N, int H, int W,
-                                   int cin, int cout, int tap0, int tap1, int co0, int co1,
-                                   float *dw) {
+void conv5x5_weight_grad_taps_avx2(const float *in, const float *dout, int N, int H, int W, int cin,
+                                   int cout, int tap0, int tap1, int co0, int co1, float *dw) {
     for (int tap = tap0; tap < tap1; tap++)
         for (int ci = 0; ci < cin; ci++)
-            for (int co = co0; co < co1; co++) dw[((long)tap * cin + ci) * cout + co] = 0.0f;
+            for (int co = co0; co < co1; co++)
+                dw[((long)tap * cin + ci) * cout + co] = 0.0f;
     /* Few pairs per run give few accumulators per channel vector: widen the
      * block over output channels instead. */
     const int run_max = (tap1 - tap0 < 5 ? tap1 - tap0 : 5) * cin;

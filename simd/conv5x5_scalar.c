@@ -11,14 +11,16 @@ void conv5x5_forward_scalar(const float *in, int H, int W, int cin, const float 
     for (int y = 0; y < H; y++) {
         for (int x = 0; x < W; x++) {
             float *o = out + ((long)y * W + x) * cout;
-            for (int co = 0; co < cout; co++) o[co] = bias ? bias[co] : 0.0f;
+            for (int co = 0; co < cout; co++)
+                o[co] = bias ? bias[co] : 0.0f;
             for (int ky = 0; ky < 5; ky++) {
                 for (int kx = 0; kx < 5; kx++) {
                     const float *px = in + ((long)(y + ky) * Wp + x + kx) * cin;
                     const float *wk = w + (long)(ky * 5 + kx) * cin * cout;
                     for (int ci = 0; ci < cin; ci++) {
                         const float a = px[ci];
-                        for (int co = 0; co < cout; co++) o[co] += a * wk[(long)ci * cout + co];
+                        for (int co = 0; co < cout; co++)
+                            o[co] += a * wk[(long)ci * cout + co];
                     }
                 }
             }
@@ -32,7 +34,8 @@ void conv5x5_weight_grad_scalar(const float *in, const float *dout, int N, int H
     const int ky = tap / 5, kx = tap % 5, Wp = W + 4;
     float *g = dw + (long)tap * cin * cout;
     for (int ci = 0; ci < cin; ci++)
-        for (int co = co0; co < co1; co++) g[(long)ci * cout + co] = 0.0f;
+        for (int co = co0; co < co1; co++)
+            g[(long)ci * cout + co] = 0.0f;
     for (int n = 0; n < N; n++) {
         for (int y = 0; y < H; y++) {
             for (int x = 0; x < W; x++) {
@@ -40,7 +43,8 @@ void conv5x5_weight_grad_scalar(const float *in, const float *dout, int N, int H
                 const float *d = dout + (((long)n * H + y) * W + x) * cout;
                 for (int ci = 0; ci < cin; ci++) {
                     const float a = px[ci];
-                    for (int co = co0; co < co1; co++) g[(long)ci * cout + co] += a * d[co];
+                    for (int co = co0; co < co1; co++)
+                        g[(long)ci * cout + co] += a * d[co];
                 }
             }
         }

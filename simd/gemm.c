@@ -37,5 +37,5 @@ void gemm_nn_pieces(int M, int N, int n, const gemm_piece *pieces, int ldb, cons
 
 double simd_peak_gflops(double seconds) {
     return simd_avx2_supported() ? simd_peak_gflops_avx2(seconds)
-                                  : simd_peak_gflops_scalar(seconds);
+                                 : simd_peak_gflops_scalar(seconds);
 }

@@ -15,8 +15,7 @@
 #include "util.h"
 
 #define MAX_ACC 12
-#define KC 256 /* k-block: a 16-column panel of B is 16 KiB */
-
+#define KC      256 /* k-block: a 16-column panel of B is 16 KiB */
 
 /* C[mr rows][nv vectors] (+)= sum over kc of a(i, k) * B[k][...], where
  * a(i, k) = A[i * sai + k * sak]. */
@@ -33,12 +32,14 @@ INLINE void gemm_block(const int mr, const int nv, const int masked, __m256i mas
     for (int k = 0; k < kc; k++) {
         __m256 b[2];
 #pragma GCC unroll 2
-        for (int v = 0; v < nv; v++) b[v] = load_vec(B + k * ldb + 8 * v, masked && v == nv - 1, mask);
+        for (int v = 0; v < nv; v++)
+            b[v] = load_vec(B + k * ldb + 8 * v, masked && v == nv - 1, mask);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
             const __m256 a = _mm256_broadcast_ss(A + i * sai + k * sak);
 #pragma GCC unroll 2
-            for (int v = 0; v < nv; v++) acc[i * nv + v] = _mm256_fmadd_ps(a, b[v], acc[i * nv + v]);
+            for (int v = 0; v < nv; v++)
+                acc[i * nv + v] = _mm256_fmadd_ps(a, b[v], acc[i * nv + v]);
         }
     }
 #pragma GCC unroll 12
@@ -48,7 +49,7 @@ INLINE void gemm_block(const int mr, const int nv, const int masked, __m256i mas
             store_vec(C + i * ldc + 8 * v, acc[i * nv + v], masked && v == nv - 1, mask);
 }
 
-#define GM(MR, NV, MASKED)                                                                          \
+#define GM(MR, NV, MASKED)                                                                         \
     case MR:                                                                                       \
         gemm_block(MR, NV, MASKED, mask, kc, A, sai, sak, B, ldb, C, ldc, load_c);                 \
         break;
@@ -74,7 +75,8 @@ static void panel_rows(int M, int nj, int kc, const float *A, long sai, long sak
 
 static void zero_rows(int M, int N, float *C, int ldc) {
     for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) C[(long)i * ldc + j] = 0.0f;
+        for (int j = 0; j < N; j++)
+            C[(long)i * ldc + j] = 0.0f;
 }
 
 /* C (+)= op(A) B with op(A)(i, k) = A[i * sai + k * sak]. */
@@ -104,7 +106,8 @@ void gemm_tn_avx2(int M, int N, int K, const float *A, int lda, const float *B, 
 /* dst[k][j] = src[j][k] for an 8 x 8 tile (src rows ld apart, dst rows 16 apart). */
 static void transpose8x8(const float *src, long ld, float *dst) {
     __m256 r[8], t[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * ld);
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_ps(src + i * ld);
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
@@ -126,10 +129,12 @@ static void pack_bt(const float *B, long ldb, int nj, int kc, float *pack) {
     int k = 0;
     if (nj == 16 || nj == 8) {
         for (; k + 8 <= kc; k += 8)
-            for (int jj = 0; jj < nj; jj += 8) transpose8x8(B + jj * ldb + k, ldb, pack + k * 16 + jj);
+            for (int jj = 0; jj < nj; jj += 8)
+                transpose8x8(B + jj * ldb + k, ldb, pack + k * 16 + jj);
     }
     for (; k < kc; k++)
-        for (int jj = 0; jj < 16; jj++) pack[k * 16 + jj] = jj < nj ? B[jj * ldb + k] : 0.0f;
+        for (int jj = 0; jj < 16; jj++)
+            pack[k * 16 + jj] = jj < nj ? B[jj * ldb + k] : 0.0f;
 }
 
 void gemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
@@ -157,19 +162,22 @@ INLINE void pieces_block(const int mr, const int nv, const int masked, __m256i m
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
-            acc[i * nv + v] = load_vec(bias ? bias + 8 * v : C + i * ldc + 8 * v, masked && v == nv - 1, mask);
+            acc[i * nv + v] =
+                load_vec(bias ? bias + 8 * v : C + i * ldc + 8 * v, masked && v == nv - 1, mask);
     for (int q = 0; q < n; q++) {
         const float *A = pieces[q].a + row0 * pieces[q].lda, *B = pieces[q].b + col0;
         const long lda = pieces[q].lda;
         for (int k = 0; k < pieces[q].k; k++) {
             __m256 b[2];
 #pragma GCC unroll 2
-            for (int v = 0; v < nv; v++) b[v] = load_vec(B + k * ldb + 8 * v, masked && v == nv - 1, mask);
+            for (int v = 0; v < nv; v++)
+                b[v] = load_vec(B + k * ldb + 8 * v, masked && v == nv - 1, mask);
 #pragma GCC unroll 12
             for (int i = 0; i < mr; i++) {
                 const __m256 a = _mm256_broadcast_ss(A + i * lda + k);
 #pragma GCC unroll 2
-                for (int v = 0; v < nv; v++) acc[i * nv + v] = _mm256_fmadd_ps(a, b[v], acc[i * nv + v]);
+                for (int v = 0; v < nv; v++)
+                    acc[i * nv + v] = _mm256_fmadd_ps(a, b[v], acc[i * nv + v]);
             }
         }
     }
@@ -178,7 +186,8 @@ INLINE void pieces_block(const int mr, const int nv, const int masked, __m256i m
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
-            store_vec(C + i * ldc + 8 * v, relu ? _mm256_max_ps(acc[i * nv + v], zero) : acc[i * nv + v],
+            store_vec(C + i * ldc + 8 * v,
+                      relu ? _mm256_max_ps(acc[i * nv + v], zero) : acc[i * nv + v],
                       masked && v == nv - 1, mask);
 }
 
@@ -187,9 +196,9 @@ INLINE void pieces_block(const int mr, const int nv, const int masked, __m256i m
         pieces_block(MR, NV, MASKED, mask, n, pieces, row0, col0, ldb, bias, C, ldc, relu);        \
         break;
 
-static void pieces_dispatch(int mr, int nv, int masked, __m256i mask, int n, const gemm_piece *pieces,
-                            long row0, long col0, long ldb, const float *bias, float *C, long ldc,
-                            int relu) {
+static void pieces_dispatch(int mr, int nv, int masked, __m256i mask, int n,
+                            const gemm_piece *pieces, long row0, long col0, long ldb,
+                            const float *bias, float *C, long ldc, int relu) {
     BLOCK_DISPATCH(mr, PB)
 }
 
@@ -210,19 +219,22 @@ void gemm_nn_pieces_avx2(int M, int N, int n, const gemm_piece *pieces, int ldb,
 /* Twelve independent chains cover the FMA latency on both ports. */
 double simd_peak_gflops_avx2(double seconds) {
     __m256 acc[12];
-    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
+    for (int i = 0; i < 12; i++)
+        acc[i] = _mm256_set1_ps((float)i);
     const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
     long iters = 0;
     const double t0 = now_seconds();
     double t = t0;
     while (t - t0 < seconds) {
         for (int r = 0; r < 4096; r++)
-            for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+            for (int i = 0; i < 12; i++)
+                acc[i] = _mm256_fmadd_ps(acc[i], a, b);
         iters += 4096;
         t = now_seconds();
     }
     __m256 sum = acc[0];
-    for (int i = 1; i < 12; i++) sum = _mm256_add_ps(sum, acc[i]);
+    for (int i = 1; i < 12; i++)
+        sum = _mm256_add_ps(sum, acc[i]);
     volatile float sink = _mm256_cvtss_f32(sum);
     (void)sink;
     return (double)iters * 12 * 16 / (t - t0) / 1e9;

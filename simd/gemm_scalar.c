@@ -8,7 +8,8 @@
 static void start_rows(int M, int N, float *C, int ldc, int accumulate) {
     if (accumulate) return;
     for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) C[(long)i * ldc + j] = 0.0f;
+        for (int j = 0; j < N; j++)
+            C[(long)i * ldc + j] = 0.0f;
 }
 
 // C (M, N) (+)= A (M, K) * B (K, N)
@@ -20,7 +21,8 @@ void gemm_nn_scalar(int M, int N, int K, const float *A, int lda, const float *B
         for (int k = 0; k < K; k++) {
             const float a = A[(long)i * lda + k];
             const float *b = B + (long)k * ldb;
-            for (int j = 0; j < N; j++) c[j] += a * b[j];
+            for (int j = 0; j < N; j++)
+                c[j] += a * b[j];
         }
     }
 }
@@ -34,7 +36,8 @@ void gemm_tn_scalar(int M, int N, int K, const float *A, int lda, const float *B
         for (int i = 0; i < M; i++) {
             const float a = A[(long)k * lda + i];
             float *c = C + (long)i * ldc;
-            for (int j = 0; j < N; j++) c[j] += a * b[j];
+            for (int j = 0; j < N; j++)
+                c[j] += a * b[j];
         }
     }
 }
@@ -45,7 +48,8 @@ void gemm_nt_scalar(int M, int N, int K, const float *A, int lda, const float *B
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++) {
             float s = accumulate ? C[(long)i * ldc + j] : 0.0f;
-            for (int k = 0; k < K; k++) s += A[(long)i * lda + k] * B[(long)j * ldb + k];
+            for (int k = 0; k < K; k++)
+                s += A[(long)i * lda + k] * B[(long)j * ldb + k];
             C[(long)i * ldc + j] = s;
         }
     }
@@ -59,7 +63,8 @@ void gemm_nn_pieces_scalar(int M, int N, int n, const gemm_piece *pieces, int ld
             float s = bias ? bias[j] : C[(long)i * ldc + j];
             for (int q = 0; q < n; q++) {
                 const gemm_piece *pc = &pieces[q];
-                for (int k = 0; k < pc->k; k++) s += pc->a[(long)i * pc->lda + k] * pc->b[(long)k * ldb + j];
+                for (int k = 0; k < pc->k; k++)
+                    s += pc->a[(long)i * pc->lda + k] * pc->b[(long)k * ldb + j];
             }
             C[(long)i * ldc + j] = relu && !(s > 0) ? 0.0f : s;
         }
@@ -69,19 +74,22 @@ void gemm_nn_pieces_scalar(int M, int N, int n, const gemm_piece *pieces, int ld
  * throughput rather than latency. */
 double simd_peak_gflops_scalar(double seconds) {
     float acc[32];
-    for (int i = 0; i < 32; i++) acc[i] = (float)i;
+    for (int i = 0; i < 32; i++)
+        acc[i] = (float)i;
     const float a = 0.999999f, b = 1e-7f;
     long iters = 0;
     const double t0 = now_seconds();
     double t = t0;
     while (t - t0 < seconds) {
         for (int r = 0; r < 4096; r++)
-            for (int i = 0; i < 32; i++) acc[i] = acc[i] * a + b;
+            for (int i = 0; i < 32; i++)
+                acc[i] = acc[i] * a + b;
         iters += 4096;
         t = now_seconds();
     }
     float sum = 0.0f;
-    for (int i = 0; i < 32; i++) sum += acc[i];
+    for (int i = 0; i < 32; i++)
+        sum += acc[i];
     volatile float sink = sum;
     (void)sink;
     return (double)iters * 32 * 2 / (t - t0) / 1e9;

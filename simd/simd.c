@@ -1,3 +1,5 @@
+/* Which kernels run: the CPU's AVX2+FMA support, COLORIZE_SIMD, and the
+ * flush-to-zero setting of every thread (simd.h). */
 #include "simd/simd.h"
 
 #include <omp.h>
@@ -30,7 +32,9 @@ int simd_force(simd_path path) {
     return 0;
 }
 
-const char *simd_path_name(simd_path path) { return path == SIMD_AVX2 ? "avx2+fma" : "scalar"; }
+const char *simd_path_name(simd_path path) {
+    return path == SIMD_AVX2 ? "avx2+fma" : "scalar";
+}
 
 static void flush_this_thread(void) {
 #if defined(__x86_64__) || defined(__i386__)

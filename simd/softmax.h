@@ -28,8 +28,8 @@ double xent_pixels_avx2(const float *prob, const uint8_t *t, size_t pixels, int 
  * cross-entropy to the logits. */
 void xent_grad_pixels(const float *prob, const uint8_t *t, size_t pixels, int k, float scale,
                       float *dz);
-void xent_grad_pixels_scalar(const float *prob, const uint8_t *t, size_t pixels, int k,
-                             float scale, float *dz);
+void xent_grad_pixels_scalar(const float *prob, const uint8_t *t, size_t pixels, int k, float scale,
+                             float *dz);
 void xent_grad_pixels_avx2(const float *prob, const uint8_t *t, size_t pixels, int k, float scale,
                            float *dz);
 

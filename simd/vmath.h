@@ -15,7 +15,9 @@
  * floats have their magnitude bits flipped. Its own inverse. Compares and
  * selects on these vectorise where float ones may not (GCC keeps a float
  * compare that may trap inside a branch). */
-static inline int32_t vm_order_key(int32_t bits) { return bits ^ ((bits >> 31) & 0x7FFFFFFF); }
+static inline int32_t vm_order_key(int32_t bits) {
+    return bits ^ ((bits >> 31) & 0x7FFFFFFF);
+}
 
 /* x clamped to [lo, hi] (x not NaN), by integer compares. */
 static inline float vm_clamp(float x, float lo, float hi) {
@@ -38,7 +40,7 @@ static inline float vm_keep_nan(float in, float result) {
     memcpy(&a, &in, sizeof a);
     memcpy(&r, &result, sizeof r);
     int32_t nan = -((a & 0x7FFFFFFF) > 0x7F800000); /* all ones for NaN */
-    r = (a & nan) | (r & ~nan); /* a blend: a ?: here would become a branch */
+    r = (a & nan) | (r & ~nan);                     /* a blend: a ?: here would become a branch */
     memcpy(&result, &r, sizeof result);
     return result;
 }
