@@ -25,6 +25,7 @@
 #include "image.h"
 #include "kmeans.h"
 #include "nn.h"
+#include "report.h"
 #include "simd/simd.h"
 #include "util.h"
 
@@ -390,13 +391,6 @@ static void standardise(const float *gray, size_t n, float mean, float std, floa
         x[i] = (gray[i] - mean) / std;
 }
 
-/* classes (n) -> RGB bytes (n, 3) through the palette */
-static void paint(const uint8_t *classes, size_t n, const float centres[][3], uint8_t *rgb) {
-    for (size_t i = 0; i < n; i++)
-        for (int c = 0; c < 3; c++)
-            rgb[3 * i + c] = (uint8_t)lrintf(centres[classes[i]][c]);
-}
-
 static int cmd_predict(int argc, char **argv) {
     options o;
     default_options(&o);
@@ -437,7 +431,7 @@ static int cmd_predict(int argc, char **argv) {
         standardise(gray, n, meta.mean, meta.std, gray);
         nn_score unused;
         nn_evaluate(net, gray, NULL, 1, &unused, classes);
-        paint(classes, n, meta.centres, out.pixels);
+        palette_paint(classes, n, meta.centres, out.pixels);
         if (image_write_pnm(arg[2], &out, err, sizeof err) != 0) {
             say_error("%s", err);
             r = EXIT_RUN_FAILED;
@@ -453,14 +447,7 @@ static int cmd_predict(int argc, char **argv) {
 
 /* ==== The run ==== */
 
-enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, N_SPLITS };
 static const char *split_names[N_SPLITS] = {"train", "val", "test"};
-
-typedef struct {
-    int epoch;
-    nn_score score[N_SPLITS];
-    double train_seconds, eval_seconds;
-} epoch_row;
 
 typedef struct {
     options o;
@@ -668,122 +655,35 @@ static void print_network(const run_state *rs) {
 
 static int write_errors_tsv(run_state *rs, char *err, size_t errlen) {
     out_path_buf path = out_path(rs, "errors.tsv");
-    atomic_file af;
-    if (atomic_open(&af, path.s, err, errlen) != 0) return -1;
-    fprintf(af.f, "epoch\ttrain_error\tval_error\ttest_error\ttrain_loss\tval_loss\ttest_loss\t"
-                  "train_seconds\teval_seconds\n");
-    for (int i = 0; i < rs->n_rows; i++) {
-        const epoch_row *r = &rs->rows[i];
-        if (r->epoch == 0) continue; /* an earlier epoch whose row was not found */
-        fprintf(af.f, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.3f\t%.3f\n", r->epoch,
-                r->score[0].error, r->score[1].error, r->score[2].error, r->score[0].loss,
-                r->score[1].loss, r->score[2].loss, r->train_seconds, r->eval_seconds);
-    }
-    return atomic_commit(&af, err, errlen);
-}
-
-/* The rows of a resumed model's earlier epochs, from errors.tsv in the output
- * folder; an epoch not found there keeps epoch 0 and is left out of the
- * table and the plot. */
-static void read_errors_tsv(run_state *rs, int epochs) {
-    char line[512];
-    rs->n_rows = epochs;
-    out_path_buf path = out_path(rs, "errors.tsv");
-    FILE *f = fopen(path.s, "r");
-    if (!f) return;
-    while (fgets(line, sizeof line, f)) {
-        epoch_row r;
-        if (sscanf(line, "%d %lf %lf %lf %lf %lf %lf %lf %lf", &r.epoch, &r.score[0].error,
-                   &r.score[1].error, &r.score[2].error, &r.score[0].loss, &r.score[1].loss,
-                   &r.score[2].loss, &r.train_seconds, &r.eval_seconds) == 9 &&
-            r.epoch >= 1 && r.epoch <= epochs)
-            rs->rows[r.epoch - 1] = r;
-    }
-    fclose(f);
+    return report_write_errors_tsv(path.s, rs->rows, rs->n_rows, err, errlen);
 }
 
 static int write_errors_svg(run_state *rs, char *err, size_t errlen) {
-    static const char *colours[N_SPLITS] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
-    static const char *labels[N_SPLITS] = {"training", "validation", "test"};
-    if (rs->n_rows == 0) return 0; /* nothing to plot yet */
-    double *v = malloc(sizeof(double) * N_SPLITS * (rs->n_rows ? rs->n_rows : 1));
-    if (!v) return set_error(err, errlen, "out of memory for the plot");
-    plot_line lines[N_SPLITS];
-    for (int s = 0; s < N_SPLITS; s++) {
-        for (int i = 0; i < rs->n_rows; i++)
-            v[s * rs->n_rows + i] = rs->rows[i].epoch ? rs->rows[i].score[s].error : NAN;
-        lines[s] = (plot_line){labels[s], colours[s], v + s * rs->n_rows};
-    }
     char title[128];
-    out_path_buf path = out_path(rs, "errors.svg");
     snprintf(title, sizeof title, "colorize: pixel error per epoch (%s, k = %d)",
              rs->ds.class_names[rs->ds.class_index], rs->pal.k);
-    int r =
-        plot_errors_svg(path.s, title, lines, N_SPLITS, rs->n_rows, rs->baseline[SPLIT_TEST].error,
-                        "luminance baseline (test)", err, errlen);
-    free(v);
-    return r;
+    out_path_buf path = out_path(rs, "errors.svg");
+    return report_write_errors_svg(path.s, title, rs->rows, rs->n_rows,
+                                   rs->baseline[SPLIT_TEST].error, "luminance baseline (test)", err,
+                                   errlen);
 }
 
 static int write_palette(run_state *rs, char *err, size_t errlen) {
-    out_path_buf path = out_path(rs, "palette.txt");
-    atomic_file af;
-    if (atomic_open(&af, path.s, err, errlen) != 0) return -1;
-    for (int c = 0; c < rs->pal.k; c++)
-        fprintf(af.f, "%.3f %.3f %.3f\n", rs->pal.centres[c][0], rs->pal.centres[c][1],
-                rs->pal.centres[c][2]);
-    if (atomic_commit(&af, err, errlen) != 0) return -1;
-    /* Swatches: one 32x32 square per colour, darkest first. */
-    uint8_t swatch[KMEANS_MAX_K][CIFAR_IMAGE_BYTES];
-    const uint8_t *cells[KMEANS_MAX_K];
-    uint8_t cls[CIFAR_PIXELS];
-    for (int c = 0; c < rs->pal.k; c++) {
-        memset(cls, c, sizeof cls);
-        paint(cls, CIFAR_PIXELS, rs->pal.centres, swatch[c]);
-        cells[c] = swatch[c];
-    }
-    image sheet;
-    if (image_sheet(cells, 1, rs->pal.k, CIFAR_SIDE, 1, 4, &sheet, err, errlen) != 0) return -1;
-    path = out_path(rs, "palette.ppm");
-    int r = image_write_pnm(path.s, &sheet, err, errlen);
-    image_free(&sheet);
-    return r;
+    out_path_buf txt = out_path(rs, "palette.txt"), ppm = out_path(rs, "palette.ppm");
+    return report_write_palette(txt.s, ppm.s, rs->pal.centres, rs->pal.k, err, errlen);
 }
 
 /* The first 10 test images: original, gray input, k-colour target, network. */
 static int write_compare(run_state *rs, char *err, size_t errlen) {
-    enum { ROWS_MAX = 10, COLUMNS = 4 };
-    int rows = rs->n_shown;
-    if (rows == 0) return 0;
-    size_t first = (size_t)rs->first[SPLIT_TEST] * CIFAR_PIXELS, n = (size_t)rows * CIFAR_PIXELS;
-    uint8_t *pics = malloc(3 * n * 3 + n);
-    if (!pics) return set_error(err, errlen, "out of memory for compare.ppm");
-    uint8_t *gray = pics, *target = pics + 3 * n, *colour = pics + 6 * n, *predicted = pics + 9 * n;
-    for (size_t i = 0; i < n; i++) {
-        float g;
-        gray_from_rgb(rs->shown + 3 * i, 1, &g);
-        gray[3 * i] = gray[3 * i + 1] = gray[3 * i + 2] = (uint8_t)lrintf(255 * g);
-    }
-    paint(rs->classes + first, n, rs->pal.centres, target);
+    size_t first = (size_t)rs->first[SPLIT_TEST] * CIFAR_PIXELS;
+    uint8_t *predicted = malloc((size_t)rs->n_shown * CIFAR_PIXELS + 1);
+    if (!predicted) return set_error(err, errlen, "out of memory for compare.ppm");
     nn_score unused;
-    nn_evaluate(rs->net, rs->x + first, NULL, rows, &unused, predicted);
-    paint(predicted, n, rs->pal.centres, colour);
-    const uint8_t *cells[ROWS_MAX * COLUMNS];
-    for (int r = 0; r < rows; r++) {
-        size_t off = (size_t)r * CIFAR_IMAGE_BYTES;
-        cells[r * COLUMNS + 0] = rs->shown + off;
-        cells[r * COLUMNS + 1] = gray + off;
-        cells[r * COLUMNS + 2] = target + off;
-        cells[r * COLUMNS + 3] = colour + off;
-    }
-    image sheet;
-    int rc = image_sheet(cells, rows, COLUMNS, CIFAR_SIDE, 4, 4, &sheet, err, errlen);
-    if (rc == 0) {
-        out_path_buf path = out_path(rs, "compare.ppm");
-        rc = image_write_pnm(path.s, &sheet, err, errlen);
-        image_free(&sheet);
-    }
-    free(pics);
+    nn_evaluate(rs->net, rs->x + first, NULL, rs->n_shown, &unused, predicted);
+    out_path_buf path = out_path(rs, "compare.ppm");
+    int rc = report_write_compare(path.s, rs->shown, rs->classes + first, predicted, rs->n_shown,
+                                  CIFAR_SIDE, rs->pal.centres, err, errlen);
+    free(predicted);
     return rc;
 }
 
@@ -1022,7 +922,10 @@ static int cmd_run(int argc, char **argv) {
         r = EXIT_RUN_FAILED;
         goto done;
     }
-    if (rs.o.resume) read_errors_tsv(&rs, resumed.epochs);
+    if (rs.o.resume) {
+        rs.n_rows = resumed.epochs; /* the earlier epochs' rows, from the folder's errors.tsv */
+        report_read_errors_tsv(out_path(&rs, "errors.tsv").s, rs.rows, resumed.epochs);
+    }
     say(&rs, "colorize %s: %d threads, %s kernels\n", COLORIZE_VERSION, omp_get_max_threads(),
         simd_path_name(simd_active()));
     say(&rs, "load     %s: %s (class %d): %d train, %d validation, %d test images  %.2f s\n",
