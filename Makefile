@@ -5,6 +5,7 @@
 #   make bench      kernel and training benchmarks
 #   make fuzz       libFuzzer target for the pickle reader (clang)
 #   make run        build, fetch CIFAR-10 if DATA is absent, run the task
+#   make format-check  every source as the checked-in .clang-format has it
 
 CC      ?= gcc
 WERROR  ?= -Werror
@@ -37,7 +38,7 @@ TESTS      = $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 TESTS_A    = $(TEST_SRCS:tests/%.c=$(BA)/tests/%)
 BENCHES    = $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
 
-.PHONY: all test test-fast test-asan test-noavx2 bench fuzz run clean format
+.PHONY: all test test-fast test-asan test-noavx2 bench fuzz run clean format format-check
 all: colorize
 
 colorize: $(B)/colorize.o $(LIB_OBJS)
@@ -122,8 +123,12 @@ run: colorize
 	fi
 	./colorize $(RUNFLAGS) $(DATA)
 
+FORMAT_SRCS = $(wildcard *.c *.h simd/*.c simd/*.h tests/*.c tests/*.h)
 format:
-	clang-format -i *.c *.h simd/*.c simd/*.h tests/*.c tests/*.h
+	clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
 	rm -rf $(B) $(BA) colorize
