@@ -460,8 +460,9 @@ static inline void fx3_array_reduce(fx_buf *b, int proto, const fx_batch *x, int
     fx3_op(b, 'b');
 }
 
-/* Protocol 5: _frombuffer(bytearray, dtype, shape, order) with the buffer in-band. */
-static inline void fx3_array_frombuffer(fx_buf *b, int proto, const fx_batch *x) {
+/* Protocol 5: _frombuffer(bytearray, dtype, shape, order) with the buffer
+ * in-band; readonly: READONLY_BUFFER after it (pickle_fixtures.h). */
+static inline void fx3_array_frombuffer(fx_buf *b, int proto, const fx_batch *x, int readonly) {
     fx3_global(b, proto, "numpy.core.numeric", "_frombuffer", -1);
     fx3_op(b, '(');
     size_t n = (size_t)x->rows * x->cols * fx_itemsize(x->dtype);
@@ -478,6 +479,7 @@ static inline void fx3_array_frombuffer(fx_buf *b, int proto, const fx_batch *x)
         fx3_le(b, n, 8);
         fx3_write(b, x->data, n);
     }
+    if (readonly) fx3_op(b, 0x98);
     fx3_put(b, proto);
     fx3_dtype(b, proto, x->dtype, -1);
     fx3_int(b, x->rows);
@@ -513,7 +515,7 @@ static inline void fx_pickle_py3(fx_buf *b, const fx_batch *x, int proto) {
     fx3_str(b, proto, "data");
     fx3_boundary(b);
     if (proto >= 5)
-        fx3_array_frombuffer(b, proto, x);
+        fx3_array_frombuffer(b, proto, x, 0);
     else
         fx3_array_reduce(b, proto, x, codecs_memo);
     fx3_str(b, proto, "filenames");
