@@ -4,6 +4,8 @@
 #   make test-noavx2  SIMD and end-to-end tests on an emulated CPU without AVX2
 #   make bench      kernel and training benchmarks
 #   make fuzz       libFuzzer target for the pickle reader (clang)
+#   make coverage   the Check suite built with gcov; per-file line coverage of the
+#                   library, and every line no test reaches in build-cov/uncovered.txt
 #   make run        build, fetch CIFAR-10 if DATA is absent, run the task
 #   make format-check  every source as the checked-in .clang-format has it
 
@@ -27,18 +29,24 @@ LIB_SRCS   = $(filter-out colorize.c,$(wildcard *.c)) $(wildcard simd/*.c)
 TEST_SRCS  = $(wildcard tests/test_*.c)
 BENCH_SRCS = $(wildcard tests/bench_*.c)
 
-# Two build trees: the optimised one and one with sanitizers.
+# Three build trees: the optimised one, one with sanitizers, one counting lines.
 B  = build
 BA = build-asan
+BC = build-cov
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# -O0 so that each source line keeps its own count; atomic counters because
+# OpenMP threads share them.
+COVFLAGS = -O0 -g --coverage -fprofile-update=atomic
 
 LIB_OBJS   = $(LIB_SRCS:%.c=$(B)/%.o)
 LIB_OBJS_A = $(LIB_SRCS:%.c=$(BA)/%.o)
 TESTS      = $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 TESTS_A    = $(TEST_SRCS:tests/%.c=$(BA)/tests/%)
+LIB_OBJS_C = $(LIB_SRCS:%.c=$(BC)/%.o)
+TESTS_C    = $(TEST_SRCS:tests/%.c=$(BC)/tests/%)
 BENCHES    = $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
 
-.PHONY: all test test-fast test-asan test-noavx2 bench fuzz run clean format format-check
+.PHONY: all test test-fast test-asan test-noavx2 coverage bench fuzz run clean format format-check
 all: colorize
 
 colorize: $(B)/colorize.o $(LIB_OBJS)
@@ -68,6 +76,17 @@ $(BA)/tests/%: tests/%.c $(LIB_OBJS_A) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS_A) $(CHECK_LIBS) $(LDLIBS)
 
+$(BC)/%.o: %.c $(wildcard *.h simd/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(COVFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c -o $@ $<
+
+$(BC)/colorize: $(BC)/colorize.o $(LIB_OBJS_C)
+	$(CC) $(BASEFLAGS) $(COVFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BC)/tests/%: tests/%.c $(LIB_OBJS_C) $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(COVFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS_C) $(CHECK_LIBS) $(LDLIBS)
+
 # Each test program is one Check runner; run them all, report, fail if any failed.
 test: test-fast test-asan
 
@@ -93,6 +112,51 @@ test-noavx2: colorize $(NOAVX2_TESTS)
 	  tests/run_all.sh $(NOAVX2_TESTS) >$(B)/test-noavx2.log 2>&1; status=$$?; cat $(B)/test-noavx2.log; \
 	  grep -q 'this CPU has no AVX2' $(B)/test-noavx2.log || { echo "test-noavx2: the emulated CPU still has AVX2"; exit 1; }; \
 	  exit $$status
+
+# Line coverage of the library (LIB_SRCS and the headers they include, not the
+# tests or colorize.c) over one run of the Check suite, test_cli driving the
+# coverage-built binary. One gcov call over every object merges the counts of
+# a header that several sources include; its annotated sources go to
+# build-cov/coverage.gcov. Counts start from zero each time; the report is
+# written even when a check fails, and then the target fails.
+coverage: $(BC)/colorize $(TESTS_C)
+	@find $(BC) -name '*.gcda' -delete
+	@COLORIZE_BIN=$(BC)/colorize CK_TIMEOUT_MULTIPLIER=10 tests/run_all.sh $(TESTS_C); status=$$?; \
+	  gcov -t -p -r $(LIB_SRCS:%.c=$(BC)/%.gcno) >$(BC)/coverage.gcov 2>$(BC)/gcov.log || \
+	    { cat $(BC)/gcov.log; exit 1; }; \
+	  : >$(BC)/uncovered.txt; \
+	  awk -v out=$(BC)/uncovered.txt "$$COVERAGE_AWK" $(BC)/coverage.gcov || exit 1; \
+	  echo "lines no test reaches: $(BC)/uncovered.txt"; \
+	  exit $$status
+
+# Reads gcov's annotated sources, each opened by a "-: 0:Source:FILE" line,
+# then count:line:text ('-' not code; '#####' or '=====' never run; a '*'
+# after a count, a line partly run). Prints each file's share of lines run and
+# writes every line never run to out as FILE:LINE: text.
+define COVERAGE_AWK
+{
+    count = $$0; sub(/:.*/, "", count); gsub(/[ *]/, "", count)
+    rest = substr($$0, index($$0, ":") + 1)
+    line = rest; sub(/:.*/, "", line); line += 0
+    text = substr(rest, index(rest, ":") + 1)
+}
+line == 0 && text ~ /^Source:/ { name[++nf] = substr(text, 8); next }
+count == "-" || line == 0 { next }
+{ lines[nf]++ }
+count ~ /^[0-9]/ { run[nf]++; next }
+{ print name[nf] ":" line ": " text > out }
+END {
+    for (i = 1; i <= nf; i++) {
+        report(name[i], run[i], lines[i])
+        all += lines[i]; hit += run[i]
+    }
+    report("total", hit, all)
+}
+function report(what, hit, all) {
+    printf "%-24s %5d of %5d lines  %5.1f%%\n", what, hit, all, all ? 100 * hit / all : 100
+}
+endef
+export COVERAGE_AWK
 
 bench: colorize $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
@@ -131,4 +195,4 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
-	rm -rf $(B) $(BA) colorize
+	rm -rf $(B) $(BA) $(BC) colorize
