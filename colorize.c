@@ -185,46 +185,22 @@ static int parse_option(int c, const char *arg, options *o) {
     double d = 0;
     int r = 0;
     switch (c) {
-    case 'o':
-        o->out_dir = arg;
-        break;
-    case 'e':
-        r = parse_int("--epochs", arg, 1, 100000, &o->epochs);
-        break;
-    case 'b':
-        r = parse_int("--batch", arg, 1, 4096, &o->batch);
-        break;
-    case 'k':
-        r = parse_int("--colors", arg, 2, KMEANS_MAX_K, &o->k);
-        break;
-    case 't':
-        r = parse_int("--threads", arg, 1, 1024, &o->threads);
-        break;
-    case 'q':
-        o->quiet = 1;
-        break;
+    case 'o': o->out_dir = arg; break;
+    case 'e': r = parse_int("--epochs", arg, 1, 100000, &o->epochs); break;
+    case 'b': r = parse_int("--batch", arg, 1, 4096, &o->batch); break;
+    case 'k': r = parse_int("--colors", arg, 2, KMEANS_MAX_K, &o->k); break;
+    case 't': r = parse_int("--threads", arg, 1, 1024, &o->threads); break;
+    case 'q': o->quiet = 1; break;
     case OPT_LR:
         r = parse_double("--lr", arg, 0, 10, 1, &d);
         o->optim.lr = (float)d;
         break;
-    case OPT_SAMPLE:
-        r = parse_double("--sample", arg, 0, 1, 1, &o->sample);
-        break;
-    case OPT_RESTARTS:
-        r = parse_int("--kmeans-restarts", arg, 1, 1000, &o->restarts);
-        break;
-    case OPT_VAL:
-        r = parse_int("--val", arg, 0, 1000000, &o->val);
-        break;
-    case OPT_CLASS:
-        o->class_spec = arg;
-        break;
-    case OPT_ARCH:
-        o->arch = arg;
-        break;
-    case OPT_RESUME:
-        o->resume = arg;
-        break;
+    case OPT_SAMPLE: r = parse_double("--sample", arg, 0, 1, 1, &o->sample); break;
+    case OPT_RESTARTS: r = parse_int("--kmeans-restarts", arg, 1, 1000, &o->restarts); break;
+    case OPT_VAL: r = parse_int("--val", arg, 0, 1000000, &o->val); break;
+    case OPT_CLASS: o->class_spec = arg; break;
+    case OPT_ARCH: o->arch = arg; break;
+    case OPT_RESUME: o->resume = arg; break;
     case OPT_SEED: {
         char *end;
         errno = 0;
@@ -251,14 +227,9 @@ static int parse_option(int c, const char *arg, options *o) {
         else
             return usage_error("--schedule: '%s' is not constant or cosine", arg);
         break;
-    case 'h':
-        print_help();
-        return -1;
-    case 'V':
-        printf("colorize %s\n", COLORIZE_VERSION);
-        return -1;
-    default:
-        return EXIT_BAD_INPUT; /* getopt has said what was wrong */
+    case 'h': print_help(); return -1;
+    case 'V': printf("colorize %s\n", COLORIZE_VERSION); return -1;
+    default: return EXIT_BAD_INPUT; /* getopt has said what was wrong */
     }
     return r ? EXIT_BAD_INPUT : 0;
 }

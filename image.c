@@ -294,24 +294,12 @@ static int xml_write_escaped(FILE *f, const char *s) {
             continue;
         }
         switch (ch) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&apos;", f);
-            break;
-        default:
-            fputc(ch < 0x20 && ch != '\t' ? '?' : (int)ch, f);
-            break;
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default: fputc(ch < 0x20 && ch != '\t' ? '?' : (int)ch, f); break;
         }
         p++;
     }

@@ -131,8 +131,7 @@ static int parse_arg(network *net, nn_layer *L, char *arg, int i, char *err, siz
         if (!L->stride)
             return set_error(err, errlen, "%s takes stride 1 or 2, not '%s'", kind, arg);
         return 0;
-    case ARG_TENSORS:
-        return parse_tensors(net, L, arg, i, err, errlen);
+    case ARG_TENSORS: return parse_tensors(net, L, arg, i, err, errlen);
     }
     return set_error(err, errlen, "%s: unknown kind of argument", kind);
 }

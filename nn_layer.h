@@ -68,7 +68,8 @@ typedef struct {
 } layer_context;
 
 struct layer_type {
-    const char *name; /* the spec token */
+    const char *name;  /* the spec token */
+    const char *title; /* its name in the network table: "conv5x5" */
     layer_arg arg;
     /* The output shape of one image from the shapes of its inputs (already
      * checked to exist); an error message for inputs the kind cannot take. */
@@ -82,7 +83,8 @@ struct layer_type {
     /* Floats of working memory for B images, after the plan; zeroed once
      * when it is allocated, and kept between forward and backward. */
     size_t (*work_floats)(const nn_layer *L, const nn_shape *shapes, int B);
-    /* The network table's name: "conv5x5 32". */
+    /* Its row's name in the network table: "conv5x5 32" (describe_units),
+     * "relu" (describe_title), or the kind's own. */
     void (*describe)(const nn_layer *L, const nn_shape *shapes, int k, char *name, size_t len);
     void (*forward)(const layer_args *a);
     /* Gradients of the inputs (where dx is not NULL) and of the parameters
@@ -102,9 +104,12 @@ extern const int n_layer_types;
 
 const layer_type *layer_type_named(const char *name); /* NULL if none */
 
-/* Helpers for descriptors of kinds without parameters, work or FLOPs. */
+/* Helpers for descriptors of kinds without parameters, work or FLOPs, and
+ * for the common ways of naming a row of the network table. */
 size_t layer_no_fan_in(const nn_layer *L, const nn_shape *in);
 double layer_no_flops(const nn_layer *L, const nn_shape *shapes);
 size_t layer_no_work(const nn_layer *L, const nn_shape *shapes, int B);
+void describe_title(const nn_layer *L, const nn_shape *shapes, int k, char *name, size_t len);
+void describe_units(const nn_layer *L, const nn_shape *shapes, int k, char *name, size_t len);
 
 #endif

@@ -211,15 +211,29 @@ size_t layer_no_work(const nn_layer *L, const nn_shape *shapes, int B) {
     return 0;
 }
 
+/* (h, w, units) for (h, w, c) in: conv5 and pixel. */
+static int units_at_each_pixel(const nn_layer *L, const nn_shape *in, const layer_context *ctx,
+                               nn_shape *out, char *err, size_t errlen) {
+    (void)ctx, (void)err, (void)errlen;
+    *out = (nn_shape){in[0].h, in[0].w, L->units};
+    return 0;
+}
+
+void describe_title(const nn_layer *L, const nn_shape *shapes, int k, char *name, size_t len) {
+    (void)shapes, (void)k;
+    snprintf(name, len, "%s", L->type->title);
+}
+
+void describe_units(const nn_layer *L, const nn_shape *shapes, int k, char *name, size_t len) {
+    (void)shapes, (void)k;
+    snprintf(name, len, "%s %d", L->type->title, L->units);
+}
+
 static int same_shape(const nn_layer *L, const nn_shape *in, const layer_context *ctx,
                       nn_shape *out, char *err, size_t errlen) {
     (void)L, (void)ctx, (void)err, (void)errlen;
     *out = in[0];
     return 0;
-}
-
-static void name_as(char *name, size_t len, const char *text) {
-    snprintf(name, len, "%s", text);
 }
 
 /* ==== conv5: 5x5 convolution, stride 1, zero "same" padding, bias ==== */
@@ -244,13 +258,6 @@ static conv5_work conv5_carve(float *work, nn_shape in, int cout, int batch_cap)
     return cw;
 }
 
-static int conv5_shape(const nn_layer *L, const nn_shape *in, const layer_context *ctx,
-                       nn_shape *out, char *err, size_t errlen) {
-    (void)ctx, (void)err, (void)errlen;
-    *out = (nn_shape){in[0].h, in[0].w, L->units};
-    return 0;
-}
-
 static size_t conv5_fan_in(const nn_layer *L, const nn_shape *in) {
     (void)L;
     return 25 * (size_t)in->c;
@@ -265,12 +272,6 @@ static size_t conv5_work_floats(const nn_layer *L, const nn_shape *shapes, int B
     nn_shape in = shapes[L->inputs[0]];
     return (size_t)B * (padded_size(in, in.c) + padded_size(in, L->units) + shape_size(in)) +
            L->n_weights;
-}
-
-static void conv5_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
-                           size_t len) {
-    (void)shapes, (void)k;
-    snprintf(name, len, "conv5x5 %d", L->units);
 }
 
 // x is (B,h,w,cin), w is (5,5,cin,cout), y is (B,h,w,cout)
@@ -342,12 +343,13 @@ static void conv5_backward(const layer_args *a) {
 
 static const layer_type conv5_layer = {
     .name = "conv5",
+    .title = "conv5x5",
     .arg = ARG_UNITS,
-    .out_shape = conv5_shape,
+    .out_shape = units_at_each_pixel,
     .fan_in = conv5_fan_in,
     .flops = conv5_flops,
     .work_floats = conv5_work_floats,
-    .describe = conv5_describe,
+    .describe = describe_units,
     .forward = conv5_forward,
     .backward = conv5_backward,
     .applies_relu = 1,
@@ -355,12 +357,6 @@ static const layer_type conv5_layer = {
 };
 
 /* ==== relu: max(x, 0), elementwise ==== */
-
-static void relu_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
-                          size_t len) {
-    (void)L, (void)shapes, (void)k;
-    name_as(name, len, "relu");
-}
 
 /* ReLU works on chunks of a tensor, so that threads split it evenly. */
 enum { CHUNK = 1 << 14 };
@@ -384,12 +380,13 @@ static void relu_backward(const layer_args *a) {
 
 static const layer_type relu_layer = {
     .name = "relu",
+    .title = "relu",
     .arg = ARG_NONE,
     .out_shape = same_shape,
     .fan_in = layer_no_fan_in,
     .flops = layer_no_flops,
     .work_floats = layer_no_work,
-    .describe = relu_describe,
+    .describe = describe_title,
     .forward = relu_forward,
     .backward = relu_backward,
     .fusion = FUSE_RELU,
@@ -423,7 +420,7 @@ static int maxpool_shape(const nn_layer *L, const nn_shape *in, const layer_cont
 static void maxpool_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
                              size_t len) {
     (void)shapes, (void)k;
-    name_as(name, len, L->stride == 2 ? "maxpool 2/2" : "maxpool 2/1 same");
+    snprintf(name, len, "%s %s", L->type->title, L->stride == 2 ? "2/2" : "2/1 same");
 }
 
 // x is (B,h,w,c), y is (B,h/2,w/2,c) for stride 2 or (B,h,w,c) for stride 1
@@ -505,6 +502,7 @@ static void maxpool_backward(const layer_args *a) {
 
 static const layer_type maxpool_layer = {
     .name = "maxpool",
+    .title = "maxpool",
     .arg = ARG_STRIDE,
     .out_shape = maxpool_shape,
     .fan_in = layer_no_fan_in,
@@ -526,12 +524,6 @@ static int upsample_shape(const nn_layer *L, const nn_shape *in, const layer_con
     return 0;
 }
 
-static void upsample_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
-                              size_t len) {
-    (void)L, (void)shapes, (void)k;
-    name_as(name, len, "upsample x2");
-}
-
 // x is (B,h,w,c), y is (B,2h,2w,c): each input pixel fills a 2x2 block
 static void upsample_forward(const layer_args *a) {
     nn_shape s = a->in[0].shape, o = a->out_shape;
@@ -550,12 +542,13 @@ static void upsample_backward(const layer_args *a) {
 
 static const layer_type upsample_layer = {
     .name = "upsample",
+    .title = "upsample x2",
     .arg = ARG_NONE,
     .out_shape = upsample_shape,
     .fan_in = layer_no_fan_in,
     .flops = layer_no_flops,
     .work_floats = layer_no_work,
-    .describe = upsample_describe,
+    .describe = describe_title,
     .forward = upsample_forward,
     .backward = upsample_backward,
     .fusion = FUSE_UPSAMPLE,
@@ -580,7 +573,7 @@ static int concat_shape(const nn_layer *L, const nn_shape *in, const layer_conte
 static void concat_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
                             size_t len) {
     (void)shapes, (void)k;
-    int n = snprintf(name, len, "concat");
+    int n = snprintf(name, len, "%s", L->type->title);
     for (int j = 0; j < L->n_inputs && n < (int)len; j++)
         n += snprintf(name + n, len - n, "%c%d", j ? '+' : ' ', L->inputs[j]);
 }
@@ -616,6 +609,7 @@ static void concat_backward(const layer_args *a) {
 
 static const layer_type concat_layer = {
     .name = "concat",
+    .title = "concat",
     .arg = ARG_TENSORS,
     .out_shape = concat_shape,
     .fan_in = layer_no_fan_in,
@@ -644,13 +638,6 @@ static size_t half_pixels(const nn_layer *L, const nn_shape *shapes) {
     return 0;
 }
 
-static int pixel_shape(const nn_layer *L, const nn_shape *in, const layer_context *ctx,
-                       nn_shape *out, char *err, size_t errlen) {
-    (void)ctx, (void)err, (void)errlen;
-    *out = (nn_shape){in[0].h, in[0].w, L->units};
-    return 0;
-}
-
 static size_t pixel_fan_in(const nn_layer *L, const nn_shape *in) {
     (void)L;
     return (size_t)in->c;
@@ -670,12 +657,6 @@ static double pixel_flops(const nn_layer *L, const nn_shape *shapes) {
  * 2x2 sums of the output gradient. */
 static size_t pixel_work_floats(const nn_layer *L, const nn_shape *shapes, int B) {
     return (size_t)B * half_pixels(L, shapes) * L->units;
-}
-
-static void pixel_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
-                           size_t len) {
-    (void)shapes, (void)k;
-    snprintf(name, len, "pixel %d", L->units);
 }
 
 // pieces (B,h,w,c_j) or (B,h/2,w/2,c_j), w is (sum c_j, cout), y is (B,h,w,cout)
@@ -773,12 +754,13 @@ static void pixel_backward(const layer_args *a) {
 
 static const layer_type pixel_layer = {
     .name = "pixel",
+    .title = "pixel",
     .arg = ARG_UNITS,
-    .out_shape = pixel_shape,
+    .out_shape = units_at_each_pixel,
     .fan_in = pixel_fan_in,
     .flops = pixel_flops,
     .work_floats = pixel_work_floats,
-    .describe = pixel_describe,
+    .describe = describe_units,
     .forward = pixel_forward,
     .backward = pixel_backward,
     .applies_relu = 1,
@@ -803,12 +785,6 @@ static size_t dense_fan_in(const nn_layer *L, const nn_shape *in) {
 static double dense_flops(const nn_layer *L, const nn_shape *shapes) {
     (void)shapes;
     return 2.0 * (double)L->n_weights;
-}
-
-static void dense_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
-                           size_t len) {
-    (void)shapes, (void)k;
-    snprintf(name, len, "dense %d", L->units);
 }
 
 // x is (B, nin) flattened, w is (nin, nout), y is (B, nout)
@@ -850,12 +826,13 @@ static void dense_backward(const layer_args *a) {
 
 static const layer_type dense_layer = {
     .name = "dense",
+    .title = "dense",
     .arg = ARG_UNITS,
     .out_shape = dense_shape,
     .fan_in = dense_fan_in,
     .flops = dense_flops,
     .work_floats = layer_no_work,
-    .describe = dense_describe,
+    .describe = describe_units,
     .forward = dense_forward,
     .backward = dense_backward,
     .fixes_input_size = 1,
@@ -878,7 +855,7 @@ static int softmax_shape(const nn_layer *L, const nn_shape *in, const layer_cont
 static void softmax_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
                              size_t len) {
     nn_shape in = shapes[L->inputs[0]], out = shapes[L->output];
-    snprintf(name, len, "%ssoftmax %d", in.h == 1 && out.h > 1 ? "reshape, " : "", k);
+    snprintf(name, len, "%s%s %d", in.h == 1 && out.h > 1 ? "reshape, " : "", L->type->title, k);
 }
 
 // x is (B,h,w,k) logits (or (B, h*w*k) flat), y is (B,h,w,k) probabilities
@@ -906,6 +883,7 @@ static void softmax_backward(const layer_args *a) {
 
 static const layer_type softmax_layer = {
     .name = "softmax",
+    .title = "softmax",
     .arg = ARG_NONE,
     .out_shape = softmax_shape,
     .fan_in = layer_no_fan_in,

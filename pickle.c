@@ -607,18 +607,13 @@ static int pk_reduce_op(pk_vm *vm) {
     if (args->kind != PK_TUPLE)
         return pk_fail(vm, "REDUCE arguments are a %s, expected a tuple", pk_kind_name(args->kind));
     switch (fn->u.g.fn) {
-    case FN_RECONSTRUCT:
-        return pk_push(vm, pk_reconstruct(vm, args));
-    case FN_FROMBUFFER:
-        return pk_push(vm, pk_frombuffer(vm, args));
-    case FN_DTYPE:
-        return pk_push(vm, pk_make_dtype(vm, args));
+    case FN_RECONSTRUCT: return pk_push(vm, pk_reconstruct(vm, args));
+    case FN_FROMBUFFER: return pk_push(vm, pk_frombuffer(vm, args));
+    case FN_DTYPE: return pk_push(vm, pk_make_dtype(vm, args));
     case FN_CODECS_ENCODE:
     case FN_BYTES:
-    case FN_BYTEARRAY:
-        return pk_push(vm, pk_make_bytes(vm, args));
-    default:
-        return pk_push(vm, pk_opaque(vm, fn));
+    case FN_BYTEARRAY: return pk_push(vm, pk_make_bytes(vm, args));
+    default: return pk_push(vm, pk_opaque(vm, fn));
     }
 }
 
@@ -653,14 +648,10 @@ static int pk_build_op(pk_vm *vm) {
     pk_obj *state = pk_pop(vm), *obj = state ? pk_top(vm) : NULL;
     if (!obj) return -1;
     switch (obj->kind) {
-    case PK_ARRAY:
-        return pk_build_array(vm, obj, state);
-    case PK_DTYPE:
-        return pk_build_dtype(vm, obj, state);
-    case PK_OBJECT:
-        return 0; /* its state does not matter to us */
-    default:
-        return pk_fail(vm, "BUILD on a %s", pk_kind_name(obj->kind));
+    case PK_ARRAY: return pk_build_array(vm, obj, state);
+    case PK_DTYPE: return pk_build_dtype(vm, obj, state);
+    case PK_OBJECT: return 0; /* its state does not matter to us */
+    default: return pk_fail(vm, "BUILD on a %s", pk_kind_name(obj->kind));
     }
 }
 
@@ -677,106 +668,59 @@ static int pk_newobj_op(pk_vm *vm, int n) {
 static int pk_step(pk_vm *vm) {
     uint64_t v = 0;
     switch (vm->op) {
-    case 0x80:
-        return pk_proto_op(vm);
-    case 0x95:
-        return pk_frame_op(vm);
-    case '(':
-        return pk_mark(vm);
-    case '0':
-        return pk_pop_op(vm);
-    case '1':
-        return pk_pop_mark_op(vm);
-    case '2':
-        return pk_push(vm, pk_top(vm));
-    case 'N':
-        return pk_empty_op(vm, PK_NONE);
+    case 0x80: return pk_proto_op(vm);
+    case 0x95: return pk_frame_op(vm);
+    case '(': return pk_mark(vm);
+    case '0': return pk_pop_op(vm);
+    case '1': return pk_pop_mark_op(vm);
+    case '2': return pk_push(vm, pk_top(vm));
+    case 'N': return pk_empty_op(vm, PK_NONE);
     case 0x88:
     case 0x89: {
         pk_obj *o = pk_new(vm, PK_BOOL);
         if (o) o->u.i = vm->op == 0x88;
         return pk_push(vm, o);
     }
-    case 'J':
-        return pk_int_op(vm, 4);
-    case 'K':
-        return pk_int_op(vm, 1);
-    case 'M':
-        return pk_int_op(vm, 2);
-    case 0x8a:
-        return pk_long_op(vm, 1);
-    case 0x8b:
-        return pk_long_op(vm, 4);
-    case 'G':
-        return pk_float_op(vm);
-    case 'T':
-        return pk_counted_op(vm, 4, PK_BYTES);
-    case 'U':
-        return pk_counted_op(vm, 1, PK_BYTES);
-    case 'B':
-        return pk_counted_op(vm, 4, PK_BYTES);
-    case 'C':
-        return pk_counted_op(vm, 1, PK_BYTES);
-    case 0x8e:
-        return pk_counted_op(vm, 8, PK_BYTES);
-    case 0x96:
-        return pk_counted_op(vm, 8, PK_BYTES); /* bytearray: bytes will do */
-    case 'X':
-        return pk_counted_op(vm, 4, PK_STR);
-    case 0x8c:
-        return pk_counted_op(vm, 1, PK_STR);
-    case 0x8d:
-        return pk_counted_op(vm, 8, PK_STR);
-    case ')':
-        return pk_empty_op(vm, PK_TUPLE);
-    case ']':
-        return pk_empty_op(vm, PK_LIST);
-    case '}':
-        return pk_empty_op(vm, PK_DICT);
-    case 't':
-        return pk_collect_op(vm, PK_TUPLE);
-    case 'l':
-        return pk_collect_op(vm, PK_LIST);
-    case 'd':
-        return pk_collect_op(vm, PK_DICT);
-    case 0x85:
-        return pk_tuple_n_op(vm, 1);
-    case 0x86:
-        return pk_tuple_n_op(vm, 2);
-    case 0x87:
-        return pk_tuple_n_op(vm, 3);
-    case 'a':
-        return pk_add_op(vm, 1, PK_LIST);
-    case 's':
-        return pk_add_op(vm, 2, PK_DICT);
-    case 'e':
-        return pk_add_marked_op(vm, PK_LIST);
-    case 'u':
-        return pk_add_marked_op(vm, PK_DICT);
-    case 'q':
-        return pk_uint(vm, 1, &v) < 0 ? -1 : pk_memo_put(vm, v);
-    case 'r':
-        return pk_uint(vm, 4, &v) < 0 ? -1 : pk_memo_put(vm, v);
-    case 0x94:
-        return pk_memo_put(vm, vm->memo_count);
-    case 'h':
-        return pk_uint(vm, 1, &v) < 0 ? -1 : pk_memo_get(vm, v);
-    case 'j':
-        return pk_uint(vm, 4, &v) < 0 ? -1 : pk_memo_get(vm, v);
-    case 'c':
-        return pk_global_op(vm);
-    case 0x93:
-        return pk_stack_global_op(vm);
-    case 'R':
-        return pk_reduce_op(vm);
-    case 'b':
-        return pk_build_op(vm);
-    case 0x81:
-        return pk_newobj_op(vm, 2);
-    case 0x92:
-        return pk_newobj_op(vm, 3);
-    case 0x98:
-        return pk_top(vm) ? 0 : -1; /* READONLY_BUFFER: nothing to do in-band */
+    case 'J': return pk_int_op(vm, 4);
+    case 'K': return pk_int_op(vm, 1);
+    case 'M': return pk_int_op(vm, 2);
+    case 0x8a: return pk_long_op(vm, 1);
+    case 0x8b: return pk_long_op(vm, 4);
+    case 'G': return pk_float_op(vm);
+    case 'T': return pk_counted_op(vm, 4, PK_BYTES);
+    case 'U': return pk_counted_op(vm, 1, PK_BYTES);
+    case 'B': return pk_counted_op(vm, 4, PK_BYTES);
+    case 'C': return pk_counted_op(vm, 1, PK_BYTES);
+    case 0x8e: return pk_counted_op(vm, 8, PK_BYTES);
+    case 0x96: return pk_counted_op(vm, 8, PK_BYTES); /* bytearray: bytes will do */
+    case 'X': return pk_counted_op(vm, 4, PK_STR);
+    case 0x8c: return pk_counted_op(vm, 1, PK_STR);
+    case 0x8d: return pk_counted_op(vm, 8, PK_STR);
+    case ')': return pk_empty_op(vm, PK_TUPLE);
+    case ']': return pk_empty_op(vm, PK_LIST);
+    case '}': return pk_empty_op(vm, PK_DICT);
+    case 't': return pk_collect_op(vm, PK_TUPLE);
+    case 'l': return pk_collect_op(vm, PK_LIST);
+    case 'd': return pk_collect_op(vm, PK_DICT);
+    case 0x85: return pk_tuple_n_op(vm, 1);
+    case 0x86: return pk_tuple_n_op(vm, 2);
+    case 0x87: return pk_tuple_n_op(vm, 3);
+    case 'a': return pk_add_op(vm, 1, PK_LIST);
+    case 's': return pk_add_op(vm, 2, PK_DICT);
+    case 'e': return pk_add_marked_op(vm, PK_LIST);
+    case 'u': return pk_add_marked_op(vm, PK_DICT);
+    case 'q': return pk_uint(vm, 1, &v) < 0 ? -1 : pk_memo_put(vm, v);
+    case 'r': return pk_uint(vm, 4, &v) < 0 ? -1 : pk_memo_put(vm, v);
+    case 0x94: return pk_memo_put(vm, vm->memo_count);
+    case 'h': return pk_uint(vm, 1, &v) < 0 ? -1 : pk_memo_get(vm, v);
+    case 'j': return pk_uint(vm, 4, &v) < 0 ? -1 : pk_memo_get(vm, v);
+    case 'c': return pk_global_op(vm);
+    case 0x93: return pk_stack_global_op(vm);
+    case 'R': return pk_reduce_op(vm);
+    case 'b': return pk_build_op(vm);
+    case 0x81: return pk_newobj_op(vm, 2);
+    case 0x92: return pk_newobj_op(vm, 3);
+    case 0x98: return pk_top(vm) ? 0 : -1; /* READONLY_BUFFER: nothing to do in-band */
     case 0x97:
         return pk_fail(vm, "NEXT_BUFFER: out-of-band buffers are not supported "
                            "(pickle with protocol 5 and no buffer_callback)");

@@ -50,9 +50,7 @@ INLINE void gemm_block(const int mr, const int nv, const int masked, __m256i mas
 }
 
 #define GM(MR, NV, MASKED)                                                                         \
-    case MR:                                                                                       \
-        gemm_block(MR, NV, MASKED, mask, kc, A, sai, sak, B, ldb, C, ldc, load_c);                 \
-        break;
+    case MR: gemm_block(MR, NV, MASKED, mask, kc, A, sai, sak, B, ldb, C, ldc, load_c); break;
 
 static void gemm_dispatch(int mr, int nv, int masked, __m256i mask, int kc, const float *A,
                           long sai, long sak, const float *B, long ldb, float *C, long ldc,
