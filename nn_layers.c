@@ -659,16 +659,19 @@ static size_t pixel_work_floats(const nn_layer *L, const nn_shape *shapes, int B
     return (size_t)B * half_pixels(L, shapes) * L->units;
 }
 
+/* (h/2, w/2, cout): the size of the half-size pieces and of their product,
+ * or (0, 0, cout) if the layer has none. */
+static nn_shape half_shape(const layer_args *a) {
+    nn_shape low = {0, 0, a->out_shape.c};
+    for (int j = 0; j < a->n_in; j++)
+        if (a->in[j].half_size) low.h = a->in[j].shape.h, low.w = a->in[j].shape.w;
+    return low;
+}
+
 // pieces (B,h,w,c_j) or (B,h/2,w/2,c_j), w is (sum c_j, cout), y is (B,h,w,cout)
 static void pixel_forward(const layer_args *a) {
-    nn_shape o = a->out_shape;
-    int pixels = o.h * o.w, cout = o.c, half = 0;
-    nn_shape low = {0, 0, cout};
-    for (int j = 0; j < a->n_in; j++)
-        if (a->in[j].half_size) {
-            low.h = a->in[j].shape.h, low.w = a->in[j].shape.w;
-            half = low.h * low.w;
-        }
+    nn_shape o = a->out_shape, low = half_shape(a);
+    int pixels = o.h * o.w, cout = o.c, half = low.h * low.w;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < a->B; b++) {
         /* Each piece times its rows of w. The half-size pieces' products
@@ -700,16 +703,10 @@ static void pixel_forward(const layer_args *a) {
 // dy is (B,h,w,cout); dw (sum c_j, cout) and db (cout) overwritten; dx_j like piece j
 static void pixel_backward(const layer_args *a) {
     const nn_layer *L = a->layer;
-    nn_shape o = a->out_shape;
-    int pixels = o.h * o.w, cout = o.c, cin = 0, half = 0;
-    nn_shape low = {0, 0, cout};
-    for (int j = 0; j < a->n_in; j++) {
+    nn_shape o = a->out_shape, low = half_shape(a);
+    int pixels = o.h * o.w, cout = o.c, half = low.h * low.w, cin = 0;
+    for (int j = 0; j < a->n_in; j++)
         cin += a->in[j].shape.c;
-        if (a->in[j].half_size) {
-            low.h = a->in[j].shape.h, low.w = a->in[j].shape.w;
-            half = low.h * low.w;
-        }
-    }
     float *dsum = a->work; /* (B, h/2, w/2, cout) */
     /* Image by image, while its output gradient is in cache: the in-place
      * ReLU's mask on it; for the half-size pieces, its 2x2 sums; its share
@@ -734,6 +731,7 @@ static void pixel_backward(const layer_args *a) {
         if (part) column_sums(dy, (size_t)pixels, cout, part + L->n_weights);
     }
     if (sum_image_shares(a)) return;
+
         /* dw (cin, cout) = x^T (cin, rows) dy (rows, cout): threads split the
          * cin rows, each taking its rows from the pieces that hold them. */
 #pragma omp parallel
