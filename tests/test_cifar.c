@@ -1067,7 +1067,7 @@ static void load_real(const char *base, const char *layout, int n_val, cifar_dat
 START_TEST(test_real_files) {
     const char *base = tu_shared_cifar();
     if (!base) {
-        printf("test_real_files: skipped, no ../shared/cifar\n");
+        printf("test_real_files: skipped, no folder %s\n", tu_shared_cifar_wanted());
         return;
     }
     cifar_dataset py, bin;
@@ -1100,7 +1100,8 @@ END_TEST
 START_TEST(test_real_files_match_fixture_writer) {
     const char *base = tu_shared_cifar();
     if (!base) {
-        printf("test_real_files_match_fixture_writer: skipped, no ../shared/cifar\n");
+        printf("test_real_files_match_fixture_writer: skipped, no folder %s\n",
+               tu_shared_cifar_wanted());
         return;
     }
     static const char *files[2] = {"data_batch_1", "test_batch"};

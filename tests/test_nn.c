@@ -6,8 +6,17 @@
 
 #include "nn.h"
 #include "nn_layer.h"
+#include "simd/simd.h"
 #include "tests/testutil.h"
 #include "util.h"
+
+/* Says so when a check needs AVX2+FMA and the CPU has not got them. */
+static int skip_without_avx2(const char *test) {
+    if (simd_avx2_supported()) return 0;
+    printf("%s: skipped: this CPU has no AVX2+FMA\n", test);
+    fflush(stdout);
+    return 1;
+}
 
 /* ---- A double-precision reference that walks the same layer list. ---- */
 
@@ -212,7 +221,11 @@ static double *params_as_double(const network *net) {
     return p;
 }
 
+/* The two reference tests run once per SIMD path (_i: 0 scalar, 1 AVX2). */
 START_TEST(test_forward_matches_reference) {
+    simd_path previous = simd_active();
+    if (_i == SIMD_AVX2 && skip_without_avx2("test_forward_matches_reference (AVX2 path)")) return;
+    ck_assert_int_eq(simd_force((simd_path)_i), 0);
     for (int c = 0; c < N_CASES; c++) {
         float *x;
         uint8_t *tg;
@@ -230,7 +243,8 @@ START_TEST(test_forward_matches_reference) {
             double worst = 0;
             for (size_t j = 0; j < B * numel(net->shapes[t]); j++)
                 worst = fmax(worst, fabs(net->act[t][j] - st.t[t][j]) / (1 + fabs(st.t[t][j])));
-            ck_assert_msg(worst < 1e-5, "case %d tensor %d: largest difference %g", c, t, worst);
+            ck_assert_msg(worst < 1e-5, "%s path, case %d tensor %d: largest difference %g",
+                          simd_path_name((simd_path)_i), c, t, worst);
         }
         ref_free(net, &st);
         free(p);
@@ -238,10 +252,16 @@ START_TEST(test_forward_matches_reference) {
         free(tg);
         nn_free(net);
     }
+    simd_force(previous);
 }
 END_TEST
 
 START_TEST(test_backward_matches_finite_differences) {
+    simd_path previous = simd_active();
+    if (_i == SIMD_AVX2 &&
+        skip_without_avx2("test_backward_matches_finite_differences (AVX2 path)"))
+        return;
+    ck_assert_int_eq(simd_force((simd_path)_i), 0);
     for (int c = 0; c < N_CASES; c++) {
         float *x;
         uint8_t *tg;
@@ -253,7 +273,9 @@ START_TEST(test_backward_matches_finite_differences) {
         ref_state st;
         ref_alloc(net, B, &st);
         double ref_loss = ref_forward(net, p, x, tg, B, &st);
-        ck_assert_msg(fabs(loss - ref_loss) < 1e-5 * (1 + ref_loss), "loss %g vs %g", loss, ref_loss);
+        ck_assert_msg(fabs(loss - ref_loss) < 1e-5 * (1 + ref_loss),
+                      "%s path, case %d: loss %g vs %g", simd_path_name((simd_path)_i), c, loss,
+                      ref_loss);
         double worst = 0;
         size_t worst_j = 0;
         for (size_t j = 0; j < net->n_params; j++) {
@@ -266,14 +288,15 @@ START_TEST(test_backward_matches_finite_differences) {
             double fd = (up - down) / (2 * h), diff = fabs(fd - net->grads[j]) / (1e-3 + fabs(fd));
             if (diff > worst) worst = diff, worst_j = j;
         }
-        ck_assert_msg(worst < 2e-3, "case %d: parameter %zu gradient off by %g (relative)", c,
-                      worst_j, worst);
+        ck_assert_msg(worst < 2e-3, "%s path, case %d: parameter %zu gradient off by %g (relative)",
+                      simd_path_name((simd_path)_i), c, worst_j, worst);
         ref_free(net, &st);
         free(p);
         free(x);
         free(tg);
         nn_free(net);
     }
+    simd_force(previous);
 }
 END_TEST
 
@@ -524,6 +547,109 @@ START_TEST(test_thread_count_does_not_change_weights) {
 }
 END_TEST
 
+/* Two epochs of SGD, batches of two, for a built-in on one SIMD path and
+ * thread count, from seed 9 on small random images (four 8x8 ones; two 32x32
+ * for dense, whose last layer is sized for them): the weights after, the loss
+ * of each epoch, and the probabilities the trained network gives the first
+ * two images. */
+typedef struct {
+    size_t n_params, n_probs;
+    float *weights, *probs;
+    double loss[2];
+} few_steps;
+
+static few_steps train_few_steps(const char *arch, simd_path path, int threads) {
+    enum { N = 4, K = 4, BATCH = 2 };
+    int side = strcmp(arch, "dense") == 0 ? 32 : 8, n = side == 32 ? 2 : N;
+    float *x = malloc((size_t)N * side * side * sizeof *x);
+    uint8_t *tg = malloc((size_t)N * side * side);
+    learnable_set(n, side, side, x, tg);
+    ck_assert_int_eq(simd_force(path), 0);
+    omp_set_num_threads(threads);
+    network *net;
+    char err[256] = "";
+    ck_assert_msg(nn_create(arch, side, side, K, BATCH, &net, err, sizeof err) == 0, "%s", err);
+    nn_init_weights(net, 9);
+    nn_optim_config cfg = {OPT_SGD, 0.01f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0};
+    int order[N] = {1, 3, 0, 2}, done;
+    if (n == 2) order[0] = 1, order[1] = 0;
+    few_steps r = {0};
+    for (int epoch = 0; epoch < 2; epoch++) {
+        r.loss[epoch] = nn_train_epoch(net, x, tg, order, n, BATCH, &cfg, 2L * n / BATCH, NULL,
+                                       NULL, NULL, &done, err, sizeof err);
+        ck_assert_msg(isfinite(r.loss[epoch]) && done == n, "%s: %s", arch, err);
+    }
+    nn_forward(net, x, BATCH);
+    r.n_params = net->n_params;
+    r.n_probs = (size_t)BATCH * side * side * K;
+    r.weights = malloc(r.n_params * sizeof(float));
+    r.probs = malloc(r.n_probs * sizeof(float));
+    memcpy(r.weights, net->params, r.n_params * sizeof(float));
+    memcpy(r.probs, net->act[net->n_layers], r.n_probs * sizeof(float));
+    nn_free(net);
+    free(x);
+    free(tg);
+    return r;
+}
+
+static void free_few_steps(few_steps *r) {
+    free(r->weights);
+    free(r->probs);
+}
+
+/* Largest |a - b| over n floats, relative to the largest |b| (at least 1e-30). */
+static double relative_gap(const float *a, const float *b, size_t n) {
+    double gap = 0, scale = 1e-30;
+    for (size_t j = 0; j < n; j++) {
+        gap = fmax(gap, fabs((double)a[j] - b[j]));
+        scale = fmax(scale, fabs((double)b[j]));
+    }
+    return gap / scale;
+}
+
+/* The portable kernels train every built-in network, not only under
+ * emulation (make test-noavx2 leaves test_nn out): bit for bit the same for
+ * any thread count, and the same network as the AVX2 path to float rounding.
+ * Not to the bit: the AVX2 convolutions and products fuse each multiply-add
+ * (FMA) and sum in another order, while the scalar twins round every
+ * product; only the softmax and cross-entropy promise the same bits on both
+ * paths (simd/softmax.h). Measured: losses and weights agree to about 1e-7
+ * (relative), probabilities to 1e-6 or better; the bounds below (1e-5 and
+ * 1e-4) leave a margin of 60 or more. SGD keeps the rounding differences as
+ * small as they start (Adam's m / sqrt(v) can blow one up on a gradient that
+ * is zero but for rounding). */
+START_TEST(test_scalar_path_trains_like_avx2) {
+    const char *archs[] = {"default", "skip", "pixel", "dense"};
+    simd_path previous = simd_active();
+    int threads = omp_get_max_threads();
+    int avx2 = !skip_without_avx2("test_scalar_path_trains_like_avx2 (comparison with AVX2)");
+    for (int a = 0; a < 4; a++) {
+        few_steps s1 = train_few_steps(archs[a], SIMD_SCALAR, 1);
+        few_steps s2 = train_few_steps(archs[a], SIMD_SCALAR, 2);
+        ck_assert_uint_eq(s1.n_params, s2.n_params);
+        ck_assert_msg(memcmp(s1.weights, s2.weights, s1.n_params * sizeof(float)) == 0,
+                      "%s, scalar path: 1 and 2 threads differ", archs[a]);
+        if (avx2) {
+            few_steps v = train_few_steps(archs[a], SIMD_AVX2, 1);
+            ck_assert_uint_eq(v.n_params, s1.n_params);
+            for (int e = 0; e < 2; e++)
+                ck_assert_msg(fabs(s1.loss[e] - v.loss[e]) <= 1e-5 * v.loss[e],
+                              "%s epoch %d: loss %.9g scalar, %.9g AVX2", archs[a], e + 1,
+                              s1.loss[e], v.loss[e]);
+            double w = relative_gap(s1.weights, v.weights, v.n_params);
+            double q = relative_gap(s1.probs, v.probs, v.n_probs);
+            ck_assert_msg(w < 1e-4, "%s: weights differ by %.3g of the largest", archs[a], w);
+            ck_assert_msg(q < 1e-4, "%s: probabilities differ by %.3g", archs[a], q);
+            free_few_steps(&v);
+        }
+        free_few_steps(&s1);
+        free_few_steps(&s2);
+    }
+    simd_force(previous);
+    omp_set_num_threads(threads);
+}
+END_TEST
+
 START_TEST(test_builtins_keep_the_task_rules) {
     const char *names[] = {"default", "skip", "pixel", "dense"};
     for (int a = 0; a < 4; a++) {
@@ -670,8 +796,8 @@ int main(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("nn");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_forward_matches_reference);
-    tcase_add_test(tc, test_backward_matches_finite_differences);
+    tcase_add_loop_test(tc, test_forward_matches_reference, SIMD_SCALAR, SIMD_AVX2 + 1);
+    tcase_add_loop_test(tc, test_backward_matches_finite_differences, SIMD_SCALAR, SIMD_AVX2 + 1);
     tcase_add_test(tc, test_cases_take_every_path);
     tcase_add_test(tc, test_every_layer_kind_is_whole_and_tested);
     tcase_add_test(tc, test_smaller_batch_than_buffers);
@@ -679,6 +805,7 @@ int main(void) {
     tcase_add_test(tc, test_concat_and_upsample_before_pixel_are_fused);
     tcase_add_test(tc, test_small_network_learns);
     tcase_add_test(tc, test_thread_count_does_not_change_weights);
+    tcase_add_test(tc, test_scalar_path_trains_like_avx2);
     tcase_add_test(tc, test_builtins_keep_the_task_rules);
     tcase_add_test(tc, test_bad_specs_are_rejected);
     tcase_add_test(tc, test_model_round_trip_and_damage);
