@@ -12,7 +12,7 @@
  *                            "pieces" is gemm_nn_pieces as the skip network's
  *                            pixel layer runs it: the 1 + 32 full-size
  *                            channels onto the bias, with the ReLU (its 64
- *                            upsampled channels: the nn line at 8192 rows) 
+ *                            upsampled channels: the nn line at 8192 rows)
  * Each figure is the median of 5 timed runs (each of at least 20 ms of
  * repeated calls) after one warm-up run. */
 #include <omp.h>
@@ -25,8 +25,8 @@
 #include "simd/simd.h"
 #include "util.h"
 
-#define BATCH 32
-#define RUNS 5
+#define BATCH           32
+#define RUNS            5
 #define MIN_RUN_SECONDS 0.02
 /* Output channels per weight-gradient work item: each item streams the whole
  * batch from L3, so wider items move fewer bytes per flop. */
@@ -43,7 +43,8 @@ static float *alloc_random(rng_state *r, long n) {
         fprintf(stderr, "out of memory\n");
         exit(1);
     }
-    for (long i = 0; i < n; i++) p[i] = 2.0f * rng_uniform(r) - 1.0f;
+    for (long i = 0; i < n; i++)
+        p[i] = 2.0f * rng_uniform(r) - 1.0f;
     return p;
 }
 
@@ -59,14 +60,17 @@ typedef struct {
 } conv_job;
 
 static void run_forward(const conv_job *j) {
-    const long in_img = (long)(j->H + 4) * (j->W + 4) * j->cin, out_img = (long)j->H * j->W * j->cout;
+    const long in_img = (long)(j->H + 4) * (j->W + 4) * j->cin,
+               out_img = (long)j->H * j->W * j->cout;
 #pragma omp parallel for schedule(static) num_threads(j->threads)
     for (int n = 0; n < BATCH; n++)
-        conv5x5_forward(j->in + n * in_img, j->H, j->W, j->cin, j->w, j->bias, j->cout, j->out + n * out_img);
+        conv5x5_forward(j->in + n * in_img, j->H, j->W, j->cin, j->w, j->bias, j->cout,
+                        j->out + n * out_img);
 }
 
 static void run_backward_input(const conv_job *j) {
-    const long d_img = (long)(j->H + 4) * (j->W + 4) * j->cout, din_img = (long)j->H * j->W * j->cin;
+    const long d_img = (long)(j->H + 4) * (j->W + 4) * j->cout,
+               din_img = (long)j->H * j->W * j->cin;
 #pragma omp parallel for schedule(static) num_threads(j->threads)
     for (int n = 0; n < BATCH; n++)
         conv5x5_backward_input(j->dout_padded + n * d_img, j->H, j->W, j->cout, j->w_t, j->cin,
@@ -90,7 +94,8 @@ static void run_weight_grad(const conv_job *j) {
     for (int item = 0; item < 25 * blocks; item++) {
         const int tap = item / blocks, co0 = item % blocks * WGRAD_CO_BLOCK;
         const int co1 = co0 + WGRAD_CO_BLOCK < j->cout ? co0 + WGRAD_CO_BLOCK : j->cout;
-        conv5x5_weight_grad(j->in, j->dout, BATCH, j->H, j->W, j->cin, j->cout, tap, co0, co1, j->dw);
+        conv5x5_weight_grad(j->in, j->dout, BATCH, j->H, j->W, j->cin, j->cout, tap, co0, co1,
+                            j->dw);
     }
 }
 
@@ -106,26 +111,38 @@ static double median_seconds(void (*fn)(const void *), const void *arg) {
     const int reps = once >= MIN_RUN_SECONDS ? 1 : (int)(MIN_RUN_SECONDS / (once + 1e-9)) + 1;
     for (int i = 0; i < RUNS; i++) {
         t0 = now_seconds();
-        for (int r = 0; r < reps; r++) fn(arg);
+        for (int r = 0; r < reps; r++)
+            fn(arg);
         t[i] = (now_seconds() - t0) / reps;
     }
     qsort(t, RUNS, sizeof t[0], cmp_double);
     return t[RUNS / 2];
 }
 
-static void forward_thunk(const void *a) { run_forward(a); }
-static void backward_thunk(const void *a) { run_backward_input(a); }
-static void wgrad_thunk(const void *a) { run_weight_grad(a); }
-static void wgrad_taps_thunk(const void *a) { run_weight_grad_taps(a); }
+static void forward_thunk(const void *a) {
+    run_forward(a);
+}
+static void backward_thunk(const void *a) {
+    run_backward_input(a);
+}
+static void wgrad_thunk(const void *a) {
+    run_weight_grad(a);
+}
+static void wgrad_taps_thunk(const void *a) {
+    run_weight_grad_taps(a);
+}
 
 static void bench_conv(const double *peak, int max_threads) {
     printf("\n%-22s %-16s", "conv5x5, batch 32", "kernel");
-    for (int t = 1; t <= max_threads; t++) printf("   %d thr GFLOP/s  %%peak", t);
+    for (int t = 1; t <= max_threads; t++)
+        printf("   %d thr GFLOP/s  %%peak", t);
     printf("\n");
     rng_state r;
     rng_seed(&r, 1);
     for (size_t s = 0; s < sizeof conv_shapes / sizeof conv_shapes[0]; s++) {
-        conv_job j = {.H = conv_shapes[s][0], .W = conv_shapes[s][1], .cin = conv_shapes[s][2],
+        conv_job j = {.H = conv_shapes[s][0],
+                      .W = conv_shapes[s][1],
+                      .cin = conv_shapes[s][2],
                       .cout = conv_shapes[s][3]};
         const long pad_px = (long)BATCH * (j.H + 4) * (j.W + 4), px = (long)BATCH * j.H * j.W;
         float *in = alloc_random(&r, pad_px * j.cin), *w = alloc_random(&r, 25L * j.cin * j.cout),
@@ -137,7 +154,8 @@ static void bench_conv(const double *peak, int max_threads) {
         j.out = out, j.din = din, j.dw = dw;
         const double gflop = 2.0 * 25 * j.cin * j.cout * px / 1e9;
         const char *names[4] = {"forward", "backward_input", "weight_grad", "weight_grad_taps"};
-        void (*fns[4])(const void *) = {forward_thunk, backward_thunk, wgrad_thunk, wgrad_taps_thunk};
+        void (*fns[4])(const void *) = {forward_thunk, backward_thunk, wgrad_thunk,
+                                        wgrad_taps_thunk};
         for (int k = 0; k < 4; k++) {
             char shape[64];
             snprintf(shape, sizeof shape, "%dx%d cin %d cout %d", j.H, j.W, j.cin, j.cout);
@@ -149,7 +167,8 @@ static void bench_conv(const double *peak, int max_threads) {
             }
             printf("\n");
         }
-        free(in), free(w), free(bias), free(dpad), free(w_t), free(dout), free(out), free(din), free(dw);
+        free(in), free(w), free(bias), free(dpad), free(w_t), free(dout), free(out), free(din),
+            free(dw);
     }
 }
 
@@ -168,7 +187,8 @@ static void run_gemm(const void *arg) {
 #pragma omp parallel num_threads(g->threads)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
-        const int len = by_rows ? g->M : g->N, a = (int)((long)len * t / T), b = (int)((long)len * (t + 1) / T);
+        const int len = by_rows ? g->M : g->N, a = (int)((long)len * t / T),
+                  b = (int)((long)len * (t + 1) / T);
         const float *A = g->A, *B = g->B;
         float *C = g->C;
         int M = g->M, N = g->N;
@@ -196,22 +216,24 @@ static void bench_gemm(const double *peak, int max_threads) {
         const char *what;
         int variant, M, N, K;
     } shapes[] = {
-        {"per-pixel fwd", 0, 32768, 64, 97},   {"per-pixel fwd", 3, 32768, 64, 33},
-        {"per-pixel fwd", 0, 8192, 64, 64},    {"per-pixel dX", 2, 32768, 97, 64},
-        {"per-pixel dW", 1, 97, 64, 32768},    {"per-pixel fwd", 0, 32768, 4, 64},
-        {"per-pixel dX", 2, 32768, 64, 4},     {"per-pixel dW", 1, 64, 4, 32768},
-        {"dense fwd", 0, 32, 512, 4096},       {"dense dX", 2, 32, 4096, 512},
-        {"dense dW", 1, 4096, 512, 32},        {"dense fwd", 0, 32, 4096, 512},
-        {"dense dX", 2, 32, 512, 4096},        {"dense dW", 1, 512, 4096, 32},
+        {"per-pixel fwd", 0, 32768, 64, 97}, {"per-pixel fwd", 3, 32768, 64, 33},
+        {"per-pixel fwd", 0, 8192, 64, 64},  {"per-pixel dX", 2, 32768, 97, 64},
+        {"per-pixel dW", 1, 97, 64, 32768},  {"per-pixel fwd", 0, 32768, 4, 64},
+        {"per-pixel dX", 2, 32768, 64, 4},   {"per-pixel dW", 1, 64, 4, 32768},
+        {"dense fwd", 0, 32, 512, 4096},     {"dense dX", 2, 32, 4096, 512},
+        {"dense dW", 1, 4096, 512, 32},      {"dense fwd", 0, 32, 4096, 512},
+        {"dense dX", 2, 32, 512, 4096},      {"dense dW", 1, 512, 4096, 32},
     };
     const char *vname[4] = {"nn", "tn", "nt", "pieces"};
     printf("\n%-14s %-24s", "gemm", "M x N x K");
-    for (int t = 1; t <= max_threads; t++) printf("   %d thr GFLOP/s  %%peak", t);
+    for (int t = 1; t <= max_threads; t++)
+        printf("   %d thr GFLOP/s  %%peak", t);
     printf("\n");
     rng_state r;
     rng_seed(&r, 2);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        gemm_job g = {shapes[s].variant, shapes[s].M, shapes[s].N, shapes[s].K, 1, NULL, NULL, NULL};
+        gemm_job g = {
+            shapes[s].variant, shapes[s].M, shapes[s].N, shapes[s].K, 1, NULL, NULL, NULL};
         float *A = alloc_random(&r, (long)g.M * g.K), *B = alloc_random(&r, (long)g.K * g.N),
               *C = alloc_random(&r, (long)g.M * g.N);
         g.A = A, g.B = B, g.C = C;
@@ -242,8 +264,8 @@ int main(void) {
             if (sum > peak[t]) peak[t] = sum;
         }
         const double sum = peak[t];
-        printf("measured FMA peak, %d thread%s: %.1f GFLOP/s (%.1f per core)\n", t, t > 1 ? "s" : "",
-               sum, sum / t);
+        printf("measured FMA peak, %d thread%s: %.1f GFLOP/s (%.1f per core)\n", t,
+               t > 1 ? "s" : "", sum, sum / t);
     }
     if (max_threads > 1 && peak[max_threads] < 0.85 * max_threads * peak[1])
         printf("warning: %d threads reach only %.0f%% of %d x the one-thread peak; other processes "

@@ -48,7 +48,8 @@ int main(int argc, char **argv) {
     if (max_threads < 1) max_threads = 1;
     /* 1, 2, 4, ... and max_threads itself */
     int counts[MAX_COUNTS], n_counts = 0;
-    for (int t = 1; t < max_threads && n_counts < MAX_COUNTS - 1; t *= 2) counts[n_counts++] = t;
+    for (int t = 1; t < max_threads && n_counts < MAX_COUNTS - 1; t *= 2)
+        counts[n_counts++] = t;
     counts[n_counts++] = max_threads;
     static float x[IMAGES * 1024];
     static uint8_t tg[IMAGES * 1024];
@@ -59,13 +60,14 @@ int main(int argc, char **argv) {
         x[i] = rng_normal(&rng);
         tg[i] = (uint8_t)rng_below(&rng, 4);
     }
-    for (int i = 0; i < IMAGES; i++) order[i] = i;
+    for (int i = 0; i < IMAGES; i++)
+        order[i] = i;
     simd_flush_subnormals();
     printf("training steps, batch %d, %s kernels; %d rounds of %d images per thread count, "
            "taken in turn; medians\n",
            BATCH, simd_path_name(simd_active()), RUNS, IMAGES);
-    printf("%-8s %7s %10s %10s %12s %14s\n", "network", "threads", "img/s", "GFLOP/s",
-           "speed-up", "epoch 4500 s");
+    printf("%-8s %7s %10s %10s %12s %14s\n", "network", "threads", "img/s", "GFLOP/s", "speed-up",
+           "epoch 4500 s");
     for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
         if (argc > 2 && strcmp(argv[2], archs[a]) != 0) continue;
         network *net;
@@ -75,7 +77,8 @@ int main(int argc, char **argv) {
             return 1;
         }
         nn_init_weights(net, 1);
-        for (int c = 0; c < n_counts; c++) time_pass(net, counts[c], x, tg, order, 2 * BATCH); /* warm-up */
+        for (int c = 0; c < n_counts; c++)
+            time_pass(net, counts[c], x, tg, order, 2 * BATCH); /* warm-up */
         double t[MAX_COUNTS][RUNS], ratio[MAX_COUNTS][RUNS];
         for (int r = 0; r < RUNS; r++)
             for (int c = 0; c < n_counts; c++) {

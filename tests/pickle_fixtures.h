@@ -111,8 +111,7 @@ static inline void fxo_info_value(fx_buf *b, const fxo_style *s) {
     unsigned list, tuple, key;
     fx3_boundary(b);
     switch (s->info) {
-    case FXO_INFO_NONE:
-        break;
+    case FXO_INFO_NONE: break;
     case FXO_INFO_TUPLE_POP:
         fx3_op(b, ']');
         list = fxo_put(b, p);

@@ -37,8 +37,8 @@ static int record_label(int f, int i) {
 static void write_dataset(const char *root, int py, char *dir, size_t len) {
     snprintf(dir, len, "%s/%s", root, py ? "cifar-10-batches-py" : "cifar-10-batches-bin");
     ck_assert_int_eq(mkdir(dir, 0777), 0);
-    static const char *names[10] = {"airplane", "automobile", "bird", "cat", "deer",
-                                    "dog", "frog", "horse", "ship", "truck"};
+    static const char *names[10] = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                    "dog",      "frog",       "horse", "ship", "truck"};
     for (int f = 0; f < 6; f++) {
         int n = f < 5 ? PER_BATCH : TEST_RECORDS;
         uint8_t *rows = malloc((size_t)n * 3072);
@@ -48,8 +48,10 @@ static void write_dataset(const char *root, int py, char *dir, size_t len) {
             make_record(f * 100 + i, labels[i], rows + (size_t)i * 3072);
         }
         char name[64];
-        if (f < 5) snprintf(name, sizeof name, "data_batch_%d%s", f + 1, py ? "" : ".bin");
-        else snprintf(name, sizeof name, "test_batch%s", py ? "" : ".bin");
+        if (f < 5)
+            snprintf(name, sizeof name, "data_batch_%d%s", f + 1, py ? "" : ".bin");
+        else
+            snprintf(name, sizeof name, "test_batch%s", py ? "" : ".bin");
         fx_buf b = {0};
         if (py) {
             char label[64];
@@ -85,7 +87,9 @@ static void setup(void) {
     write_dataset(root, 1, py_dir, sizeof py_dir);
 }
 
-static void teardown(void) { tu_rmtree(root); }
+static void teardown(void) {
+    tu_rmtree(root);
+}
 
 static char out[1 << 16], err[1 << 14];
 
@@ -115,8 +119,9 @@ START_TEST(test_info_in_both_layouts) {
     for (int d = 0; d < 2; d++) {
         ck_assert_int_eq(run("info %s --val 4", dirs[d]), 0);
         ck_assert_ptr_nonnull(strstr(out, d ? "cifar-10-batches-py" : "cifar-10-batches-bin"));
-        ck_assert_msg(strstr(out, "chosen  bird (class 2): 16 training, 4 validation, 10 test images"),
-                      "%s", out);
+        ck_assert_msg(
+            strstr(out, "chosen  bird (class 2): 16 training, 4 validation, 10 test images"), "%s",
+            out);
         ck_assert_ptr_nonnull(strstr(out, "12 records"));
         ck_assert_ptr_nonnull(strstr(out, "20 records"));
     }
@@ -138,7 +143,8 @@ static size_t check_ppm(const char *data, size_t len, int want_w, int want_h) {
 
 static int count(const char *hay, const char *needle) {
     int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
     return n;
 }
 
@@ -161,12 +167,16 @@ START_TEST(test_full_run_outputs) {
     snprintf(o_bin, sizeof o_bin, "%s/out-bin", root);
     snprintf(o_py, sizeof o_py, "%s/out-py/nested", root);
     ck_assert_msg(run("%s -o %s --epochs 2 --val 4 -t 2", bin_dir, o_bin) == 0, "%s", err);
-    ck_assert_msg(strstr(out, "epoch   2/2") && strstr(out, "final") && strstr(out, "baseline"), "%s", out);
+    ck_assert_msg(strstr(out, "epoch   2/2") && strstr(out, "final") && strstr(out, "baseline"),
+                  "%s", out);
     ck_assert_msg(run("%s -o %s --epochs 2 --val 4 -t 2", py_dir, o_py) == 0, "%s", err);
     size_t len;
     char *tsv = slurp(o_bin, "errors.tsv", &len);
-    ck_assert_int_eq(strncmp(tsv, "epoch\ttrain_error\tval_error\ttest_error\ttrain_loss\tval_loss\t"
-                                  "test_loss\ttrain_seconds\teval_seconds\n", 94), 0);
+    ck_assert_int_eq(strncmp(tsv,
+                             "epoch\ttrain_error\tval_error\ttest_error\ttrain_loss\tval_loss\t"
+                             "test_loss\ttrain_seconds\teval_seconds\n",
+                             94),
+                     0);
     ck_assert_int_eq(count(tsv, "\n"), 3);
     ck_assert_int_eq(count(tsv, "\t"), 3 * 8);
     double e1, e2, e3;
@@ -292,7 +302,8 @@ START_TEST(test_predict_and_resume) {
         size_t n = (size_t)w * h * ch;
         uint8_t *buf = malloc(hl + n);
         memcpy(buf, head, hl);
-        for (size_t j = 0; j < n; j++) buf[hl + j] = (uint8_t)(j * 7);
+        for (size_t j = 0; j < n; j++)
+            buf[hl + j] = (uint8_t)(j * 7);
         tu_write(root, "in.pnm", buf, hl + n);
         free(buf);
         snprintf(pic, sizeof pic, "%s/in.pnm", root);
@@ -310,7 +321,8 @@ START_TEST(test_predict_and_resume) {
     ck_assert_int_eq(run("predict %s %s %s", model, pic, res), 2);
     ck_assert_ptr_nonnull(strstr(err, "odd.pgm"));
     /* Resume: one more epoch, appended. */
-    ck_assert_msg(run("%s -o %s --epochs 1 --val 4 -q --resume %s", bin_dir, o, model) == 0, "%s", err);
+    ck_assert_msg(run("%s -o %s --epochs 1 --val 4 -q --resume %s", bin_dir, o, model) == 0, "%s",
+                  err);
     size_t len;
     char *tsv = slurp(o, "errors.tsv", &len);
     ck_assert_int_eq(count(tsv, "\n"), 3);
@@ -324,10 +336,23 @@ END_TEST
 
 START_TEST(test_bad_command_lines) {
     const char *bad[] = {
-        "--epochs 0 %s", "-k 1 %s", "--colors 65 %s", "--sample 0 %s", "--sample 1.5 %s",
-        "--threads 0 %s", "--batch 0 %s", "--class ostrich %s", "--class 10 %s",
-        "--arch nonsense %s", "--frobnicate %s", "--epochs 3x %s", "--lr -1 %s",
-        "--optimizer rmsprop %s", "--schedule wavy %s", "%s extra", "",
+        "--epochs 0 %s",
+        "-k 1 %s",
+        "--colors 65 %s",
+        "--sample 0 %s",
+        "--sample 1.5 %s",
+        "--threads 0 %s",
+        "--batch 0 %s",
+        "--class ostrich %s",
+        "--class 10 %s",
+        "--arch nonsense %s",
+        "--frobnicate %s",
+        "--epochs 3x %s",
+        "--lr -1 %s",
+        "--optimizer rmsprop %s",
+        "--schedule wavy %s",
+        "%s extra",
+        "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char args[512];
@@ -482,9 +507,11 @@ START_TEST(test_interrupt_keeps_completed_work) {
     char *text = read_text(log);
     ck_assert_msg(code == 130, "exit status %d, not 130; log:\n%s", code, text);
     free(text);
-    const char *files[] = {"errors.tsv", "errors.svg", "compare.ppm", "palette.txt", "model.bin", "summary.txt"};
+    const char *files[] = {"errors.tsv",  "errors.svg", "compare.ppm",
+                           "palette.txt", "model.bin",  "summary.txt"};
     size_t len;
-    for (int i = 0; i < 6; i++) free(slurp(o, files[i], &len));
+    for (int i = 0; i < 6; i++)
+        free(slurp(o, files[i], &len));
     /* As many epochs in errors.tsv and the model as the program says it kept. */
     int kept = epochs_kept(log);
     ck_assert_int_ge(kept, 1);

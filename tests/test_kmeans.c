@@ -664,15 +664,9 @@ static void place_close(const uint8_t *p, int kind, float e, int axis, int a, in
     int other = (axis + 1) % 3;
     ca[axis] = p[axis] + e;
     switch (kind) {
-    case 0:
-        cb[axis] = p[axis] - e;
-        break;
-    case 1:
-        cb[other] = p[other] + e;
-        break;
-    case 2:
-        cb[axis] = nextafterf(p[axis] - e, INFINITY);
-        break;
+    case 0: cb[axis] = p[axis] - e; break;
+    case 1: cb[other] = p[other] + e; break;
+    case 2: cb[axis] = nextafterf(p[axis] - e, INFINITY); break;
     case 3:
         cb[axis] = p[axis] - e;
         ca[axis] = nextafterf(ca[axis], INFINITY);

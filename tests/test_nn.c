@@ -24,7 +24,9 @@ typedef struct {
     double *t[NN_MAX_LAYERS + 1]; /* per tensor, B images */
 } ref_state;
 
-static size_t numel(nn_shape s) { return (size_t)s.h * s.w * s.c; }
+static size_t numel(nn_shape s) {
+    return (size_t)s.h * s.w * s.c;
+}
 
 static void ref_conv5(const network *net, const nn_layer *L, const double *p, const double *in,
                       double *out, int B) {
@@ -70,15 +72,25 @@ static void ref_matmul(const double *in, int rows, int nin, const double *w, con
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < nout; j++) {
             double sum = bias[j];
-            for (int i = 0; i < nin; i++) sum += in[(size_t)r * nin + i] * w[(size_t)i * nout + j];
+            for (int i = 0; i < nin; i++)
+                sum += in[(size_t)r * nin + i] * w[(size_t)i * nout + j];
             out[(size_t)r * nout + j] = sum;
         }
 }
 
 /* The kinds the reference knows, by their spec names; a kind it does not
  * know fails every test that uses it. */
-enum { REF_CONV5, REF_RELU, REF_MAXPOOL, REF_UPSAMPLE, REF_CONCAT, REF_PIXEL, REF_DENSE, REF_SOFTMAX };
-static const char *const ref_kinds[] = {"conv5", "relu",  "maxpool", "upsample",
+enum {
+    REF_CONV5,
+    REF_RELU,
+    REF_MAXPOOL,
+    REF_UPSAMPLE,
+    REF_CONCAT,
+    REF_PIXEL,
+    REF_DENSE,
+    REF_SOFTMAX
+};
+static const char *const ref_kinds[] = {"conv5",  "relu",  "maxpool", "upsample",
                                         "concat", "pixel", "dense",   "softmax"};
 enum { N_REF_KINDS = sizeof ref_kinds / sizeof ref_kinds[0] };
 
@@ -96,7 +108,8 @@ static void ref_layer(const network *net, int i, const double *p, ref_state *st,
     switch (ref_kind(L)) {
     case REF_CONV5: ref_conv5(net, L, p, in, out, B); break;
     case REF_RELU:
-        for (size_t j = 0; j < B * numel(o); j++) out[j] = in[j] > 0 ? in[j] : 0;
+        for (size_t j = 0; j < B * numel(o); j++)
+            out[j] = in[j] > 0 ? in[j] : 0;
         break;
     case REF_MAXPOOL: ref_pool(net, L, in, out, B); break;
     case REF_UPSAMPLE:
@@ -129,9 +142,12 @@ static void ref_layer(const network *net, int i, const double *p, ref_state *st,
     case REF_SOFTMAX:
         for (size_t px = 0; px < (size_t)B * o.h * o.w; px++) {
             double m = -INFINITY, sum = 0;
-            for (int c = 0; c < o.c; c++) m = fmax(m, in[px * o.c + c]);
-            for (int c = 0; c < o.c; c++) sum += exp(in[px * o.c + c] - m);
-            for (int c = 0; c < o.c; c++) out[px * o.c + c] = exp(in[px * o.c + c] - m) / sum;
+            for (int c = 0; c < o.c; c++)
+                m = fmax(m, in[px * o.c + c]);
+            for (int c = 0; c < o.c; c++)
+                sum += exp(in[px * o.c + c] - m);
+            for (int c = 0; c < o.c; c++)
+                out[px * o.c + c] = exp(in[px * o.c + c] - m) / sum;
         }
         break;
     default: ck_abort_msg("the reference has no layer '%s'", L->type->name);
@@ -141,8 +157,10 @@ static void ref_layer(const network *net, int i, const double *p, ref_state *st,
 /* Runs the reference forward; returns the mean cross-entropy against targets. */
 static double ref_forward(const network *net, const double *p, const float *x,
                           const uint8_t *targets, int B, ref_state *st) {
-    for (size_t j = 0; j < B * numel(net->shapes[0]); j++) st->t[0][j] = x[j];
-    for (int i = 0; i < net->n_layers; i++) ref_layer(net, i, p, st, B);
+    for (size_t j = 0; j < B * numel(net->shapes[0]); j++)
+        st->t[0][j] = x[j];
+    for (int i = 0; i < net->n_layers; i++)
+        ref_layer(net, i, p, st, B);
     nn_shape o = net->shapes[net->n_layers];
     double loss = 0;
     for (size_t px = 0; px < (size_t)B * o.h * o.w; px++)
@@ -156,7 +174,8 @@ static void ref_alloc(const network *net, int B, ref_state *st) {
 }
 
 static void ref_free(const network *net, ref_state *st) {
-    for (int t = 0; t <= net->n_layers; t++) free(st->t[t]);
+    for (int t = 0; t <= net->n_layers; t++)
+        free(st->t[t]);
 }
 
 static void random_batch(rng_state *rng, int n, int k, float *x, uint8_t *targets) {
@@ -201,13 +220,14 @@ static network *build_case(int c, uint64_t seed, float **x, uint8_t **tg) {
     network *net;
     char err[256];
     int B = gradient_cases[c].batch, k = gradient_cases[c].k;
-    ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w, k,
-                            B, &net, err, sizeof err) == 0,
+    ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w, k, B,
+                            &net, err, sizeof err) == 0,
                   "%s", err);
     nn_init_weights(net, seed);
     rng_state rng;
     rng_seed(&rng, seed + 1000);
-    for (size_t j = 0; j < net->n_params; j++) net->params[j] += 0.1f * rng_normal(&rng);
+    for (size_t j = 0; j < net->n_params; j++)
+        net->params[j] += 0.1f * rng_normal(&rng);
     size_t n_in = (size_t)B * numel(net->shapes[0]);
     *x = malloc(n_in * sizeof(float));
     *tg = malloc(n_in);
@@ -217,7 +237,8 @@ static network *build_case(int c, uint64_t seed, float **x, uint8_t **tg) {
 
 static double *params_as_double(const network *net) {
     double *p = malloc(net->n_params * sizeof(double));
-    for (size_t j = 0; j < net->n_params; j++) p[j] = net->params[j];
+    for (size_t j = 0; j < net->n_params; j++)
+        p[j] = net->params[j];
     return p;
 }
 
@@ -305,17 +326,20 @@ END_TEST
  * pixel layers that read a fused upsampling, and upsamplings both fused and
  * filled. */
 START_TEST(test_cases_take_every_path) {
-    int seen[4][2] = {{0}}; /* [conv5, pixel, upsample, fused upsample's reader][image by image, or fused?] */
+    int seen[4][2] = {
+        {0}}; /* [conv5, pixel, upsample, fused upsample's reader][image by image, or fused?] */
     for (int c = 0; c < N_CASES; c++) {
         network *net;
         char err[256];
         ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
-                                gradient_cases[c].k, gradient_cases[c].batch, &net, err, sizeof err) == 0,
+                                gradient_cases[c].k, gradient_cases[c].batch, &net, err,
+                                sizeof err) == 0,
                       "%s", err);
         for (int i = 0; i < net->n_layers; i++) {
             const nn_layer *L = &net->layers[i];
             int kind = ref_kind(L), half = 0;
-            for (int j = 0; j < L->n_reads; j++) half |= L->reads[j].half_size;
+            for (int j = 0; j < L->n_reads; j++)
+                half |= L->reads[j].half_size;
             if (kind == REF_CONV5 || kind == REF_PIXEL)
                 seen[kind == REF_PIXEL][L->grads_per_image] = 1;
             if (kind == REF_UPSAMPLE) seen[2][L->run == LAYER_IN_CONSUMER] = 1;
@@ -323,11 +347,15 @@ START_TEST(test_cases_take_every_path) {
         }
         nn_free(net);
     }
-    ck_assert_msg(seen[0][0] && seen[0][1], "conv5: split %d, image by image %d", seen[0][0], seen[0][1]);
-    ck_assert_msg(seen[1][0] && seen[1][1], "pixel: split %d, image by image %d", seen[1][0], seen[1][1]);
-    ck_assert_msg(seen[2][0] && seen[2][1], "upsample: filled %d, fused %d", seen[2][0], seen[2][1]);
-    ck_assert_msg(seen[3][0] && seen[3][1], "pixel reading a fused upsampling: split %d, image by image %d",
-                  seen[3][0], seen[3][1]);
+    ck_assert_msg(seen[0][0] && seen[0][1], "conv5: split %d, image by image %d", seen[0][0],
+                  seen[0][1]);
+    ck_assert_msg(seen[1][0] && seen[1][1], "pixel: split %d, image by image %d", seen[1][0],
+                  seen[1][1]);
+    ck_assert_msg(seen[2][0] && seen[2][1], "upsample: filled %d, fused %d", seen[2][0],
+                  seen[2][1]);
+    ck_assert_msg(seen[3][0] && seen[3][1],
+                  "pixel reading a fused upsampling: split %d, image by image %d", seen[3][0],
+                  seen[3][1]);
 }
 END_TEST
 
@@ -344,13 +372,14 @@ START_TEST(test_every_layer_kind_is_whole_and_tested) {
                                 sizeof err) == 0,
                       "%s", err);
         for (int i = 0; i < net->n_layers; i++)
-            for (int t = 0; t < n_layer_types; t++) used[t] |= net->layers[i].type == layer_types[t];
+            for (int t = 0; t < n_layer_types; t++)
+                used[t] |= net->layers[i].type == layer_types[t];
         nn_free(net);
     }
     for (int t = 0; t < n_layer_types; t++) {
         const layer_type *k = layer_types[t];
-        ck_assert_msg(k->name && k->title && k->out_shape && k->fan_in && k->flops && k->work_floats &&
-                          k->describe && k->forward && k->backward,
+        ck_assert_msg(k->name && k->title && k->out_shape && k->fan_in && k->flops &&
+                          k->work_floats && k->describe && k->forward && k->backward,
                       "layer kind %d (%s) has a missing entry", t, k->name ? k->name : "?");
         ck_assert_msg(layer_type_named(k->name) == k, "two kinds are named '%s'", k->name);
         ck_assert_msg(ref_kind(&(nn_layer){.type = k}) >= 0, "the reference has no '%s'", k->name);
@@ -376,7 +405,8 @@ START_TEST(test_smaller_batch_than_buffers) {
         size_t px = (size_t)gradient_cases[c].h * gradient_cases[c].w;
         float *full = malloc((B + 3) * px * sizeof(float));
         uint8_t *full_tg = malloc((B + 3) * px);
-        for (size_t j = 0; j < (B + 3) * px; j++) full[j] = x[j % (B * px)] + 1, full_tg[j] = tg[j % (B * px)];
+        for (size_t j = 0; j < (B + 3) * px; j++)
+            full[j] = x[j % (B * px)] + 1, full_tg[j] = tg[j % (B * px)];
         nn_forward(roomy, full, B + 3);
         nn_backward(roomy, full_tg, B + 3);
         free(full);
@@ -386,11 +416,12 @@ START_TEST(test_smaller_batch_than_buffers) {
             nn_forward(exact, x, B);
             nn_forward(roomy, x, B);
             double l1 = nn_backward(exact, tg, B), l2 = nn_backward(roomy, tg, B);
-            ck_assert_msg(l1 == l2, "case %d: loss %.9g with buffers for %d, %.9g for %d", c, l1,
-                          B, l2, B + 3);
+            ck_assert_msg(l1 == l2, "case %d: loss %.9g with buffers for %d, %.9g for %d", c, l1, B,
+                          l2, B + 3);
             ck_assert_msg(memcmp(exact->grads, roomy->grads, exact->n_params * sizeof(float)) == 0,
                           "case %d: gradients differ with buffers for %d images", c, B + 3);
-            for (int j = 0; j < B * gradient_cases[c].h * gradient_cases[c].w; j++) x[j] *= -0.5f;
+            for (int j = 0; j < B * gradient_cases[c].h * gradient_cases[c].w; j++)
+                x[j] *= -0.5f;
         }
         free(x);
         free(tg);
@@ -435,7 +466,8 @@ END_TEST
 static void learnable_set(int n, int h, int w, float *x, uint8_t *tg) {
     rng_state rng;
     rng_seed(&rng, 5);
-    for (int j = 0; j < n * h * w; j++) x[j] = rng_normal(&rng);
+    for (int j = 0; j < n * h * w; j++)
+        x[j] = rng_normal(&rng);
     for (int i = 0; i < n; i++)
         for (int y = 0; y < h; y++)
             for (int xx = 0; xx < w; xx++) {
@@ -461,12 +493,15 @@ START_TEST(test_concat_and_upsample_before_pixel_are_fused) {
     /* read by a convolution: copied as usual */
     ck_assert(nn_create("conv5:4@a concat:input,a conv5:4 pixel:k softmax", 8, 8, 4, 2, &net, err,
                         sizeof err) == 0);
-    for (int i = 0; i < net->n_layers; i++) ck_assert_int_eq(net->layers[i].run, LAYER_RUNS);
+    for (int i = 0; i < net->n_layers; i++)
+        ck_assert_int_eq(net->layers[i].run, LAYER_RUNS);
     nn_free(net);
     /* in-place ReLUs: after conv1 and conv2 and the first pixel layer; not
      * the one whose input is also read by the concatenation */
-    ck_assert(nn_create("conv5:4@a relu maxpool:2 conv5:4 relu upsample concat:input,a,prev pixel:4 "
-                        "relu pixel:k softmax", 8, 8, 4, 2, &net, err, sizeof err) == 0);
+    ck_assert(
+        nn_create("conv5:4@a relu maxpool:2 conv5:4 relu upsample concat:input,a,prev pixel:4 "
+                  "relu pixel:k softmax",
+                  8, 8, 4, 2, &net, err, sizeof err) == 0);
     int relus = 0;
     for (int i = 0; i < net->n_layers; i++)
         relus += ref_kind(&net->layers[i]) == REF_RELU && net->layers[i].run == LAYER_IN_PRODUCER;
@@ -488,7 +523,8 @@ START_TEST(test_small_network_learns) {
     nn_init_weights(net, 3);
     nn_optim_config cfg = {OPT_ADAM, 0.01f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT, 0};
     int order[N];
-    for (int i = 0; i < N; i++) order[i] = i;
+    for (int i = 0; i < N; i++)
+        order[i] = i;
     double first = 0, last = 0;
     for (int epoch = 0; epoch < 400; epoch++) {
         int done;
@@ -517,7 +553,8 @@ static float *train_three_steps(const char *arch, int threads, size_t *n_params)
     nn_init_weights(net, 9);
     nn_optim_config cfg = {OPT_ADAM, 0.003f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0};
     int order[N];
-    for (int i = 0; i < N; i++) order[i] = (i * 5) % N;
+    for (int i = 0; i < N; i++)
+        order[i] = (i * 5) % N;
     int done;
     nn_train_epoch(net, x, tg, order, N, 5, &cfg, 3, NULL, NULL, NULL, &done, err, sizeof err);
     ck_assert_int_eq(done, N);
@@ -537,8 +574,10 @@ START_TEST(test_thread_count_does_not_change_weights) {
         float *w2 = train_three_steps(archs[a], 2, &n2);
         float *w3 = train_three_steps(archs[a], 3, &n3);
         ck_assert(n1 == n2 && n2 == n3);
-        ck_assert_msg(memcmp(w1, w2, n1 * sizeof(float)) == 0, "%s: 1 and 2 threads differ", archs[a]);
-        ck_assert_msg(memcmp(w1, w3, n1 * sizeof(float)) == 0, "%s: 1 and 3 threads differ", archs[a]);
+        ck_assert_msg(memcmp(w1, w2, n1 * sizeof(float)) == 0, "%s: 1 and 2 threads differ",
+                      archs[a]);
+        ck_assert_msg(memcmp(w1, w3, n1 * sizeof(float)) == 0, "%s: 1 and 3 threads differ",
+                      archs[a]);
         free(w1);
         free(w2);
         free(w3);
@@ -674,32 +713,34 @@ END_TEST
 
 START_TEST(test_bad_specs_are_rejected) {
     const char *bad[] = {
-        "",                                   /* nothing */
-        "conv5:8 relu",                       /* no softmax */
-        "conv5:8 softmax",                    /* 8 channels, k = 4 */
-        "conv5 pixel:k softmax",              /* conv5 without size */
-        "conv5:0 pixel:k softmax",            /* zero size */
-        "conv5:8 frobnicate pixel:k softmax", /* unknown layer */
-        "maxpool:3 pixel:k softmax",          /* bad stride */
+        "",                                                    /* nothing */
+        "conv5:8 relu",                                        /* no softmax */
+        "conv5:8 softmax",                                     /* 8 channels, k = 4 */
+        "conv5 pixel:k softmax",                               /* conv5 without size */
+        "conv5:0 pixel:k softmax",                             /* zero size */
+        "conv5:8 frobnicate pixel:k softmax",                  /* unknown layer */
+        "maxpool:3 pixel:k softmax",                           /* bad stride */
         "conv5:8 maxpool:2 concat:input,prev pixel:k softmax", /* 16x16 beside 32x32 */
         "conv5:8 concat:nothere,prev pixel:k softmax",         /* unknown label */
         "conv5:8@a conv5:8 concat:a pixel:k softmax",          /* a tensor nobody reads */
-        "pixel:k softmax pixel:k softmax",    /* softmax in the middle */
-        "dense:100 softmax",                  /* wrong size for the output */
-        "conv5: pixel:k softmax",             /* empty size */
-        "conv5:8* pixel:k softmax",           /* dangling product */
-        "conv5:99999999999999999999 pixel:k softmax", /* overflow */
-        "conv5:4096*4096*4096 pixel:k softmax",       /* product overflow */
-        "maxpool:2x pixel:k softmax",         /* junk after the stride */
-        "relu:5 pixel:k softmax",             /* an argument where none is taken */
-        "conv5:8@a conv5:8@a concat:a,prev pixel:k softmax", /* label used twice */
+        "pixel:k softmax pixel:k softmax",                     /* softmax in the middle */
+        "dense:100 softmax",                                   /* wrong size for the output */
+        "conv5: pixel:k softmax",                              /* empty size */
+        "conv5:8* pixel:k softmax",                            /* dangling product */
+        "conv5:99999999999999999999 pixel:k softmax",          /* overflow */
+        "conv5:4096*4096*4096 pixel:k softmax",                /* product overflow */
+        "maxpool:2x pixel:k softmax",                          /* junk after the stride */
+        "relu:5 pixel:k softmax",                              /* an argument where none is taken */
+        "conv5:8@a conv5:8@a concat:a,prev pixel:k softmax",   /* label used twice */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         network *net = (network *)1;
         char err[256] = "";
-        ck_assert_msg(nn_create(bad[i], 32, 32, 4, 2, &net, err, sizeof err) != 0, "accepted '%s'", bad[i]);
+        ck_assert_msg(nn_create(bad[i], 32, 32, 4, 2, &net, err, sizeof err) != 0, "accepted '%s'",
+                      bad[i]);
         ck_assert_ptr_null(net);
-        ck_assert_msg(strlen(err) > 0 && strchr(err, '\n') == NULL, "message for '%s': '%s'", bad[i], err);
+        ck_assert_msg(strlen(err) > 0 && strchr(err, '\n') == NULL, "message for '%s': '%s'",
+                      bad[i], err);
     }
 }
 END_TEST
@@ -713,7 +754,8 @@ START_TEST(test_model_round_trip_and_damage) {
     nn_init_weights(net, 1);
     net->step = 17;
     nn_model_meta meta = {.k = 4, .mean = 0.4f, .std = 0.25f, .epochs = 3};
-    for (int c = 0; c < 4; c++) meta.centres[c][0] = meta.centres[c][1] = meta.centres[c][2] = 50.0f * c;
+    for (int c = 0; c < 4; c++)
+        meta.centres[c][0] = meta.centres[c][1] = meta.centres[c][2] = 50.0f * c;
     ck_assert_msg(nn_save(net, &meta, path, err, sizeof err) == 0, "%s", err);
     nn_model_meta got;
     /* Another size: the default network has no dense layer, so any size goes. */
@@ -733,7 +775,8 @@ START_TEST(test_model_round_trip_and_damage) {
         char p2[128];
         snprintf(p2, sizeof p2, "%s/cut.bin", dir);
         back = (network *)1;
-        ck_assert_msg(nn_load(p2, 0, 0, 2, &back, &got, err, sizeof err) != 0, "cut at %zu loaded", cut);
+        ck_assert_msg(nn_load(p2, 0, 0, 2, &back, &got, err, sizeof err) != 0, "cut at %zu loaded",
+                      cut);
         ck_assert_ptr_null(back);
         ck_assert_ptr_nonnull(strstr(err, "cut.bin"));
     }
@@ -774,7 +817,8 @@ START_TEST(test_divergence_stops_with_the_last_good_weights) {
     memcpy(before, net->params, net->n_params * sizeof(float));
     nn_optim_config cfg = {OPT_SGD, 0.1f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT, 0};
     int order[N] = {0, 1, 2, 3}, done = -1;
-    double loss = nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
+    double loss =
+        nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
     ck_assert(isnan(loss));
     ck_assert_int_eq(done, 0);
     ck_assert_ptr_nonnull(strstr(err, "diverged"));
@@ -784,7 +828,8 @@ START_TEST(test_divergence_stops_with_the_last_good_weights) {
     x[5] = 0.5f;
     const nn_layer *last = &net->layers[net->n_layers - 2];
     net->params[last->b_offset] = NAN;
-    loss = nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
+    loss =
+        nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
     ck_assert(isnan(loss));
     ck_assert_msg(strstr(err, "the loss is nan") || strstr(err, "the loss is -nan"), "%s", err);
     free(before);
