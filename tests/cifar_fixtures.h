@@ -72,7 +72,7 @@ static inline void fx_filename(char *out, size_t len, int i, int label) {
     snprintf(out, len, "%s_s_%06d.png", names[label >= 0 && label < 10 ? label : 0], i);
 }
 
-/* ---- Python 2 cPickle, protocol 2 ---- */
+/* ==== Python 2 cPickle, protocol 2 ==== */
 
 static inline void fx2_put(fx_buf *b) {
     if (b->memo < 256) {
@@ -213,7 +213,7 @@ static inline void fx_meta_py2(fx_buf *b, const char *const names[], int n) {
     fx_put(b, "u.", 2);
 }
 
-/* ---- Python 3 pickle.dumps, protocols 2, 4, 5 ---- */
+/* ==== Python 3 pickle.dumps, protocols 2, 4, 5 ==== */
 
 #define FX_FRAME_TARGET (64 * 1024)
 
@@ -529,7 +529,7 @@ static inline void fx_pickle_py3(fx_buf *b, const fx_batch *x, int proto) {
     fx3_commit(b);
 }
 
-/* ---- binary records ---- */
+/* ==== binary records ==== */
 
 /* n records: label byte, then 3072 planar pixel bytes. */
 static inline void fx_bin(fx_buf *b, int n, const int *labels, const uint8_t *data) {

@@ -398,7 +398,7 @@ START_TEST(test_threads_give_identical_results) {
 }
 END_TEST
 
-/* ---- Ctrl-C, whatever the machine's speed ---- */
+/* ==== Ctrl-C, whatever the machine's speed ==== */
 
 /* CK_TIMEOUT_MULTIPLIER (1 when unset): sanitizer and emulated runs, which
  * the Makefile gives 10 and 20, wait proportionally longer. */

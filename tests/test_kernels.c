@@ -492,7 +492,7 @@ START_TEST(weight_grad_avx2_split_deterministic) {
 }
 END_TEST
 
-/* --- matrix products --- */
+/* ==== matrix products ==== */
 
 /* op(A)(i, k) and op(B)(k, j) for each variant: 0 nn, 1 tn, 2 nt. */
 static float op_a(int variant, const float *A, int lda, int i, int k) {

@@ -59,8 +59,7 @@ static int skip_without_avx2(const char *test) {
     return 1;
 }
 
-// ----------------------------------------------------------------------------
-// A plain Lloyd loop over every pixel: the definition kmeans_lloyd must match.
+/* ==== A plain Lloyd loop over every pixel: the definition kmeans_lloyd must match. ==== */
 
 static int ref_nearest(const uint8_t *p, const float (*c)[3], int k) {
     int best = 0;
@@ -443,8 +442,7 @@ START_TEST(test_restarts_keep_lowest) {
 }
 END_TEST
 
-// ----------------------------------------------------------------------------
-// Quantisation
+/* ==== Quantisation ==== */
 
 START_TEST(test_quantise_ties_to_lower_class) {
     kmeans_result pal;
@@ -552,9 +550,9 @@ START_TEST(test_potential_avx2_matches_scalar) {
 }
 END_TEST
 
-// ----------------------------------------------------------------------------
-// The choice between close centres: exact ties, centres a last bit apart,
-// pixels nearly equidistant, at every position among the k centres.
+/* ==== The choice between close centres: exact ties, centres a last bit apart, ==== */
+
+/* pixels nearly equidistant, at every position among the k centres. */
 
 /* The brute-force reference in double, applied to the float reference's
  * labels: the label is within float rounding of the nearest distance, and

@@ -18,7 +18,7 @@ static int skip_without_avx2(const char *test) {
     return 1;
 }
 
-/* ---- A double-precision reference that walks the same layer list. ---- */
+/* ==== A double-precision reference that walks the same layer list ==== */
 
 typedef struct {
     double *t[NN_MAX_LAYERS + 1]; /* per tensor, B images */
