@@ -40,7 +40,7 @@ int kmeans_fit(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_r
  * goes to the lower class). Parallel. */
 void kmeans_quantise(const uint8_t *rgb, size_t n, const kmeans_result *palette, uint8_t *classes);
 
-/* ---- For tests and benchmarks ---- */
+/* ==== For tests and benchmarks ==== */
 
 /* Where kmeans_fit's time goes. */
 typedef struct {

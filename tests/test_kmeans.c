@@ -158,7 +158,7 @@ START_TEST(test_matches_reference_lloyd) {
 }
 END_TEST
 
-// ----------------------------------------------------------------------------
+/* ==== Planted clusters ==== */
 
 START_TEST(test_planted_clusters) {
     const float planted[4][3] = {{200, 30, 40}, {30, 40, 50}, {220, 220, 230}, {40, 200, 60}};
