@@ -211,6 +211,8 @@ static const struct {
     {"upsample pixel:4 relu maxpool:2 pixel:k softmax", 3, 5, 3, 2},
     {"conv5:3@a maxpool:2 upsample concat:a,prev,input pixel:4 relu pixel:k softmax", 6, 10, 3, 2},
     {"conv5:6 maxpool:2 upsample pixel:3 relu pixel:k softmax", 2, 2, 2, 3},
+    /* a layer without parameters on the gray input: nothing to do in backward */
+    {"maxpool:1 conv5:3 relu pixel:k softmax", 5, 3, 3, 2},
 };
 
 #define N_CASES (int)(sizeof gradient_cases / sizeof gradient_cases[0])
@@ -711,6 +713,61 @@ START_TEST(test_builtins_keep_the_task_rules) {
 }
 END_TEST
 
+/* The network table: the default network's rows, and every built-in's
+ * forward FLOPs counted by hand (2 per multiply-add; a pixel layer's
+ * upsampled piece at its half size). */
+START_TEST(test_network_table) {
+    static const struct {
+        const char *name;
+        size_t params;
+        double flops;
+    } rows[] = {
+        {"conv5x5 16", 416, 2.0 * 25 * 16 * 1024},
+        {"relu @c1", 0, 0},
+        {"maxpool 2/2", 0, 0},
+        {"conv5x5 32", 12832, 2.0 * 25 * 16 * 32 * 256},
+        {"relu", 0, 0},
+        {"upsample x2, fused", 0, 0},
+        {"concat 0+2+6, fused", 0, 0},
+        {"pixel 32", 1600, 2.0 * (1 * 32 * 1024 + 16 * 32 * 1024 + 32 * 32 * 256)},
+        {"relu", 0, 0},
+        {"pixel 4", 132, 2.0 * 32 * 4 * 1024},
+        {"softmax 4", 0, 0},
+    };
+    static const struct {
+        const char *arch;
+        double flops;
+    } totals[] = {
+        {"default", 2.0 * (25 * 16 * 1024 + 25 * 16 * 32 * 256 + 17 * 32 * 1024 + 32 * 32 * 256 +
+                           32 * 4 * 1024)},
+        {"skip", 2.0 * (25 * 32 * 1024 + 25 * 32 * 64 * 256 + 33 * 64 * 1024 + 64 * 64 * 256 +
+                        64 * 4 * 1024)},
+        {"pixel", 2.0 * (25 * 64 * 1024 + 25 * 64 * 64 * 1024 + 64 * 32 * 1024 + 32 * 4 * 1024)},
+        {"dense", 2.0 * (25 * 32 * 1024 + 25 * 32 * 64 * 256 + 4096 * 512 + 512 * 4096)},
+    };
+    network *net;
+    char err[256];
+    ck_assert_msg(nn_create("default", 32, 32, 4, 1, &net, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(net->n_layers, (int)(sizeof rows / sizeof rows[0]));
+    for (int i = 0; i < net->n_layers; i++) {
+        nn_layer_info info;
+        nn_layer_describe(net, i, &info);
+        ck_assert_str_eq(info.name, rows[i].name);
+        ck_assert_uint_eq(info.params, rows[i].params);
+        ck_assert_msg(info.flops == rows[i].flops, "row %d: %g FLOPs, by hand %g", i + 1,
+                      info.flops, rows[i].flops);
+    }
+    nn_free(net);
+    for (size_t a = 0; a < sizeof totals / sizeof totals[0]; a++) {
+        ck_assert_msg(nn_create(totals[a].arch, 32, 32, 4, 1, &net, err, sizeof err) == 0, "%s",
+                      err);
+        ck_assert_msg(nn_forward_flops(net) == totals[a].flops, "%s: %g FLOPs, by hand %g",
+                      totals[a].arch, nn_forward_flops(net), totals[a].flops);
+        nn_free(net);
+    }
+}
+END_TEST
+
 START_TEST(test_bad_specs_are_rejected) {
     const char *bad[] = {
         "",                                                    /* nothing */
@@ -852,6 +909,7 @@ int main(void) {
     tcase_add_test(tc, test_thread_count_does_not_change_weights);
     tcase_add_test(tc, test_scalar_path_trains_like_avx2);
     tcase_add_test(tc, test_builtins_keep_the_task_rules);
+    tcase_add_test(tc, test_network_table);
     tcase_add_test(tc, test_bad_specs_are_rejected);
     tcase_add_test(tc, test_model_round_trip_and_damage);
     tcase_add_test(tc, test_divergence_stops_with_the_last_good_weights);
