@@ -199,7 +199,7 @@ static const struct {
     /* a concatenation read in place by a pixel layer, one tensor in it twice */
     {"conv5:3@a relu concat:a,input,a,prev pixel:4 relu pixel:k softmax", 4, 6, 3, 2},
     /* images so small that every layer splits its weight gradient by outputs
-     * instead of summing image by image (per_image_grads) */
+     * instead of summing image by image (grads_per_image) */
     {"conv5:6 pixel:5 relu pixel:k softmax", 2, 2, 3, 3},
     /* an upsampling read by a pixel layer directly (fused), and one read
      * twice (filled as usual) */
