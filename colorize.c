@@ -32,7 +32,9 @@
 #define COLORIZE_VERSION "1.0.0"
 
 enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_INTERRUPTED = 130 };
-enum { OUT_PATH_MAX = 4096 };
+/* Paths in the output folder fit an atomic_file; no output's name is longer
+ * than OUT_NAME_MAX ("palette.ppm", "summary.txt", ".colorize-probe"). */
+enum { OUT_PATH_MAX = sizeof((atomic_file *)0)->path, OUT_NAME_MAX = 16 };
 
 typedef struct {
     const char *out_dir, *arch, *class_spec, *resume, *data_dir;
@@ -185,7 +187,10 @@ static int parse_option(int c, const char *arg, options *o) {
     double d = 0;
     int r = 0;
     switch (c) {
-    case 'o': o->out_dir = arg; break;
+    case 'o':
+        if (!arg[0]) return usage_error("--out: the folder name is empty");
+        o->out_dir = arg;
+        break;
     case 'e': r = parse_int("--epochs", arg, 1, 100000, &o->epochs); break;
     case 'b': r = parse_int("--batch", arg, 1, 4096, &o->batch); break;
     case 'k': r = parse_int("--colors", arg, 2, KMEANS_MAX_K, &o->k); break;
@@ -471,9 +476,8 @@ static out_path_buf out_path(const run_state *rs, const char *name) {
 /* mkdir -p, then proves the folder writable, before any work starts. */
 static int prepare_out_dir(const char *dir) {
     char path[OUT_PATH_MAX];
-    /* the longest name written there, with atomic_open's temporary suffix */
-    if (path_join(path, sizeof path, dir, ".colorize-probe.tmp", NULL, 0) != 0 ||
-        strlen(path) >= sizeof((atomic_file *)0)->path) {
+    /* every output's path, with atomic_open's ".tmp", fits an atomic_file */
+    if (strlen(dir) + 1 + OUT_NAME_MAX + 4 >= sizeof path) {
         say_error("%.64s...: output folder path too long", dir);
         return -1;
     }

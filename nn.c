@@ -61,10 +61,6 @@ const char *nn_builtin_names(void) {
 
 /* ==== Spec parsing: whitespace-separated tokens KIND[:ARG][@LABEL] ==== */
 
-static size_t shape_size(nn_shape s) {
-    return (size_t)s.h * s.w * s.c;
-}
-
 /* An integer, "k", or a product of them: "1024*k"; at most 2^24. */
 static int parse_count(const char *s, int k, int *out) {
     long v = 1;
@@ -235,14 +231,18 @@ static const nn_layer *sole_reader(const network *net, const int consumers[], in
  *   a 1x1 layer commutes with nearest-neighbour upsampling, so the reader
  *   multiplies the small tensor (a quarter of the work) and spreads the
  *   product over each 2x2 block. */
-static void plan_fusion(network *net, const int consumers[]) {
+static void plan_fusion(network *net, const int consumers[], int reads_inputs_of[]) {
+    for (int i = 0; i < net->n_layers; i++)
+        reads_inputs_of[i] = i;
     for (int i = 0; i < net->n_layers; i++) {
         nn_layer *L = &net->layers[i];
         nn_layer *next = i + 1 < net->n_layers ? &net->layers[i + 1] : NULL;
         nn_layer *before = i > 0 ? &net->layers[i - 1] : NULL;
         if (L->type->fusion == FUSE_JOIN && next && next->type->reads_pieces &&
-            consumers[L->output] == 1 && next->inputs[0] == L->output)
+            consumers[L->output] == 1 && next->inputs[0] == L->output) {
             L->run = LAYER_IN_CONSUMER;
+            reads_inputs_of[i + 1] = i;
+        }
         if (L->type->fusion == FUSE_RELU && before && before->type->applies_relu &&
             L->inputs[0] == i && consumers[i] == 1) {
             L->run = LAYER_IN_PRODUCER;
@@ -259,17 +259,14 @@ static void plan_fusion(network *net, const int consumers[]) {
     }
 }
 
-/* What each layer reads once the fusion is done: its own inputs, or, for a
- * per-pixel layer after a concatenation done in place, that
- * concatenation's; and an upsampling done in place is read as its input,
- * at half size. The gradient order is the inputs' own. */
-static void plan_reads(network *net, int overwrite[][NN_MAX_INPUTS]) {
+/* What each layer reads once the fusion is done: the inputs of layer
+ * reads_inputs_of[i] (its own, or those of the concatenation it does in
+ * place); and an upsampling done in place is read as its input, at half
+ * size. The gradient order is the inputs' own. */
+static void plan_reads(network *net, const int reads_inputs_of[], int overwrite[][NN_MAX_INPUTS]) {
     for (int i = 0; i < net->n_layers; i++) {
         nn_layer *L = &net->layers[i];
-        int src = i;
-        if (L->type->reads_pieces && i > 0 && net->layers[i - 1].run == LAYER_IN_CONSUMER &&
-            net->layers[i - 1].type->fusion == FUSE_JOIN)
-            src = i - 1;
+        int src = reads_inputs_of[i];
         const nn_layer *S = &net->layers[src];
         for (int j = 0, c0 = 0; j < S->n_inputs; j++) {
             int t = S->inputs[j];
@@ -306,7 +303,7 @@ static void plan_parameters(network *net) {
         L->b_offset = off + L->n_weights;
         off += L->n_weights + L->n_bias;
         L->grads_per_image = L->type->grads_per_image_ok &&
-                             L->n_weights + L->n_bias <= shape_size(net->shapes[L->output]);
+                             L->n_weights + L->n_bias <= nn_shape_size(net->shapes[L->output]);
     }
     net->n_params = off;
 }
@@ -328,9 +325,10 @@ static size_t grad_parts_floats(const nn_layer *L, int B) {
 static int allocate_buffers(network *net, char *err, size_t errlen) {
     int B = net->batch_cap;
     size_t acts = 0, work = 0;
+    /* every tensor its activations and gradient, but the gray input no gradient */
     for (int t = 0; t <= net->n_layers; t++)
         if (!shares_buffers(net, t) && !never_filled(net, t))
-            acts += 2 * (size_t)B * shape_size(net->shapes[t]);
+            acts += (t ? 2 : 1) * (size_t)B * nn_shape_size(net->shapes[t]);
     for (int i = 0; i < net->n_layers; i++) {
         const nn_layer *L = &net->layers[i];
         work += grad_parts_floats(L, B) + L->type->work_floats(L, net->shapes, B);
@@ -350,7 +348,7 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
         return set_error(err, errlen, "out of memory for the network's buffers");
     float *p = net->activations;
     for (int t = 0; t <= net->n_layers; t++) {
-        size_t sz = (size_t)B * shape_size(net->shapes[t]);
+        size_t sz = (size_t)B * nn_shape_size(net->shapes[t]);
         if (shares_buffers(net, t)) {
             net->act[t] = net->act[t - 1];
             net->grad[t] = net->grad[t - 1];
@@ -358,7 +356,7 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
         }
         if (never_filled(net, t)) continue; /* act[t] and grad[t] stay NULL */
         net->act[t] = p, p += sz;
-        net->grad[t] = p, p += sz;
+        if (t) net->grad[t] = p, p += sz; /* grad[0] stays NULL */
     }
     float *q = net->layer_work;
     for (int i = 0; i < net->n_layers; i++) {
@@ -373,11 +371,12 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
 /* Parses and plans; no buffers. */
 static int plan_network(network *net, const char *spec, int h, int w, char *err, size_t errlen) {
     int consumers[NN_MAX_LAYERS + 1], overwrite[NN_MAX_LAYERS][NN_MAX_INPUTS];
+    int reads_inputs_of[NN_MAX_LAYERS];
     if (parse_spec(net, spec, h, w, err, errlen) != 0 ||
         plan_gradient_order(net, consumers, overwrite, err, errlen) != 0)
         return -1;
-    plan_fusion(net, consumers);
-    plan_reads(net, overwrite);
+    plan_fusion(net, consumers, reads_inputs_of);
+    plan_reads(net, reads_inputs_of, overwrite);
     plan_parameters(net);
     return 0;
 }
@@ -454,7 +453,7 @@ void nn_layer_describe(const network *net, int i, nn_layer_info *info) {
     info->flops = L->type->flops(L, net->shapes);
     L->type->describe(L, net->shapes, net->k, info->name, sizeof info->name);
     size_t n = strlen(info->name);
-    if (L->run == LAYER_IN_CONSUMER) /* done by the per-pixel layer after it */
+    if (L->run == LAYER_IN_CONSUMER) /* done by the per-pixel layer that reads it */
         n += snprintf(info->name + n, sizeof info->name - n, ", fused");
     if (L->label[0] && n < sizeof info->name)
         snprintf(info->name + n, sizeof info->name - n, " @%s", L->label);
@@ -462,11 +461,8 @@ void nn_layer_describe(const network *net, int i, nn_layer_info *info) {
 
 double nn_forward_flops(const network *net) {
     double total = 0;
-    for (int i = 0; i < net->n_layers; i++) {
-        nn_layer_info info;
-        nn_layer_describe(net, i, &info);
-        total += info.flops;
-    }
+    for (int i = 0; i < net->n_layers; i++)
+        total += net->layers[i].type->flops(&net->layers[i], net->shapes);
     return total;
 }
 
@@ -484,7 +480,7 @@ static layer_args args_of(network *net, int i, int B, const uint8_t *targets) {
         const layer_read *r = &L->reads[j];
         a.in[j] = (layer_input){net->shapes[r->tensor],
                                 net->act[r->tensor],
-                                r->tensor ? net->grad[r->tensor] : NULL, /* not the gray input */
+                                net->grad[r->tensor], /* NULL for the gray input */
                                 r->channel0,
                                 r->half_size,
                                 r->overwrite};
@@ -515,7 +511,7 @@ static int has_gradients(const layer_args *a) {
 }
 
 void nn_forward(network *net, const float *x, int B) {
-    size_t n = (size_t)B * shape_size(net->shapes[0]);
+    size_t n = (size_t)B * nn_shape_size(net->shapes[0]);
     if (x != net->act[0]) memcpy(net->act[0], x, n * sizeof(float));
     for (int i = 0; i < net->n_layers; i++) {
         if (net->layers[i].run != LAYER_RUNS) continue;

@@ -20,6 +20,10 @@ typedef struct {
     int h, w, c;
 } nn_shape;
 
+static inline size_t nn_shape_size(nn_shape s) {
+    return (size_t)s.h * s.w * s.c;
+}
+
 typedef struct layer_type layer_type; /* a kind of layer: nn_layer.h */
 
 /* How a layer's work gets done; the planner (nn.c) decides it once, from the graph. */

@@ -5,10 +5,9 @@
  * its FLOPs, its working memory, how it may be fused with its neighbours, and
  * its forward/backward pair. The graph (nn.c) parses, plans and drives the
  * layers through these descriptors alone; the kinds live in nn_layers.c,
- * which lists them in layer_types[]. Adding a kind: its descriptor and its
- * pair there, its line in layer_types[], a gradient test case in
- * tests/test_nn.c, and a line in the README. tests/test_nn.c checks that
- * every descriptor is whole and that the gradient cases use every kind. */
+ * which lists them in layer_types[]. README.md's "Adding a layer kind" says
+ * the four places a new kind touches; tests/test_nn.c checks that every
+ * descriptor is whole, known to its reference, and used by a gradient case. */
 #ifndef COLORIZE_NN_LAYER_H
 #define COLORIZE_NN_LAYER_H
 

@@ -22,10 +22,6 @@
 #include "simd/softmax.h"
 #include "util.h"
 
-static size_t shape_size(nn_shape s) {
-    return (size_t)s.h * s.w * s.c;
-}
-
 /* ==== Helpers shared by several kinds ==== */
 
 /* c channels at each of `pixels` pixels, from rows src_stride floats apart
@@ -253,7 +249,7 @@ static conv5_work conv5_carve(float *work, nn_shape in, int cout, int batch_cap)
     conv5_work cw;
     cw.pad_in = work, work += (size_t)B * padded_size(in, in.c);
     cw.pad_grad = work, work += (size_t)B * padded_size(in, cout);
-    cw.din = work, work += (size_t)B * shape_size(in);
+    cw.din = work, work += (size_t)B * nn_shape_size(in);
     cw.flipped = work;
     return cw;
 }
@@ -270,7 +266,7 @@ static double conv5_flops(const nn_layer *L, const nn_shape *shapes) {
 
 static size_t conv5_work_floats(const nn_layer *L, const nn_shape *shapes, int B) {
     nn_shape in = shapes[L->inputs[0]];
-    return (size_t)B * (padded_size(in, in.c) + padded_size(in, L->units) + shape_size(in)) +
+    return (size_t)B * (padded_size(in, in.c) + padded_size(in, L->units) + nn_shape_size(in)) +
            L->n_weights;
 }
 
@@ -279,7 +275,8 @@ static void conv5_forward(const layer_args *a) {
     nn_shape s = a->in[0].shape;
     int cout = a->layer->units;
     conv5_work cw = conv5_carve(a->work, s, cout, a->batch_cap);
-    size_t in_sz = shape_size(s), pad_sz = padded_size(s, s.c), out_sz = (size_t)s.h * s.w * cout;
+    size_t in_sz = nn_shape_size(s), pad_sz = padded_size(s, s.c),
+           out_sz = (size_t)s.h * s.w * cout;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < a->B; b++) {
         float *pad = cw.pad_in + b * pad_sz, *y = a->y + b * out_sz;
@@ -296,7 +293,7 @@ static void conv5_backward(const layer_args *a) {
     int cin = s.c, cout = L->units;
     conv5_work cw = conv5_carve(a->work, s, cout, a->batch_cap);
     float *dx = a->in[0].dx;
-    size_t pixels = (size_t)s.h * s.w, in_sz = shape_size(s), out_sz = pixels * cout;
+    size_t pixels = (size_t)s.h * s.w, in_sz = nn_shape_size(s), out_sz = pixels * cout;
     size_t pad_in_sz = padded_size(s, cin), pad_sz = padded_size(s, cout);
     int overwrite = a->in[0].overwrite;
     if (dx) conv5x5_flip_weights(a->w, cin, cout, cw.flipped);
@@ -363,7 +360,7 @@ enum { CHUNK = 1 << 14 };
 
 // y = max(x, 0), elementwise over (B,h,w,c)
 static void relu_forward(const layer_args *a) {
-    size_t n = (size_t)a->B * shape_size(a->out_shape);
+    size_t n = (size_t)a->B * nn_shape_size(a->out_shape);
 #pragma omp parallel for schedule(static)
     for (size_t j = 0; j < n; j += CHUNK)
         relu_apply(a->in[0].x + j, a->y + j, n - j < CHUNK ? n - j : CHUNK);
@@ -371,7 +368,7 @@ static void relu_forward(const layer_args *a) {
 
 // dy is (B,h,w,c): dx = dy where y > 0
 static void relu_backward(const layer_args *a) {
-    size_t n = (size_t)a->B * shape_size(a->out_shape);
+    size_t n = (size_t)a->B * nn_shape_size(a->out_shape);
 #pragma omp parallel for schedule(static)
     for (size_t j = 0; j < n; j += CHUNK)
         relu_mask(a->y + j, a->dy + j, a->in[0].dx + j, n - j < CHUNK ? n - j : CHUNK,
@@ -428,10 +425,10 @@ static void maxpool_forward(const layer_args *a) {
     nn_shape s = a->in[0].shape, o = a->out_shape;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < a->B; b++) {
-        const float *in = a->in[0].x + b * shape_size(s), *w[4];
+        const float *in = a->in[0].x + b * nn_shape_size(s), *w[4];
         for (int y = 0; y < o.h; y++)
             for (int x = 0; x < o.w; x++) {
-                float *out = a->y + b * shape_size(o) + ((size_t)y * o.w + x) * o.c;
+                float *out = a->y + b * nn_shape_size(o) + ((size_t)y * o.w + x) * o.c;
                 pool_window(in, s, a->layer->stride, y, x, w);
                 for (int c = 0; c < o.c; c++) {
                     float m01 = w[0][c] >= w[1][c] ? w[0][c] : w[1][c];
@@ -472,12 +469,12 @@ static void maxpool_backward(const layer_args *a) {
     nn_shape s = a->in[0].shape, o = a->out_shape;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < a->B; b++) {
-        const float *in = a->in[0].x + b * shape_size(s), *w[4];
-        float *din = a->in[0].dx + b * shape_size(s);
-        if (a->in[0].overwrite) memset(din, 0, shape_size(s) * sizeof(float));
+        const float *in = a->in[0].x + b * nn_shape_size(s), *w[4];
+        float *din = a->in[0].dx + b * nn_shape_size(s);
+        if (a->in[0].overwrite) memset(din, 0, nn_shape_size(s) * sizeof(float));
         for (int y = 0; y < o.h; y++)
             for (int x = 0; x < o.w; x++) {
-                size_t at = b * shape_size(o) + ((size_t)y * o.w + x) * o.c;
+                size_t at = b * nn_shape_size(o) + ((size_t)y * o.w + x) * o.c;
                 const float *m = a->y + at, *g = a->dy + at;
                 pool_window(in, s, a->layer->stride, y, x, w);
                 float *d[4];
@@ -529,7 +526,7 @@ static void upsample_forward(const layer_args *a) {
     nn_shape s = a->in[0].shape, o = a->out_shape;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < a->B; b++)
-        spread_2x2(a->in[0].x + b * shape_size(s), s, a->y + b * shape_size(o), 1);
+        spread_2x2(a->in[0].x + b * nn_shape_size(s), s, a->y + b * nn_shape_size(o), 1);
 }
 
 // dy is (B,2h,2w,c), dx (B,h,w,c): the sum of each 2x2 block
@@ -537,7 +534,8 @@ static void upsample_backward(const layer_args *a) {
     nn_shape s = a->in[0].shape, o = a->out_shape;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < a->B; b++)
-        sum_2x2(a->dy + b * shape_size(o), s, a->in[0].dx + b * shape_size(s), a->in[0].overwrite);
+        sum_2x2(a->dy + b * nn_shape_size(o), s, a->in[0].dx + b * nn_shape_size(s),
+                a->in[0].overwrite);
 }
 
 static const layer_type upsample_layer = {
@@ -777,7 +775,7 @@ static int dense_shape(const nn_layer *L, const nn_shape *in, const layer_contex
 
 static size_t dense_fan_in(const nn_layer *L, const nn_shape *in) {
     (void)L;
-    return shape_size(*in);
+    return nn_shape_size(*in);
 }
 
 static double dense_flops(const nn_layer *L, const nn_shape *shapes) {
@@ -787,7 +785,7 @@ static double dense_flops(const nn_layer *L, const nn_shape *shapes) {
 
 // x is (B, nin) flattened, w is (nin, nout), y is (B, nout)
 static void dense_forward(const layer_args *a) {
-    int nin = (int)shape_size(a->in[0].shape), nout = a->layer->units;
+    int nin = (int)nn_shape_size(a->in[0].shape), nout = a->layer->units;
     /* Few rows (the batch), many columns: threads split the columns; each
      * row starts from the bias and the product is accumulated onto it. */
 #pragma omp parallel
@@ -803,7 +801,7 @@ static void dense_forward(const layer_args *a) {
 
 // dy is (B, nout); dw (nin, nout) and db (nout) overwritten; dx (B, nin)
 static void dense_backward(const layer_args *a) {
-    int nin = (int)shape_size(a->in[0].shape), nout = a->layer->units;
+    int nin = (int)nn_shape_size(a->in[0].shape), nout = a->layer->units;
     const float *x = a->in[0].x;
     float *dx = a->in[0].dx;
 #pragma omp parallel
@@ -843,7 +841,8 @@ static int softmax_shape(const nn_layer *L, const nn_shape *in, const layer_cont
                          nn_shape *out, char *err, size_t errlen) {
     (void)L;
     int h = ctx->h, w = ctx->w, k = ctx->k;
-    if (!(in[0].h == h && in[0].w == w && in[0].c == k) && shape_size(in[0]) != (size_t)h * w * k)
+    if (!(in[0].h == h && in[0].w == w && in[0].c == k) &&
+        nn_shape_size(in[0]) != (size_t)h * w * k)
         return set_error(err, errlen, "softmax needs %dx%dx%d inputs, got %dx%dx%d", h, w, k,
                          in[0].h, in[0].w, in[0].c);
     *out = (nn_shape){h, w, k};
