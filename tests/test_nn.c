@@ -217,14 +217,20 @@ static const struct {
 
 #define N_CASES (int)(sizeof gradient_cases / sizeof gradient_cases[0])
 
-/* Case c's network with random weights and non-zero biases, and a random batch. */
-static network *build_case(int c, uint64_t seed, float **x, uint8_t **tg) {
+/* Case c's network with buffers for batch images; weights zero. */
+static network *create_case(int c, int batch) {
     network *net;
     char err[256];
+    ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
+                            gradient_cases[c].k, batch, &net, err, sizeof err) == 0,
+                  "case %d: %s", c, err);
+    return net;
+}
+
+/* Case c's network with random weights and non-zero biases, and a random batch. */
+static network *build_case(int c, uint64_t seed, float **x, uint8_t **tg) {
     int B = gradient_cases[c].batch, k = gradient_cases[c].k;
-    ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w, k, B,
-                            &net, err, sizeof err) == 0,
-                  "%s", err);
+    network *net = create_case(c, B);
     nn_init_weights(net, seed);
     rng_state rng;
     rng_seed(&rng, seed + 1000);
@@ -331,12 +337,7 @@ START_TEST(test_cases_take_every_path) {
     int seen[4][2] = {
         {0}}; /* [conv5, pixel, upsample, fused upsample's reader][image by image, or fused?] */
     for (int c = 0; c < N_CASES; c++) {
-        network *net;
-        char err[256];
-        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
-                                gradient_cases[c].k, gradient_cases[c].batch, &net, err,
-                                sizeof err) == 0,
-                      "%s", err);
+        network *net = create_case(c, gradient_cases[c].batch);
         for (int i = 0; i < net->n_layers; i++) {
             const nn_layer *L = &net->layers[i];
             int kind = ref_kind(L), half = 0;
@@ -367,12 +368,7 @@ START_TEST(test_every_layer_kind_is_whole_and_tested) {
     int used[64] = {0};
     ck_assert_int_le(n_layer_types, 64);
     for (int c = 0; c < N_CASES; c++) {
-        network *net;
-        char err[256];
-        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
-                                gradient_cases[c].k, gradient_cases[c].batch, &net, err,
-                                sizeof err) == 0,
-                      "%s", err);
+        network *net = create_case(c, gradient_cases[c].batch);
         for (int i = 0; i < net->n_layers; i++)
             for (int t = 0; t < n_layer_types; t++)
                 used[t] |= net->layers[i].type == layer_types[t];
@@ -396,12 +392,9 @@ START_TEST(test_smaller_batch_than_buffers) {
     for (int c = 0; c < N_CASES; c++) {
         float *x;
         uint8_t *tg;
-        network *exact = build_case(c, 23 + c, &x, &tg), *roomy;
+        network *exact = build_case(c, 23 + c, &x, &tg);
         int B = gradient_cases[c].batch;
-        char err[256];
-        ck_assert_msg(nn_create(gradient_cases[c].spec, gradient_cases[c].h, gradient_cases[c].w,
-                                gradient_cases[c].k, B + 3, &roomy, err, sizeof err) == 0,
-                      "%s", err);
+        network *roomy = create_case(c, B + 3);
         memcpy(roomy->params, exact->params, exact->n_params * sizeof(float));
         /* A full batch first leaves its values all over the roomy working memory. */
         size_t px = (size_t)gradient_cases[c].h * gradient_cases[c].w;
