@@ -55,8 +55,8 @@ static double lab_f_inverse(double f) {
 static void lab_from_linear(const double lin[3], float lab[3]) {
     double f[3];
     for (int i = 0; i < 3; i++) {
-        double t = xyz_from_rgb[i][0] * lin[0] + xyz_from_rgb[i][1] * lin[1] +
-                   xyz_from_rgb[i][2] * lin[2];
+        double t =
+            xyz_from_rgb[i][0] * lin[0] + xyz_from_rgb[i][1] * lin[1] + xyz_from_rgb[i][2] * lin[2];
         f[i] = lab_f(t / white[i]);
     }
     lab[0] = (float)(116 * f[1] - 16);
@@ -87,8 +87,8 @@ void rgb_from_lab(const float lab[3], float rgb[3]) {
     for (int i = 0; i < 3; i++)
         xyz[i] = lab_f_inverse(f[i]) * white[i];
     for (int i = 0; i < 3; i++) {
-        double lin = rgb_from_xyz[i][0] * xyz[0] + rgb_from_xyz[i][1] * xyz[1] +
-                     rgb_from_xyz[i][2] * xyz[2];
+        double lin =
+            rgb_from_xyz[i][0] * xyz[0] + rgb_from_xyz[i][1] * xyz[1] + rgb_from_xyz[i][2] * xyz[2];
         double c = srgb_of_linear(lin);
         rgb[i] = (float)(c < 0 ? 0 : c > 1 ? 1 : c);
     }

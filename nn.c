@@ -406,16 +406,33 @@ int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, netw
     return 0;
 }
 
-int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k) {
+/* The plan of a spec for (h, w) inputs, without buffers; NULL if it does not parse. */
+static network *plan_only(const char *spec_or_name, int h, int w, int k) {
     const char *spec = nn_builtin_spec(spec_or_name);
     network *net = calloc(1, sizeof *net);
+    if (!net) return NULL;
+    net->k = k;
+    if (plan_network(net, spec ? spec : spec_or_name, h, w, NULL, 0) == 0) return net;
+    free(net);
+    return NULL;
+}
+
+int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k) {
+    network *net = plan_only(spec_or_name, h, w, k);
     int fixed = 0;
-    if (net) net->k = k;
-    if (net && plan_network(net, spec ? spec : spec_or_name, h, w, NULL, 0) == 0)
-        for (int i = 0; i < net->n_layers; i++)
-            fixed |= net->layers[i].type->fixes_input_size;
+    for (int i = 0; net && i < net->n_layers; i++)
+        fixed |= net->layers[i].type->fixes_input_size;
     free(net);
     return fixed;
+}
+
+int nn_side_multiple(const char *spec_or_name, int h, int w, int k) {
+    network *net = plan_only(spec_or_name, h, w, k);
+    int multiple = 1;
+    for (int i = 0; net && i < net->n_layers; i++)
+        if (net->layers[i].stride > 1) multiple *= net->layers[i].stride;
+    free(net);
+    return multiple;
 }
 
 void nn_free(network *net) {

@@ -119,6 +119,10 @@ void nn_free(network *net);
 /* Whether a network only takes images of the size it is built for (its
  * weights fix it: a dense layer); 0 also when the spec does not parse. */
 int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k);
+/* What the sides of an input must be multiples of for a network that does not
+ * fix its size: the product of its pooling strides (1 when the spec does not
+ * parse at (h, w)). */
+int nn_side_multiple(const char *spec_or_name, int h, int w, int k);
 /* He initialisation (normal, std sqrt(2 / fan_in)), zero biases, from seed. */
 void nn_init_weights(network *net, uint64_t seed);
 
@@ -177,13 +181,19 @@ void nn_state_restore(network *net, const float *state, long step);
 /* Zeroes the optimiser state and step count; the weights stay. */
 void nn_reset_optimiser(network *net);
 
+/* What the classes are: RGB colours (the seed's task) or a*b* chroma. */
+typedef enum { SPACE_RGB, SPACE_LAB } colour_space;
+
 /* Everything needed to use a trained network again (model.bin). */
 typedef struct {
     int k;
-    float centres[64][3];   /* palette, RGB 0..255 */
+    colour_space space;
+    float centres[64][3];   /* palette: RGB 0..255, or a*b* in [0] and [1] (and 0) */
     float mean, std;        /* gray input standardisation */
     int epochs;             /* epochs trained so far */
     nn_optimizer optimizer; /* whose state the model holds */
+    float rebalance;        /* SPACE_LAB: the class rebalancing it was trained with */
+    float temperature;      /* SPACE_LAB: the decoding's default temperature */
 } nn_model_meta;
 
 int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,

@@ -5,8 +5,11 @@
  *   "CLRZMODL" u32 version, u32 h, u32 w, u32 spec length, spec bytes,
  *   u32 k, k*3 f32 palette, f32 mean, f32 std, u32 epochs, u32 optimiser
  *   (0 Adam, 1 SGD), i64 step,
+ *   [version 2: u32 colour space (0 RGB, 1 Lab), f32 rebalancing, f32 temperature]
  *   u64 n_params, then params, Adam/momentum m, v (n_params f32 each),
  *   and u64 FNV-1a of every byte before it.
+ * Version 1 files (RGB only) still load. An RGB model is written as version
+ * 1, so the seed's task writes the same bytes as before the Lab mode.
  * Written in a measure-then-write pass, atomically; read with a specific
  * message for each kind of damage. */
 #include <math.h>
@@ -21,7 +24,7 @@
 #endif
 
 static const char model_magic[8] = {'C', 'L', 'R', 'Z', 'M', 'O', 'D', 'L'};
-enum { MODEL_VERSION = 1 };
+enum { MODEL_VERSION_RGB = 1, MODEL_VERSION = 2 };
 
 static uint64_t fnv1a(const uint8_t *p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -48,7 +51,8 @@ static void put_u32(byte_writer *bw, uint32_t v) {
 static void model_serialise(const network *net, const nn_model_meta *meta, byte_writer *bw) {
     uint32_t spec_len = (uint32_t)strlen(net->spec);
     put(bw, model_magic, 8);
-    put_u32(bw, MODEL_VERSION);
+    int version = meta->space == SPACE_RGB ? MODEL_VERSION_RGB : MODEL_VERSION;
+    put_u32(bw, (uint32_t)version);
     put_u32(bw, (uint32_t)net->shapes[0].h);
     put_u32(bw, (uint32_t)net->shapes[0].w);
     put_u32(bw, spec_len);
@@ -61,6 +65,11 @@ static void model_serialise(const network *net, const nn_model_meta *meta, byte_
     put_u32(bw, (uint32_t)meta->optimizer);
     int64_t step = net->step;
     put(bw, &step, 8);
+    if (version >= 2) {
+        put_u32(bw, (uint32_t)meta->space);
+        put(bw, &meta->rebalance, 4);
+        put(bw, &meta->temperature, 4);
+    }
     uint64_t n = net->n_params;
     put(bw, &n, 8);
     put(bw, net->params, n * sizeof(float));
@@ -109,17 +118,26 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
     uint32_t version = 0, uh = 0, uw = 0, spec_len = 0, k = 0, epochs = 0, optimizer = 0;
     if (take(br, magic, 8) || memcmp(magic, model_magic, 8) != 0)
         return set_error(err, errlen, "%s: not a colorize model file", path);
-    if (take(br, &version, 4) || version != MODEL_VERSION)
-        return set_error(err, errlen, "%s: model format version %u, this program reads %d", path,
-                         version, MODEL_VERSION);
+    if (take(br, &version, 4) || version < MODEL_VERSION_RGB || version > MODEL_VERSION)
+        return set_error(err, errlen, "%s: model format version %u, this program reads %d to %d",
+                         path, version, MODEL_VERSION_RGB, MODEL_VERSION);
     if (take(br, &uh, 4) || take(br, &uw, 4) || take(br, &spec_len, 4) || spec_len >= NN_SPEC_MAX ||
         take(br, spec, spec_len))
         return set_error(err, errlen, "%s: damaged model header", path);
     spec[spec_len] = 0;
     if (take(br, &k, 4) || k < 2 || k > 64 || take(br, meta->centres, (size_t)k * 12) ||
         take(br, &meta->mean, 4) || take(br, &meta->std, 4) || take(br, &epochs, 4) ||
-        take(br, &optimizer, 4) || take(br, step, 8) || take(br, n_params, 8))
+        take(br, &optimizer, 4) || take(br, step, 8))
         return set_error(err, errlen, "%s: damaged model header", path);
+    uint32_t space = SPACE_RGB;
+    meta->rebalance = 0, meta->temperature = 0;
+    if (version >= 2 &&
+        (take(br, &space, 4) || space > SPACE_LAB || take(br, &meta->rebalance, 4) ||
+         take(br, &meta->temperature, 4) || !(meta->rebalance >= 0 && meta->rebalance <= 1) ||
+         !(meta->temperature >= 0 && isfinite(meta->temperature))))
+        return set_error(err, errlen, "%s: damaged model header", path);
+    if (take(br, n_params, 8)) return set_error(err, errlen, "%s: damaged model header", path);
+    meta->space = (colour_space)space;
     if (!(meta->std > 0) || !isfinite(meta->mean) || uh == 0 || uw == 0 || uh > 65536 ||
         uw > 65536 || epochs > 1000000000 || optimizer > OPT_SGD || *step < 0)
         return set_error(err, errlen, "%s: damaged model header", path);
