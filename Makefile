@@ -25,7 +25,9 @@ LDLIBS    = -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
-LIB_SRCS   = $(filter-out colorize.c,$(wildcard *.c)) $(wildcard simd/*.c)
+# colorize.c and run.c are the program's front end; everything else is the library.
+FRONT_SRCS = colorize.c run.c
+LIB_SRCS   = $(filter-out $(FRONT_SRCS),$(wildcard *.c)) $(wildcard simd/*.c)
 TEST_SRCS  = $(wildcard tests/test_*.c)
 BENCH_SRCS = $(wildcard tests/bench_*.c)
 
@@ -49,7 +51,7 @@ BENCHES    = $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
 .PHONY: all test test-fast test-asan test-noavx2 coverage bench fuzz run clean format format-check
 all: colorize
 
-colorize: $(B)/colorize.o $(LIB_OBJS)
+colorize: $(FRONT_SRCS:%.c=$(B)/%.o) $(LIB_OBJS)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c $(wildcard *.h simd/*.h)
@@ -60,7 +62,7 @@ $(BA)/%.o: %.c $(wildcard *.h simd/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c -o $@ $<
 
-$(BA)/colorize: $(BA)/colorize.o $(LIB_OBJS_A)
+$(BA)/colorize: $(FRONT_SRCS:%.c=$(BA)/%.o) $(LIB_OBJS_A)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: tests/%.c $(LIB_OBJS) $(wildcard tests/*.h)
@@ -80,7 +82,7 @@ $(BC)/%.o: %.c $(wildcard *.h simd/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(COVFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c -o $@ $<
 
-$(BC)/colorize: $(BC)/colorize.o $(LIB_OBJS_C)
+$(BC)/colorize: $(FRONT_SRCS:%.c=$(BC)/%.o) $(LIB_OBJS_C)
 	$(CC) $(BASEFLAGS) $(COVFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BC)/tests/%: tests/%.c $(LIB_OBJS_C) $(wildcard tests/*.h)
@@ -114,7 +116,7 @@ test-noavx2: colorize $(NOAVX2_TESTS)
 	  exit $$status
 
 # Line coverage of the library (LIB_SRCS and the headers they include, not the
-# tests or colorize.c) over one run of the Check suite, test_cli driving the
+# tests or the front end) over one run of the Check suite, test_cli driving the
 # coverage-built binary. One gcov call over every object merges the counts of
 # a header that several sources include; its annotated sources go to
 # build-cov/coverage.gcov. Counts start from zero each time; the report is

@@ -66,13 +66,14 @@ int report_write_errors_svg(const char *path, const char *title, const epoch_row
 }
 
 int report_write_palette(const char *txt_path, const char *ppm_path, const float centres[][3],
-                         int k, char *err, size_t errlen) {
+                         int dims, const float swatch[][3], int k, char *err, size_t errlen) {
     enum { SIDE = 32, MAX_K = 64 };
     atomic_file af;
     if (k > MAX_K) return set_error(err, errlen, "%s: more than %d colours", txt_path, MAX_K);
     if (atomic_open(&af, txt_path, err, errlen) != 0) return -1;
     for (int c = 0; c < k; c++)
-        fprintf(af.f, "%.3f %.3f %.3f\n", centres[c][0], centres[c][1], centres[c][2]);
+        for (int d = 0; d < dims; d++)
+            fprintf(af.f, "%.3f%c", centres[c][d], d + 1 < dims ? ' ' : '\n');
     if (atomic_commit(&af, err, errlen) != 0) return -1;
     /* Swatches: one 32x32 square per colour, in palette order. */
     uint8_t *swatches = malloc((size_t)k * SIDE * SIDE * 3);
@@ -82,7 +83,7 @@ int report_write_palette(const char *txt_path, const char *ppm_path, const float
     for (int c = 0; c < k; c++) {
         memset(cls, c, sizeof cls);
         cells[c] = swatches + (size_t)c * SIDE * SIDE * 3;
-        palette_paint(cls, SIDE * SIDE, centres, swatches + (size_t)c * SIDE * SIDE * 3);
+        palette_paint(cls, SIDE * SIDE, swatch, swatches + (size_t)c * SIDE * SIDE * 3);
     }
     image sheet;
     int r = image_sheet(cells, 1, k, SIDE, 1, 4, &sheet, err, errlen);
@@ -94,41 +95,47 @@ int report_write_palette(const char *txt_path, const char *ppm_path, const float
     return r;
 }
 
-int report_write_compare(const char *path, const uint8_t *originals, const uint8_t *targets,
-                         const uint8_t *predicted, int rows, int side, const float centres[][3],
-                         char *err, size_t errlen) {
-    enum { COLUMNS = 4 };
+int report_write_columns(const char *path, const uint8_t *const *columns, int n_columns, int rows,
+                         int side, char *err, size_t errlen) {
+    enum { MAX_COLUMNS = 8 };
     if (rows == 0) return 0;
-    size_t n = (size_t)rows * side * side, bytes = 3 * (size_t)side * side;
-    uint8_t *pics = malloc(3 * n * 3);
-    const uint8_t **cells = malloc(sizeof *cells * (size_t)rows * COLUMNS);
-    if (!pics || !cells) {
-        free(pics);
-        free(cells);
-        return set_error(err, errlen, "%s: out of memory", path);
-    }
-    uint8_t *gray = pics, *target = pics + 3 * n, *colour = pics + 6 * n;
-    for (size_t i = 0; i < n; i++) {
-        float g;
-        gray_from_rgb(originals + 3 * i, 1, &g);
-        gray[3 * i] = gray[3 * i + 1] = gray[3 * i + 2] = (uint8_t)lrintf(255 * g);
-    }
-    palette_paint(targets, n, centres, target);
-    palette_paint(predicted, n, centres, colour);
-    for (int r = 0; r < rows; r++) {
-        size_t off = (size_t)r * bytes;
-        cells[r * COLUMNS + 0] = originals + off;
-        cells[r * COLUMNS + 1] = gray + off;
-        cells[r * COLUMNS + 2] = target + off;
-        cells[r * COLUMNS + 3] = colour + off;
-    }
+    if (n_columns > MAX_COLUMNS) return set_error(err, errlen, "%s: too many columns", path);
+    const uint8_t **cells = malloc(sizeof *cells * (size_t)rows * n_columns);
+    if (!cells) return set_error(err, errlen, "%s: out of memory", path);
+    size_t bytes = 3 * (size_t)side * side;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < n_columns; c++)
+            cells[r * n_columns + c] = columns[c] + (size_t)r * bytes;
     image sheet;
-    int rc = image_sheet(cells, rows, COLUMNS, side, 4, 4, &sheet, err, errlen);
+    int rc = image_sheet(cells, rows, n_columns, side, 4, 4, &sheet, err, errlen);
     if (rc == 0) {
         rc = image_write_pnm(path, &sheet, err, errlen);
         image_free(&sheet);
     }
-    free(pics);
     free(cells);
+    return rc;
+}
+
+void report_gray_pictures(const uint8_t *rgb, size_t n, uint8_t *gray) {
+    for (size_t i = 0; i < n; i++) {
+        float g;
+        gray_from_rgb(rgb + 3 * i, 1, &g);
+        gray[3 * i] = gray[3 * i + 1] = gray[3 * i + 2] = (uint8_t)lrintf(255 * g);
+    }
+}
+
+int report_write_compare(const char *path, const uint8_t *originals, const uint8_t *targets,
+                         const uint8_t *predicted, int rows, int side, const float centres[][3],
+                         char *err, size_t errlen) {
+    size_t n = (size_t)rows * side * side;
+    uint8_t *pics = malloc(3 * n * 3 + 1);
+    if (!pics) return set_error(err, errlen, "%s: out of memory", path);
+    uint8_t *gray = pics, *target = pics + 3 * n, *colour = pics + 6 * n;
+    report_gray_pictures(originals, n, gray);
+    palette_paint(targets, n, centres, target);
+    palette_paint(predicted, n, centres, colour);
+    const uint8_t *columns[] = {originals, gray, target, colour};
+    int rc = report_write_columns(path, columns, 4, rows, side, err, errlen);
+    free(pics);
     return rc;
 }

@@ -32,11 +32,21 @@ void report_read_errors_tsv(const char *path, epoch_row *rows, int epochs);
 /* errors.svg: each split's error per epoch, and a baseline's as a dashed line. */
 int report_write_errors_svg(const char *path, const char *title, const epoch_row *rows, int n_rows,
                             double baseline, const char *baseline_label, char *err, size_t errlen);
-/* palette.txt (R G B per line, three decimals) and palette.ppm (a swatch each). */
+/* palette.txt (the first dims values of each centre per line, three
+ * decimals: R G B, or a* b*) and palette.ppm (a swatch of each colour
+ * swatch[c], RGB 0..255). */
 int report_write_palette(const char *txt_path, const char *ppm_path, const float centres[][3],
-                         int k, char *err, size_t errlen);
-/* compare.ppm: one row per picture, scaled x4: the original (side, side, 3),
- * its gray, and the target and predicted classes (side, side) painted. */
+                         int dims, const float swatch[][3], int k, char *err, size_t errlen);
+
+/* A sheet of pictures, scaled x4: row r holds picture r of each column;
+ * columns[c] is (rows, side, side, 3). */
+int report_write_columns(const char *path, const uint8_t *const *columns, int n_columns, int rows,
+                         int side, char *err, size_t errlen);
+/* rgb (n, 3) -> gray (n, 3): each pixel's rgb2gray value in all three channels. */
+void report_gray_pictures(const uint8_t *rgb, size_t n, uint8_t *gray);
+/* compare.ppm of the RGB mode: one row per picture: the original (side,
+ * side, 3), its gray, and the target and predicted classes (side, side)
+ * painted. */
 int report_write_compare(const char *path, const uint8_t *originals, const uint8_t *targets,
                          const uint8_t *predicted, int rows, int side, const float centres[][3],
                          char *err, size_t errlen);

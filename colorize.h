@@ -1,0 +1,63 @@
+/* What the two front-end files share: colorize.c (the command line, info,
+ * palette and predict) and run.c (the whole task). They alone print and
+ * choose exit statuses; the library files return errors. */
+#ifndef COLORIZE_COLORIZE_H
+#define COLORIZE_COLORIZE_H
+
+#include <stdint.h>
+
+#include "cifar.h"
+#include "kmeans.h"
+#include "nn.h"
+
+#define COLORIZE_VERSION "1.0.0"
+
+enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_INTERRUPTED = 130 };
+
+/* The Lab mode's defaults, chosen by validation error and the look of the
+ * pictures (README). */
+#define LAB_DEFAULT_K           32
+#define LAB_DEFAULT_ARCH        "chroma"
+#define LAB_DEFAULT_REBALANCE   0.5
+#define LAB_DEFAULT_TEMPERATURE 0.38
+#define LAB_DEFAULT_FLIP        1
+
+typedef struct {
+    const char *out_dir, *arch, *class_spec, *resume, *data_dir;
+    int epochs, batch, k, val, threads, quiet, restarts;
+    int optimizer_given, space_given;
+    colour_space space;
+    double sample;
+    double rebalance, temperature; /* Lab; < 0 until given or defaulted */
+    int flip;                      /* < 0 until given or defaulted */
+    int scale;                     /* predict, Lab; < 0 the model's training size */
+    uint64_t seed;
+    nn_optim_config optim;
+} options;
+
+void default_options(options *o);
+/* Parses options and `positional` operands from argv (getopt permutes, so
+ * options may follow operands). Returns 0, an exit status, or -1 for "done,
+ * exit 0" (help, version). */
+int parse_command_line(int argc, char **argv, options *o, const char **operands, int positional,
+                       const char *what);
+/* Fills in what the colour space decides (palette size, network,
+ * rebalancing, temperature, flips) where the command line has not, and
+ * refuses the Lab options in the RGB mode, where they mean nothing. A
+ * resumed model's own settings come first. */
+int mode_defaults(options *o, const nn_model_meta *resumed);
+
+extern const char *program;
+extern char command_line[4096];
+/* One line to stderr, prefixed with the program name. */
+void say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same with a pointer to --help; returns EXIT_BAD_INPUT. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int load_dataset(const options *o, cifar_dataset *ds);
+int fit_palette(const options *o, const cifar_dataset *ds, kmeans_result *pal);
+
+/* colorize [options] DATA_DIR */
+int cmd_run(int argc, char **argv);
+
+#endif
