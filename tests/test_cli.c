@@ -6,6 +6,7 @@
 
 #include "cifar.h"
 #include "image.h"
+#include "lab.h"
 #include "nn.h"
 #include "simd/simd.h"
 #include "tests/cifar_fixtures.h"
@@ -227,16 +228,20 @@ static int check_predicted_colours(const char *model, const char *pic, const cha
     ck_assert_msg(image_read_pnm(pic, &in, e, sizeof e) == 0, "%s", e);
     network *net;
     nn_model_meta meta;
-    ck_assert_msg(nn_load(model, in.height, in.width, 1, &net, &meta, e, sizeof e) == 0, "%s", e);
-    size_t n = (size_t)in.width * in.height;
-    float *x = malloc(n * sizeof *x);
+    /* A side the pooling does not divide is padded by repeating the last row and column. */
+    int w = in.width, h = in.height, pw = (w + 1) / 2 * 2, ph = (h + 1) / 2 * 2;
+    ck_assert_msg(nn_load(model, ph, pw, 1, &net, &meta, e, sizeof e) == 0, "%s", e);
+    size_t n = (size_t)w * h;
+    float *gray = malloc(n * sizeof *gray), *x = malloc((size_t)pw * ph * sizeof *x);
     if (in.channels == 3)
-        gray_from_rgb(in.pixels, n, x);
+        gray_from_rgb(in.pixels, n, gray);
     else
         for (size_t i = 0; i < n; i++)
-            x[i] = in.pixels[i] / 255.0f;
-    for (size_t i = 0; i < n; i++)
-        x[i] = (x[i] - meta.mean) / meta.std;
+            gray[i] = in.pixels[i] / 255.0f;
+    for (int y = 0; y < ph; y++)
+        for (int xx = 0; xx < pw; xx++)
+            x[y * pw + xx] =
+                (gray[(y < h ? y : h - 1) * w + (xx < w ? xx : w - 1)] - meta.mean) / meta.std;
     simd_flush_subnormals(); /* as the program does */
     nn_forward(net, x, 1);
     const float *prob = net->act[net->n_layers];
@@ -250,9 +255,10 @@ static int check_predicted_colours(const char *model, const char *pic, const cha
     free(text);
     int used[64] = {0}, n_used = 0;
     for (size_t i = 0; i < n; i++) {
+        const float *q = prob + ((i / w) * pw + i % w) * meta.k;
         int best = 0;
         for (int c = 1; c < meta.k; c++)
-            if (prob[i * meta.k + c] > prob[i * meta.k + best]) best = c;
+            if (q[c] > q[best]) best = c;
         n_used += !used[best];
         used[best] = 1;
         for (int c = 0; c < 3; c++) {
@@ -264,6 +270,7 @@ static int check_predicted_colours(const char *model, const char *pic, const cha
     }
     free(got);
     free(x);
+    free(gray);
     nn_free(net);
     image_free(&in);
     return n_used;
@@ -315,11 +322,14 @@ START_TEST(test_predict_and_resume) {
         int classes = check_predicted_colours(untrained, pic, res);
         ck_assert_msg(classes >= 2, "the untrained model gives %dx%d pixels one class", w, h);
     }
-    /* An odd size cannot pass the pooling and upsampling. */
+    /* An odd size is padded for the pooling and upsampling, and cut again. */
     tu_write(root, "odd.pgm", "P5\n3 3\n255\n012345678", 20);
     snprintf(pic, sizeof pic, "%s/odd.pgm", root);
-    ck_assert_int_eq(run("predict %s %s %s", model, pic, res), 2);
-    ck_assert_ptr_nonnull(strstr(err, "odd.pgm"));
+    ck_assert_msg(run("predict %s %s %s", untrained, pic, res) == 0, "%s", err);
+    check_predicted_colours(untrained, pic, res);
+    /* Lab options mean nothing to an RGB model. */
+    ck_assert_int_eq(run("predict --temperature 1 %s %s %s", model, pic, res), 2);
+    ck_assert_ptr_nonnull(strstr(err, "Lab"));
     /* Resume: one more epoch, appended. */
     ck_assert_msg(run("%s -o %s --epochs 1 --val 4 -q --resume %s", bin_dir, o, model) == 0, "%s",
                   err);
@@ -606,6 +616,132 @@ START_TEST(test_interrupt_in_the_first_epoch_still_writes_a_model) {
 }
 END_TEST
 
+/* ==== The Lab mode ==== */
+
+/* A PGM (channels 1) or PPM (3) of w x h with a smooth pattern. */
+static void write_picture(const char *name, int w, int h, int channels) {
+    char head[64];
+    int hl = snprintf(head, sizeof head, "P%d\n%d %d\n255\n", channels == 3 ? 6 : 5, w, h);
+    size_t n = (size_t)w * h * channels;
+    uint8_t *buf = malloc(hl + n);
+    memcpy(buf, head, hl);
+    for (size_t j = 0; j < n; j++)
+        buf[hl + j] =
+            (uint8_t)((j / channels % w) * 3 + (j / channels / w) * 5 + j % channels * 40);
+    tu_write(root, name, buf, hl + n);
+    free(buf);
+}
+
+START_TEST(test_lab_run_outputs) {
+    char o_bin[256], o_py[256];
+    snprintf(o_bin, sizeof o_bin, "%s/lab-bin", root);
+    snprintf(o_py, sizeof o_py, "%s/lab-py", root);
+    const char *args = "--space lab -k 8 --epochs 2 --val 4 -t 2";
+    ck_assert_msg(run("%s -o %s %s", bin_dir, o_bin, args) == 0, "%s", err);
+    ck_assert_msg(strstr(out, "epoch   2/2") && strstr(out, "per-lightness"), "%s", out);
+    /* the colour table: validation and test, every method, and the originals */
+    ck_assert_int_eq(count(out, "colour   val"), 5);
+    ck_assert_int_eq(count(out, "colour   test"), 5);
+    ck_assert_ptr_nonnull(strstr(out, "network, T = 0.38"));
+    ck_assert_msg(run("%s -o %s %s", py_dir, o_py, args) == 0, "%s", err);
+    size_t len, len_py;
+    char *tsv = slurp(o_bin, "errors.tsv", &len), *tsv_py = slurp(o_py, "errors.tsv", &len_py);
+    ck_assert_int_eq(count(tsv, "\n"), 3);
+    strip_seconds(tsv);
+    strip_seconds(tsv_py);
+    ck_assert_str_eq(tsv, tsv_py);
+    free(tsv);
+    free(tsv_py);
+    char *svg = slurp(o_bin, "errors.svg", &len);
+    ck_assert_int_eq(count(svg, "<polyline"), 3);
+    ck_assert_ptr_nonnull(strstr(svg, "per-lightness"));
+    free(svg);
+    char *ppm = slurp(o_bin, "compare.ppm", &len);
+    check_ppm(ppm, len, 4 + 4 * (128 + 4), 4 + 10 * (128 + 4));
+    free(ppm);
+    /* a* b* per line, least chroma first */
+    char *pal = slurp(o_bin, "palette.txt", &len);
+    ck_assert_int_eq(count(pal, "\n"), 8);
+    float a0, b0, a7, b7;
+    const char *last = pal;
+    for (int i = 0; i < 7; i++)
+        last = strchr(last, '\n') + 1;
+    ck_assert_int_eq(sscanf(pal, "%f %f\n", &a0, &b0), 2);
+    ck_assert_int_eq(sscanf(last, "%f %f\n", &a7, &b7), 2);
+    ck_assert(hypotf(a0, b0) <= hypotf(a7, b7));
+    free(pal);
+    ppm = slurp(o_bin, "palette.ppm", &len);
+    check_ppm(ppm, len, 4 + 8 * (32 + 4), 4 + 32 + 4);
+    free(ppm);
+    char *sum = slurp(o_bin, "summary.txt", &len);
+    ck_assert_ptr_nonnull(strstr(sum, "space        lab"));
+    ck_assert_int_eq(count(sum, "colour   "), 10);
+    free(sum);
+    /* the model says it is a Lab model: predict colours with it, at odd sizes too */
+    char model[300], pic[300], res[300], res2[300];
+    snprintf(model, sizeof model, "%s/model.bin", o_bin);
+    snprintf(res, sizeof res, "%s/res.ppm", root);
+    snprintf(res2, sizeof res2, "%s/res2.ppm", root);
+    const int sizes[3][3] = {{37, 23, 1}, {50, 29, 3}, {5, 3, 1}};
+    for (int i = 0; i < 3; i++) {
+        int w = sizes[i][0], h = sizes[i][1];
+        write_picture("lab.pnm", w, h, sizes[i][2]);
+        snprintf(pic, sizeof pic, "%s/lab.pnm", root);
+        ck_assert_msg(run("predict %s %s %s", model, pic, res) == 0, "%s", err);
+        char *got = slurp(root, "res.ppm", &len);
+        size_t at = check_ppm(got, len, w, h);
+        /* the lightness is the input's own, pixel by pixel */
+        char e[256];
+        image in;
+        ck_assert_msg(image_read_pnm(pic, &in, e, sizeof e) == 0, "%s", e);
+        for (int p = 0; p < w * h; p++) {
+            float g, rgb[3], lab[3];
+            if (in.channels == 3)
+                gray_from_rgb(in.pixels + 3 * p, 1, &g);
+            else
+                g = in.pixels[p] / 255.0f;
+            for (int c = 0; c < 3; c++)
+                rgb[c] = (uint8_t)got[at + 3 * p + c] / 255.0f;
+            lab_from_rgb(rgb, lab);
+            float want = lab_lightness_of_gray(g);
+            /* rounding to bytes moves L* by < 1; clipping to the gamut may move it more */
+            ck_assert_msg(fabsf(lab[0] - want) < 3, "pixel %d: L* %.2f, the input's %.2f", p,
+                          lab[0], want);
+        }
+        image_free(&in);
+        free(got);
+        /* native size and another temperature also work, and change the result */
+        ck_assert_msg(run("predict --scale 0 --temperature 1 %s %s %s", model, pic, res2) == 0,
+                      "%s", err);
+        free(slurp(root, "res2.ppm", &len));
+    }
+    ck_assert_int_eq(run("predict --scale -1 %s %s %s", model, pic, res), 2);
+}
+END_TEST
+
+START_TEST(test_lab_bad_options) {
+    const char *bad[] = {
+        "--space hsv %s",
+        "--space lab --rebalance 1.5 %s",
+        "--space lab --rebalance -0.1 %s",
+        "--space lab --temperature -1 %s",
+        "--space lab --temperature nan %s",
+        "--space lab --temperature inf %s",
+        "--rebalance 0.5 %s",
+        "--temperature 1 %s",
+        "--space rgb --temperature 1 %s",
+        "--space lab --scale 32 %s",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char args[512];
+        snprintf(args, sizeof args, bad[i], bin_dir);
+        ck_assert_msg(run("%s -o %s/never", args, root) == 2, "'%s' did not exit 2", args);
+        ck_assert_msg(count(err, "\n") == 2, "'%s' printed more than one line: %s", args, err);
+    }
+    ck_assert_int_eq(run("palette %s --space lab --temperature 1", bin_dir), 2);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -616,6 +752,8 @@ int main(void) {
     tcase_add_test(tc, test_predict_and_resume);
     tcase_add_test(tc, test_bad_command_lines);
     tcase_add_test(tc, test_threads_give_identical_results);
+    tcase_add_test(tc, test_lab_run_outputs);
+    tcase_add_test(tc, test_lab_bad_options);
     tcase_add_test(tc, test_interrupt_keeps_completed_work);
     tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
     suite_add_tcase(s, tc);
