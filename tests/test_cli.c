@@ -738,7 +738,6 @@ START_TEST(test_lab_bad_options) {
         ck_assert_msg(run("%s -o %s/never", args, root) == 2, "'%s' did not exit 2", args);
         ck_assert_msg(count(err, "\n") == 2, "'%s' printed more than one line: %s", args, err);
     }
-    ck_assert_int_eq(run("palette %s --space lab --temperature 1", bin_dir), 2);
 }
 END_TEST
 
