@@ -106,7 +106,7 @@ static void print_help(void) {
            "  -k, --colors K         palette size, 2..64 [%d]\n"
            "      --sample F         share of the pixels k-means uses, 0 < F <= 1 [%g]\n"
            "      --kmeans-restarts N  k-means runs, the lowest inertia kept [%d]\n"
-           "      --class C          class name or number 0..9 [%s]\n"
+           "      --class C          class name or number 0..9, a comma list, or all [%s]\n"
            "      --val N            last N training images kept for validation [%d]\n"
            "  -t, --threads N        threads [all cores; OMP_NUM_THREADS honoured]\n"
            "      --seed N           seed of every random choice [%llu]\n"
@@ -303,9 +303,10 @@ static int cmd_info(int argc, char **argv) {
     printf("class   %-2s %-12s %7s %7s\n", "#", "name", "train", "test");
     for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
         printf("class   %-2d %-12s %7d %7d%s\n", c, ds.class_names[c], ds.train_class_counts[c],
-               ds.test_class_counts[c], c == ds.class_index ? "  <- chosen" : "");
-    printf("chosen  %s (class %d): %d training, %d validation, %d test images\n",
-           ds.class_names[ds.class_index], ds.class_index, ds.n_train, ds.n_val, ds.n_test);
+               ds.test_class_counts[c], cifar_class_chosen(&ds, c) ? "  <- chosen" : "");
+    char chosen[CIFAR_CHOICE_MAX];
+    printf("chosen  %s: %d training, %d validation, %d test images\n",
+           cifar_choice_label(&ds, chosen, sizeof chosen), ds.n_train, ds.n_val, ds.n_test);
     cifar_free(&ds);
     return 0;
 }
@@ -634,9 +635,9 @@ static int write_errors_tsv(run_state *rs, char *err, size_t errlen) {
 }
 
 static int write_errors_svg(run_state *rs, char *err, size_t errlen) {
-    char title[128];
+    char title[CIFAR_CHOICE_MAX + 64], name[CIFAR_CHOICE_MAX];
     snprintf(title, sizeof title, "colorize: pixel error per epoch (%s, k = %d)",
-             rs->ds.class_names[rs->ds.class_index], rs->pal.k);
+             cifar_choice_name(&rs->ds, name, sizeof name), rs->pal.k);
     out_path_buf path = out_path(rs, "errors.svg");
     return report_write_errors_svg(path.s, title, rs->rows, rs->n_rows,
                                    rs->baseline[SPLIT_TEST].error, "luminance baseline (test)", err,
@@ -680,9 +681,10 @@ static int write_summary(run_state *rs, char *err, size_t errlen) {
     FILE *f = af.f;
     fprintf(f, "command      %s\n", command_line);
     fprintf(f, "version      colorize %s\n", COLORIZE_VERSION);
-    fprintf(f, "data         %s (%s), class %s: %d train, %d val, %d test images\n", rs->o.data_dir,
-            cifar_layout_name(rs->ds.layout), rs->ds.class_names[rs->ds.class_index], rs->count[0],
-            rs->count[1], rs->count[2]);
+    char chosen[CIFAR_CHOICE_MAX];
+    fprintf(f, "data         %s (%s), %s: %d train, %d val, %d test images\n", rs->o.data_dir,
+            cifar_layout_name(rs->ds.layout), cifar_choice_label(&rs->ds, chosen, sizeof chosen),
+            rs->count[0], rs->count[1], rs->count[2]);
     fprintf(f, "network      %s\n", rs->net->spec);
     fprintf(f, "parameters   %zu\n", rs->net->n_params);
     fprintf(f, "epochs       %d\n", rs->n_rows);
@@ -882,8 +884,10 @@ static int cmd_run(int argc, char **argv) {
     double t0 = now_seconds();
     if ((r = load_dataset(&rs.o, &rs.ds)) != 0) goto done;
     rs.seconds_load = now_seconds() - t0;
+    char chosen[CIFAR_CHOICE_MAX];
+    cifar_choice_label(&rs.ds, chosen, sizeof chosen);
     if (rs.ds.n_train == 0) {
-        say_error("%s: no training images of class %s", dir, rs.ds.class_names[rs.ds.class_index]);
+        say_error("%s: no training images of %s", dir, chosen);
         r = EXIT_BAD_INPUT;
         goto done;
     }
@@ -903,9 +907,9 @@ static int cmd_run(int argc, char **argv) {
     }
     say(&rs, "colorize %s: %d threads, %s kernels\n", COLORIZE_VERSION, omp_get_max_threads(),
         simd_path_name(simd_active()));
-    say(&rs, "load     %s: %s (class %d): %d train, %d validation, %d test images  %.2f s\n",
-        cifar_layout_name(rs.ds.layout), rs.ds.class_names[rs.ds.class_index], rs.ds.class_index,
-        rs.ds.n_train, rs.ds.n_val, rs.ds.n_test, rs.seconds_load);
+    say(&rs, "load     %s: %s: %d train, %d validation, %d test images  %.2f s\n",
+        cifar_layout_name(rs.ds.layout), chosen, rs.ds.n_train, rs.ds.n_val, rs.ds.n_test,
+        rs.seconds_load);
     if ((r = prepare_data(&rs, rs.o.resume ? &resumed : NULL)) != 0) goto done;
     signal(SIGINT, on_interrupt);
     print_network(&rs);
