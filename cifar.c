@@ -1,6 +1,6 @@
-/* CIFAR-10 in, one class's images out: folder layout detection, the
- * batches of either layout (the Python ones through pickle.c), and the
- * loader that keeps one class. */
+/* CIFAR-10 in, the chosen classes' images out: folder layout detection,
+ * the batches of either layout (the Python ones through pickle.c), and the
+ * loader that keeps the classes a --class list chooses. */
 #include "cifar.h"
 
 #include "pickle.h"
@@ -279,25 +279,114 @@ static int load_class_names(const char *dir, cifar_dataset *ds, char *err, size_
     return rc;
 }
 
-/* class_spec: a class name (any case) or a number 0..9. */
-static int resolve_class(const char *spec, cifar_dataset *ds, char *err, size_t errlen) {
-    size_t n = strlen(spec);
-    if (n == 1 && isdigit((unsigned char)spec[0])) {
-        ds->class_index = spec[0] - '0';
-        return 0;
-    }
+/* One item of a class list, n bytes at item: a class name (any case) or a
+ * number 0..9. Returns the class, or -1. */
+static int find_class(const char *item, size_t n, const cifar_dataset *ds) {
+    if (n == 1 && isdigit((unsigned char)item[0])) return item[0] - '0';
     for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
-        if (!strcasecmp(spec, ds->class_names[c])) {
-            ds->class_index = c;
-            return 0;
-        }
+        if (strlen(ds->class_names[c]) == n && !strncasecmp(item, ds->class_names[c], n)) return c;
+    return -1;
+}
+
+static int unknown_class(const char *item, size_t n, const char *in, const cifar_dataset *ds,
+                         char *err, size_t errlen) {
     char list[CIFAR_NUM_CLASSES * (CIFAR_NAME_MAX + 2)] = "";
     for (int c = 0; c < CIFAR_NUM_CLASSES; c++) {
         if (c) strcat(list, ", ");
         strcat(list, ds->class_names[c]);
     }
-    set_error(err, errlen, "unknown class '%.64s' (classes: %s)", spec, list);
+    set_error(err, errlen, "unknown class '%.*s'%s (classes: %s)", (int)(n < 64 ? n : 64), item, in,
+              list);
     return CIFAR_BAD_CLASS;
+}
+
+/* Item number item of a class list (n bytes at p) into chosen[]. in is
+ * " in 'LIST'" for a list, "" for a lone item, so that errors name both. */
+static int choose_item(const char *p, size_t n, size_t item, const char *in,
+                       int chosen[CIFAR_NUM_CLASSES], const cifar_dataset *ds, char *err,
+                       size_t errlen) {
+    if (n == 0 && *in) {
+        set_error(err, errlen, "empty class name (item %zu)%s", item, in);
+        return CIFAR_BAD_CLASS;
+    }
+    if (n == 3 && !strncasecmp(p, "all", 3)) {
+        set_error(err, errlen, "'%.3s' cannot be listed with other classes%s", p, in);
+        return CIFAR_BAD_CLASS;
+    }
+    int c = find_class(p, n, ds);
+    if (c < 0) return unknown_class(p, n, in, ds, err, errlen);
+    if (chosen[c]) {
+        int by_name = !(n == 1 && isdigit((unsigned char)p[0]));
+        set_error(err, errlen, "class '%.*s'%s%s%s is listed twice%s", (int)n, p,
+                  by_name ? "" : " (", by_name ? "" : ds->class_names[c], by_name ? "" : ")", in);
+        return CIFAR_BAD_CLASS;
+    }
+    chosen[c] = 1;
+    return 0;
+}
+
+/* class_spec: "all", or a comma list of names and numbers, each class once. */
+static int resolve_classes(const char *spec, cifar_dataset *ds, char *err, size_t errlen) {
+    int chosen[CIFAR_NUM_CLASSES] = {0};
+    if (!strcasecmp(spec, "all")) {
+        for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+            chosen[c] = 1;
+    } else {
+        char in[160] = "";
+        if (strchr(spec, ',')) snprintf(in, sizeof in, " in '%.128s'", spec);
+        for (size_t at = 0, item = 1;; item++) {
+            size_t n = strcspn(spec + at, ",");
+            int rc = choose_item(spec + at, n, item, in, chosen, ds, err, errlen);
+            if (rc != 0) return rc;
+            if (!spec[at + n]) break;
+            at += n + 1;
+        }
+    }
+    for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+        if (chosen[c]) ds->class_indices[ds->n_classes++] = c;
+    return 0;
+}
+
+int cifar_class_chosen(const cifar_dataset *ds, int c) {
+    for (int i = 0; i < ds->n_classes; i++)
+        if (ds->class_indices[i] == c) return 1;
+    return 0;
+}
+
+/* snprintf at the end of buf's string, never past len. */
+static void append(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t len, const char *fmt, ...) {
+    size_t used = len ? strlen(buf) : 0;
+    if (used + 1 >= len) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+const char *cifar_choice_name(const cifar_dataset *ds, char *buf, size_t len) {
+    if (len) buf[0] = 0;
+    if (ds->n_classes == CIFAR_NUM_CLASSES) {
+        append(buf, len, "all classes");
+        return buf;
+    }
+    for (int i = 0; i < ds->n_classes; i++)
+        append(buf, len, "%s%s", i ? "+" : "", ds->class_names[ds->class_indices[i]]);
+    return buf;
+}
+
+const char *cifar_choice_label(const cifar_dataset *ds, char *buf, size_t len) {
+    cifar_choice_name(ds, buf, len);
+    if (ds->n_classes == CIFAR_NUM_CLASSES) {
+        append(buf, len, " (0..%d)", CIFAR_NUM_CLASSES - 1);
+        return buf;
+    }
+    append(buf, len, " (%s", ds->n_classes > 1 ? "classes " : "class ");
+    for (int i = 0; i < ds->n_classes; i++)
+        append(buf, len, "%s%d", i ? ", " : "", ds->class_indices[i]);
+    append(buf, len, ")");
+    return buf;
 }
 
 // src is one record (3, 32, 32) planar, dst is (32, 32, 3) interleaved RGB
@@ -309,15 +398,17 @@ static void planar_to_rgb(uint8_t *dst, const uint8_t *src) {
     }
 }
 
-/* Appends the chosen class's images of batch b to ds->pixels, which holds
- * *kept images so far, and counts every class. */
-static int keep_class(cifar_dataset *ds, int f, const cifar_batch *b, int *kept, const char *path,
-                      char *err, size_t errlen) {
+/* Appends the chosen classes' images of batch b, in its order, to
+ * ds->pixels, which holds *kept images so far, and counts every class. */
+static int keep_chosen(cifar_dataset *ds, int f, const cifar_batch *b, int *kept, const char *path,
+                       char *err, size_t errlen) {
     int *counts = f < CIFAR_NUM_FILES - 1 ? ds->train_class_counts : ds->test_class_counts;
-    int mine = 0;
+    int chosen[CIFAR_NUM_CLASSES], mine = 0;
+    for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+        chosen[c] = cifar_class_chosen(ds, c);
     for (int i = 0; i < b->n; i++) {
         counts[b->labels[i]]++;
-        mine += b->labels[i] == ds->class_index;
+        mine += chosen[b->labels[i]];
     }
     ds->file_records[f] = b->n;
     if (!mine) return 0;
@@ -325,13 +416,13 @@ static int keep_class(cifar_dataset *ds, int f, const cifar_batch *b, int *kept,
     if (!p) return set_error(err, errlen, "%s: out of memory", path);
     ds->pixels = p;
     for (int i = 0; i < b->n; i++)
-        if (b->labels[i] == ds->class_index)
+        if (chosen[b->labels[i]])
             planar_to_rgb(p + (size_t)(*kept)++ * CIFAR_IMAGE_BYTES,
                           b->data + (size_t)i * b->stride);
     return 0;
 }
 
-/* Reads batch file f, keeps its images of the class, frees the file. */
+/* Reads batch file f, keeps its images of the chosen classes, frees the file. */
 static int load_batch_file(const char *dir, int f, cifar_dataset *ds, int *kept, char *err,
                            size_t errlen) {
     char path[CIFAR_PATH_MAX];
@@ -344,7 +435,7 @@ static int load_batch_file(const char *dir, int f, cifar_dataset *ds, int *kept,
     int rc = ds->layout == CIFAR_LAYOUT_BIN
                  ? cifar_parse_bin_batch(buf, len, path, &b, err, errlen)
                  : cifar_parse_pickle_batch(buf, len, path, &b, err, errlen);
-    if (rc == 0) rc = keep_class(ds, f, &b, kept, path, err, errlen);
+    if (rc == 0) rc = keep_chosen(ds, f, &b, kept, path, err, errlen);
     cifar_batch_free(&b);
     free(buf);
     return rc;
@@ -353,11 +444,18 @@ static int load_batch_file(const char *dir, int f, cifar_dataset *ds, int *kept,
 /* Splits the kept training images into training and validation. */
 static int split_validation(cifar_dataset *ds, int n_trainval, int n_val, char *err,
                             size_t errlen) {
-    if (n_val < 0 || n_val >= n_trainval)
+    if (n_val < 0 || n_val >= n_trainval) {
+        char name[CIFAR_CHOICE_MAX], who[CIFAR_CHOICE_MAX + 16];
+        cifar_choice_name(ds, name, sizeof name);
+        if (ds->n_classes == 1)
+            snprintf(who, sizeof who, "class '%s' has", name);
+        else
+            snprintf(who, sizeof who, "%s have", name);
         return set_error(err, errlen,
-                         "validation size %d out of range: class '%s' has %d training images, "
-                         "so it must be 0..%d",
-                         n_val, ds->class_names[ds->class_index], n_trainval, n_trainval - 1);
+                         "validation size %d out of range: %s %d training images, so it must be "
+                         "0..%d",
+                         n_val, who, n_trainval, n_trainval - 1);
+    }
     ds->n_val = n_val;
     ds->n_train = n_trainval - n_val;
     ds->train = ds->pixels;
@@ -371,7 +469,7 @@ int cifar_load(const char *dir, const char *class_spec, int n_val, cifar_dataset
     int kept = 0, n_trainval = 0, rc = 0;
     if (find_layout(dir, ds, err, errlen) < 0 || load_class_names(dir, ds, err, errlen) < 0)
         rc = -1;
-    if (rc == 0) rc = resolve_class(class_spec ? class_spec : "bird", ds, err, errlen);
+    if (rc == 0) rc = resolve_classes(class_spec ? class_spec : "bird", ds, err, errlen);
     for (int f = 0; rc == 0 && f < CIFAR_NUM_FILES; f++) {
         rc = load_batch_file(dir, f, ds, &kept, err, errlen);
         if (f == CIFAR_NUM_FILES - 2) n_trainval = kept;

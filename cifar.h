@@ -1,4 +1,4 @@
-/* CIFAR-10 in, one class's images out.
+/* CIFAR-10 in, the chosen classes' images out.
  *
  * Reads a dataset folder in either official layout, detected from its
  * contents:
@@ -6,7 +6,7 @@
  *                         (pickles: Python 2 cPickle protocol 2 as shipped,
  *                         or re-saved by Python 3 + numpy at protocols 2..5)
  *   cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin, batches.meta.txt
- * One batch file is read at a time and only the chosen class is kept. */
+ * One batch file is read at a time and only the chosen classes are kept. */
 #ifndef COLORIZE_CIFAR_H
 #define COLORIZE_CIFAR_H
 
@@ -30,30 +30,47 @@ typedef struct {
     int train_class_counts[CIFAR_NUM_CLASSES];        /* over data_batch_1..5 */
     int test_class_counts[CIFAR_NUM_CLASSES];         /* over test_batch */
 
-    int class_index;            /* the chosen class, 0..9 */
-    int n_train, n_val, n_test; /* chosen class: training (validation excluded), validation, test */
+    int n_classes;                        /* how many classes are chosen, 1..10 */
+    int class_indices[CIFAR_NUM_CLASSES]; /* the chosen ones, ascending, 0..9 */
+    /* Images of the chosen classes: training (validation excluded), validation, test. */
+    int n_train, n_val, n_test;
 
     /* One allocation holding every kept image, (n_train + n_val + n_test, 32, 32, 3),
      * interleaved RGB, row-major: training images in file order (data_batch_1..5),
      * of which the last n_val are the validation set, then the test images in
-     * file order. train and test point into it. */
+     * file order. The chosen classes are interleaved as the files have them.
+     * train and test point into it. */
     uint8_t *pixels;
     uint8_t *train; /* = pixels; n_train + n_val images */
     uint8_t *test;  /* = pixels + (n_train + n_val) * CIFAR_IMAGE_BYTES */
 } cifar_dataset;
 
-/* What cifar_load returns when class_spec names no class (a usage error,
- * not a damaged file). */
+/* What cifar_load returns when class_spec is not a valid choice of classes
+ * (a usage error, not a damaged file). */
 #define CIFAR_BAD_CLASS (-2)
 
-/* Loads the class named or numbered by class_spec ("bird", "2"; NULL means
- * "bird") from dir, keeping the last n_val training images for validation.
- * On failure returns -1 (or CIFAR_BAD_CLASS) with a one-line message naming
+/* Loads the classes chosen by class_spec from dir, keeping the last n_val
+ * training images for validation. class_spec is "all" (any case), or a comma
+ * list of class names (any case) and numbers 0..9, each class once: "bird",
+ * "2", "bird,cat", "cat,2"; NULL means "bird". On failure returns -1 (or
+ * CIFAR_BAD_CLASS, with the bad item named) with a one-line message naming
  * the file (and the byte offset for a format error) in err; ds then owns
  * nothing. */
 int cifar_load(const char *dir, const char *class_spec, int n_val, cifar_dataset *ds, char *err,
                size_t errlen);
 void cifar_free(cifar_dataset *ds);
+
+/* Whether class c (0..9) is one of ds's chosen classes. */
+int cifar_class_chosen(const cifar_dataset *ds, int c);
+
+/* Enough for any of the names below. */
+#define CIFAR_CHOICE_MAX 384
+/* The chosen classes in words, written into buf (len bytes, CIFAR_CHOICE_MAX
+ * is always enough) and returned. cifar_choice_name: "bird", "bird+cat",
+ * "all classes". cifar_choice_label adds the numbers: "bird (class 2)",
+ * "bird+cat (classes 2, 3)", "all classes (0..9)". */
+const char *cifar_choice_name(const cifar_dataset *ds, char *buf, size_t len);
+const char *cifar_choice_label(const cifar_dataset *ds, char *buf, size_t len);
 const char *
 cifar_layout_name(cifar_layout layout); /* "cifar-10-batches-py" or "cifar-10-batches-bin" */
 

@@ -92,7 +92,7 @@ static void print_help(void) {
            "  -k, --colors K         palette size, 2..64 [%d]\n"
            "      --sample F         share of the pixels k-means uses, 0 < F <= 1 [%g]\n"
            "      --kmeans-restarts N  k-means runs, the lowest inertia kept [%d]\n"
-           "      --class C          class name or number 0..9 [%s]\n"
+           "      --class C          class name or number 0..9, a comma list, or all [%s]\n"
            "      --val N            last N training images kept for validation [%d]\n"
            "  -t, --threads N        threads [all cores; OMP_NUM_THREADS honoured]\n"
            "      --seed N           seed of every random choice [%llu]\n"
@@ -340,9 +340,10 @@ static int cmd_info(int argc, char **argv) {
     printf("class   %-2s %-12s %7s %7s\n", "#", "name", "train", "test");
     for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
         printf("class   %-2d %-12s %7d %7d%s\n", c, ds.class_names[c], ds.train_class_counts[c],
-               ds.test_class_counts[c], c == ds.class_index ? "  <- chosen" : "");
-    printf("chosen  %s (class %d): %d training, %d validation, %d test images\n",
-           ds.class_names[ds.class_index], ds.class_index, ds.n_train, ds.n_val, ds.n_test);
+               ds.test_class_counts[c], cifar_class_chosen(&ds, c) ? "  <- chosen" : "");
+    char chosen[CIFAR_CHOICE_MAX];
+    printf("chosen  %s: %d training, %d validation, %d test images\n",
+           cifar_choice_label(&ds, chosen, sizeof chosen), ds.n_train, ds.n_val, ds.n_test);
     cifar_free(&ds);
     return 0;
 }

@@ -334,10 +334,11 @@ static int write_errors_tsv(run_state *rs, char *err, size_t errlen) {
 }
 
 static int write_errors_svg(run_state *rs, char *err, size_t errlen) {
-    char title[128];
+    char title[CIFAR_CHOICE_MAX + 64], name[CIFAR_CHOICE_MAX];
     int lab = rs->o.space == SPACE_LAB;
     snprintf(title, sizeof title, "colorize: %s error per epoch (%s, k = %d)",
-             lab ? "a*b* class" : "pixel", rs->ds.class_names[rs->ds.class_index], rs->pal.k);
+             lab ? "a*b* class" : "pixel", cifar_choice_name(&rs->ds, name, sizeof name),
+             rs->pal.k);
     out_path_buf path = out_path(rs, "errors.svg");
     return report_write_errors_svg(
         path.s, title, rs->rows, rs->n_rows, rs->baseline[SPLIT_TEST].error,
@@ -464,9 +465,10 @@ static int write_summary(run_state *rs, char *err, size_t errlen) {
     FILE *f = af.f;
     fprintf(f, "command      %s\n", command_line);
     fprintf(f, "version      colorize %s\n", COLORIZE_VERSION);
-    fprintf(f, "data         %s (%s), class %s: %d train, %d val, %d test images\n", rs->o.data_dir,
-            cifar_layout_name(rs->ds.layout), rs->ds.class_names[rs->ds.class_index], rs->count[0],
-            rs->count[1], rs->count[2]);
+    char chosen[CIFAR_CHOICE_MAX];
+    fprintf(f, "data         %s (%s), %s: %d train, %d val, %d test images\n", rs->o.data_dir,
+            cifar_layout_name(rs->ds.layout), cifar_choice_label(&rs->ds, chosen, sizeof chosen),
+            rs->count[0], rs->count[1], rs->count[2]);
     fprintf(f, "network      %s\n", rs->net->spec);
     fprintf(f, "parameters   %zu\n", rs->net->n_params);
     fprintf(f, "epochs       %d\n", rs->n_rows);
@@ -689,8 +691,10 @@ int cmd_run(int argc, char **argv) {
     double t0 = now_seconds();
     if ((r = load_dataset(&rs.o, &rs.ds)) != 0) goto done;
     rs.seconds_load = now_seconds() - t0;
+    char chosen[CIFAR_CHOICE_MAX];
+    cifar_choice_label(&rs.ds, chosen, sizeof chosen);
     if (rs.ds.n_train == 0) {
-        say_error("%s: no training images of class %s", dir, rs.ds.class_names[rs.ds.class_index]);
+        say_error("%s: no training images of %s", dir, chosen);
         r = EXIT_BAD_INPUT;
         goto done;
     }
@@ -710,9 +714,9 @@ int cmd_run(int argc, char **argv) {
     }
     say(&rs, "colorize %s: %d threads, %s kernels\n", COLORIZE_VERSION, omp_get_max_threads(),
         simd_path_name(simd_active()));
-    say(&rs, "load     %s: %s (class %d): %d train, %d validation, %d test images  %.2f s\n",
-        cifar_layout_name(rs.ds.layout), rs.ds.class_names[rs.ds.class_index], rs.ds.class_index,
-        rs.ds.n_train, rs.ds.n_val, rs.ds.n_test, rs.seconds_load);
+    say(&rs, "load     %s: %s: %d train, %d validation, %d test images  %.2f s\n",
+        cifar_layout_name(rs.ds.layout), chosen, rs.ds.n_train, rs.ds.n_val, rs.ds.n_test,
+        rs.seconds_load);
     if ((r = prepare_data(&rs, rs.o.resume ? &resumed : NULL)) != 0) goto done;
     signal(SIGINT, on_interrupt);
     print_network(&rs);

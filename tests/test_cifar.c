@@ -147,29 +147,47 @@ static void write_folder(const char *dir, cifar_layout layout, int meta) {
     }
 }
 
-/* The kept images as the fixture defines them, independently of cifar.c:
+/* Record i of file f as the loader should keep it: (32, 32, 3) interleaved. */
+static void record_rgb(int f, int i, uint8_t *out) {
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++)
+            for (int c = 0; c < 3; c++)
+                *out++ = fixture_pixel(f, i, c * 1024 + y * 32 + x);
+}
+
+/* A set of classes as a bitmask: class c is bit c. */
+#define CLASS(c)    (1 << (c))
+#define ALL_CLASSES ((1 << CIFAR_NUM_CLASSES) - 1)
+
+/* The kept images of the classes in mask as the fixture defines them,
+ * independently of cifar.c: every record of files from..to-1 in file order,
  * (count, 32, 32, 3) interleaved; returns count. */
-static int expected_images(int cls, int from, int to, uint8_t **out) {
+static int expected_images(int mask, int from, int to, uint8_t **out) {
     int count = 0;
     for (int f = from; f < to; f++)
         for (int i = 0; i < file_counts[f]; i++)
-            count += fixture_label(f, i) == cls;
+            count += mask >> fixture_label(f, i) & 1;
     uint8_t *p = *out = malloc((size_t)count * CIFAR_IMAGE_BYTES + 1);
     for (int f = from; f < to; f++)
-        for (int i = 0; i < file_counts[f]; i++) {
-            if (fixture_label(f, i) != cls) continue;
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++)
-                    for (int c = 0; c < 3; c++)
-                        *p++ = fixture_pixel(f, i, c * 1024 + y * 32 + x);
-        }
+        for (int i = 0; i < file_counts[f]; i++)
+            if (mask >> fixture_label(f, i) & 1) {
+                record_rgb(f, i, p);
+                p += CIFAR_IMAGE_BYTES;
+            }
     return count;
 }
 
-static void check_loaded(const cifar_dataset *ds, int cls, int n_val) {
+/* ds holds exactly the classes in mask, split with n_val, as the fixture has them. */
+static void check_loaded(const cifar_dataset *ds, int mask, int n_val) {
     uint8_t *train, *test;
-    int n_trainval = expected_images(cls, 0, 5, &train), n_test = expected_images(cls, 5, 6, &test);
-    ck_assert_int_eq(ds->class_index, cls);
+    int n_trainval = expected_images(mask, 0, 5, &train),
+        n_test = expected_images(mask, 5, 6, &test);
+    int n_classes = 0;
+    for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+        if (mask >> c & 1) ck_assert_int_eq(ds->class_indices[n_classes++], c);
+    ck_assert_int_eq(ds->n_classes, n_classes);
+    for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+        ck_assert_int_eq(cifar_class_chosen(ds, c), mask >> c & 1);
     ck_assert_int_eq(ds->n_train, n_trainval - n_val);
     ck_assert_int_eq(ds->n_val, n_val);
     ck_assert_int_eq(ds->n_test, n_test);
@@ -205,8 +223,8 @@ START_TEST(test_load_both_layouts) {
     ck_assert_int_eq(b.layout, CIFAR_LAYOUT_BIN);
     ck_assert_str_eq(a.file_names[2], "data_batch_3");
     ck_assert_str_eq(b.file_names[5], "test_batch.bin");
-    check_loaded(&a, 2, 3);
-    check_loaded(&b, 2, 3);
+    check_loaded(&a, CLASS(2), 3);
+    check_loaded(&b, CLASS(2), 3);
     ck_assert(a.n_train > 3 && a.n_test > 0);
     size_t total = (size_t)(a.n_train + a.n_val + a.n_test) * CIFAR_IMAGE_BYTES;
     ck_assert(!memcmp(a.pixels, b.pixels, total));
@@ -228,14 +246,14 @@ START_TEST(test_class_specs) {
         char spec[16];
         snprintf(spec, sizeof spec, "%d", c);
         ck_assert_msg(cifar_load(dir, spec, 0, &ds, err, sizeof err) == 0, "%s", err);
-        check_loaded(&ds, c, 0);
+        check_loaded(&ds, CLASS(c), 0);
         cifar_free(&ds);
     }
     ck_assert_int_eq(cifar_load(dir, "HoRsE", 1, &ds, err, sizeof err), 0);
-    check_loaded(&ds, 7, 1);
+    check_loaded(&ds, CLASS(7), 1);
     cifar_free(&ds);
     ck_assert_int_eq(cifar_load(dir, NULL, 0, &ds, err, sizeof err), 0);
-    ck_assert_int_eq(ds.class_index, 2);
+    check_loaded(&ds, CLASS(2), 0);
     cifar_free(&ds);
     static const char *bad[] = {"foo", "10", "-1", "", "bird "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -248,6 +266,173 @@ START_TEST(test_class_specs) {
         ck_assert_str_eq(err, want);
         ck_assert_ptr_null(ds.pixels);
     }
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* Lists and "all", in both layouts: the classes chosen, the images of each
+ * split (check_loaded compares every byte), and the counts per split against
+ * the class counts the loader saw. */
+START_TEST(test_class_lists) {
+    static const struct {
+        const char *spec;
+        int mask;
+    } cases[] = {
+        {"bird,cat", CLASS(2) | CLASS(3)},
+        {"2,3", CLASS(2) | CLASS(3)},
+        {"cat,2", CLASS(2) | CLASS(3)},
+        {"Truck,0,DEER", CLASS(0) | CLASS(4) | CLASS(9)},
+        {"all", ALL_CLASSES},
+        {"ALL", ALL_CLASSES},
+        {"9,8,7,6,5,4,3,2,1,0", ALL_CLASSES},
+    };
+    char py[64], bin[64], err[ERR_LEN];
+    tu_mkdtemp(py, sizeof py);
+    tu_mkdtemp(bin, sizeof bin);
+    write_folder(py, CIFAR_LAYOUT_PY, 1);
+    write_folder(bin, CIFAR_LAYOUT_BIN, 0);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        cifar_dataset a, b;
+        ck_assert_msg(cifar_load(py, cases[k].spec, 5, &a, err, sizeof err) == 0, "%s", err);
+        ck_assert_msg(cifar_load(bin, cases[k].spec, 5, &b, err, sizeof err) == 0, "%s", err);
+        check_loaded(&a, cases[k].mask, 5);
+        check_loaded(&b, cases[k].mask, 5);
+        int train = 0, test = 0;
+        for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+            if (cases[k].mask >> c & 1) {
+                train += a.train_class_counts[c];
+                test += a.test_class_counts[c];
+            }
+        ck_assert_int_eq(a.n_train + a.n_val, train);
+        ck_assert_int_eq(a.n_test, test);
+        size_t total = (size_t)(a.n_train + a.n_val + a.n_test) * CIFAR_IMAGE_BYTES;
+        ck_assert_int_eq(b.n_train + b.n_val + b.n_test, a.n_train + a.n_val + a.n_test);
+        ck_assert(!memcmp(a.pixels, b.pixels, total));
+        if (cases[k].mask == ALL_CLASSES) { /* every record of the fixture */
+            ck_assert_int_eq(a.n_train, 23 + 17 + 31 + 12 + 19 - 5);
+            ck_assert_int_eq(a.n_test, 15);
+        }
+        cifar_free(&a);
+        cifar_free(&b);
+    }
+    tu_rmtree(py);
+    tu_rmtree(bin);
+}
+END_TEST
+
+/* Two classes come in file order, interleaved, not one class after the
+ * other: image k of the load is the k-th bird-or-cat record of the files,
+ * the training ones (validation included) ending with data_batch_5's. */
+START_TEST(test_two_classes_keep_file_order) {
+    char dir[64], err[ERR_LEN];
+    tu_mkdtemp(dir, sizeof dir);
+    write_folder(dir, CIFAR_LAYOUT_BIN, 0);
+    cifar_dataset ds;
+    ck_assert_msg(cifar_load(dir, "cat,bird", 2, &ds, err, sizeof err) == 0, "%s", err);
+    uint8_t want[CIFAR_IMAGE_BYTES];
+    int k = 0, label_of[256], cat_then_bird = 0, bird_then_cat = 0;
+    for (int f = 0; f < CIFAR_NUM_FILES; f++) {
+        if (f == 5) ck_assert_int_eq(k, ds.n_train + ds.n_val);
+        for (int i = 0; i < file_counts[f]; i++) {
+            int label = fixture_label(f, i);
+            if (label != 2 && label != 3) continue;
+            ck_assert_int_lt(k, ds.n_train + ds.n_val + ds.n_test);
+            record_rgb(f, i, want);
+            ck_assert_msg(!memcmp(ds.pixels + (size_t)k * CIFAR_IMAGE_BYTES, want, sizeof want),
+                          "image %d is not record %d of file %d", k, i, f);
+            label_of[k] = label;
+            if (k && f < 5) {
+                cat_then_bird += label_of[k - 1] == 3 && label == 2;
+                bird_then_cat += label_of[k - 1] == 2 && label == 3;
+            }
+            k++;
+        }
+    }
+    ck_assert_int_eq(k, ds.n_train + ds.n_val + ds.n_test);
+    ck_assert_int_eq(ds.n_val, 2);
+    /* Else grouping by class would pass too. */
+    ck_assert(cat_then_bird > 0 && bird_then_cat > 0);
+    cifar_free(&ds);
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* A bad list is a usage error whose one line names the item at fault. */
+START_TEST(test_bad_class_lists) {
+#define CLASSES "(classes: airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck)"
+    static const struct {
+        const char *spec, *want;
+    } bad[] = {
+        {"bird,,cat", "empty class name (item 2) in 'bird,,cat'"},
+        {",bird", "empty class name (item 1) in ',bird'"},
+        {"bird,", "empty class name (item 2) in 'bird,'"},
+        {",", "empty class name (item 1) in ','"},
+        {"bird,cat,bird", "class 'bird' is listed twice in 'bird,cat,bird'"},
+        {"bird,2", "class '2' (bird) is listed twice in 'bird,2'"},
+        {"3,Cat", "class 'Cat' is listed twice in '3,Cat'"},
+        {"bird,ostrich", "unknown class 'ostrich' in 'bird,ostrich' " CLASSES},
+        {"bird, cat", "unknown class ' cat' in 'bird, cat' " CLASSES},
+        {"1,10", "unknown class '10' in '1,10' " CLASSES},
+        {"all,bird", "'all' cannot be listed with other classes in 'all,bird'"},
+        {"bird,ALL", "'ALL' cannot be listed with other classes in 'bird,ALL'"},
+        {"all ", "unknown class 'all ' " CLASSES},
+    };
+#undef CLASSES
+    char dir[64], err[ERR_LEN];
+    tu_mkdtemp(dir, sizeof dir);
+    write_folder(dir, CIFAR_LAYOUT_BIN, 0);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        cifar_dataset ds;
+        ck_assert_int_eq(cifar_load(dir, bad[k].spec, 0, &ds, err, sizeof err), CIFAR_BAD_CLASS);
+        ck_assert_str_eq(err, bad[k].want);
+        ck_assert_ptr_null(ds.pixels);
+        ck_assert_int_eq(ds.n_classes, 0);
+    }
+    tu_rmtree(dir);
+}
+END_TEST
+
+static void expect_choice(const char *dir, const char *spec, const char *name, const char *label) {
+    char err[ERR_LEN], buf[CIFAR_CHOICE_MAX];
+    cifar_dataset ds;
+    ck_assert_msg(cifar_load(dir, spec, 0, &ds, err, sizeof err) == 0, "%s", err);
+    ck_assert_ptr_eq(cifar_choice_name(&ds, buf, sizeof buf), buf);
+    ck_assert_str_eq(buf, name);
+    ck_assert_ptr_eq(cifar_choice_label(&ds, buf, sizeof buf), buf);
+    ck_assert_str_eq(buf, label);
+    cifar_free(&ds);
+}
+
+/* How messages name the choice; a short buffer truncates, CIFAR_CHOICE_MAX
+ * holds the longest. */
+START_TEST(test_choice_names) {
+    char dir[64], err[ERR_LEN];
+    tu_mkdtemp(dir, sizeof dir);
+    write_folder(dir, CIFAR_LAYOUT_BIN, 0);
+    expect_choice(dir, "bird", "bird", "bird (class 2)");
+    expect_choice(dir, "cat,bird", "bird+cat", "bird+cat (classes 2, 3)");
+    expect_choice(dir, "9,0,deer", "airplane+deer+truck", "airplane+deer+truck (classes 0, 4, 9)");
+    expect_choice(dir, "all", "all classes", "all classes (0..9)");
+    cifar_dataset ds;
+    ck_assert_int_eq(cifar_load(dir, "bird,cat", 0, &ds, err, sizeof err), 0);
+    char small[6] = "xxxxx";
+    ck_assert_str_eq(cifar_choice_name(&ds, small, sizeof small), "bird+");
+    ck_assert_str_eq(cifar_choice_label(&ds, small, sizeof small), "bird+");
+    ck_assert_str_eq(cifar_choice_label(&ds, small, 1), "");
+    cifar_free(&ds);
+    /* Nine names of 31 bytes. */
+    char txt[CIFAR_NUM_CLASSES * CIFAR_NAME_MAX + 1] = "";
+    for (int c = 0; c < CIFAR_NUM_CLASSES; c++)
+        snprintf(txt + strlen(txt), sizeof txt - strlen(txt), "%c%030d\n", 'a' + c, c);
+    tu_write(dir, "batches.meta.txt", txt, strlen(txt));
+    ck_assert_msg(cifar_load(dir, "0,1,2,3,4,5,6,7,8", 0, &ds, err, sizeof err) == 0, "%s", err);
+    char label[CIFAR_CHOICE_MAX];
+    cifar_choice_label(&ds, label, sizeof label);
+    ck_assert_uint_eq(strlen(label), 9 * 31 + 8 + strlen(" (classes 0, 1, 2, 3, 4, 5, 6, 7, 8)"));
+    char tail[64];
+    snprintf(tail, sizeof tail, "+i%030d (classes 0, 1, 2,", 8);
+    ck_assert_msg(strstr(label, tail) != NULL, "%s", label);
+    cifar_free(&ds);
     tu_rmtree(dir);
 }
 END_TEST
@@ -273,9 +458,14 @@ START_TEST(test_meta_names_used) {
     for (int d = 0; d < 2; d++) {
         cifar_dataset ds;
         ck_assert_msg(cifar_load(dirs[d], "vogel", 0, &ds, err, sizeof err) == 0, "%s", err);
-        ck_assert_int_eq(ds.class_index, 2);
+        ck_assert_int_eq(ds.n_classes, 1);
+        ck_assert_int_eq(ds.class_indices[0], 2);
         ck_assert_str_eq(ds.class_names[2], "Vogel");
         ck_assert_str_eq(ds.class_names[9], "truck");
+        cifar_free(&ds);
+        char name[CIFAR_CHOICE_MAX];
+        ck_assert_msg(cifar_load(dirs[d], "CAT,vogel", 0, &ds, err, sizeof err) == 0, "%s", err);
+        ck_assert_str_eq(cifar_choice_name(&ds, name, sizeof name), "Vogel+cat");
         cifar_free(&ds);
         ck_assert_int_eq(cifar_load(dirs[d], "bird", 0, &ds, err, sizeof err), CIFAR_BAD_CLASS);
         ck_assert_ptr_nonnull(
@@ -297,10 +487,10 @@ START_TEST(test_validation_split) {
     write_folder(dir, CIFAR_LAYOUT_PY, 1);
     cifar_dataset ds;
     uint8_t *train;
-    int n = expected_images(2, 0, 5, &train);
+    int n = expected_images(CLASS(2), 0, 5, &train);
     free(train);
     ck_assert_int_eq(cifar_load(dir, "bird", n - 1, &ds, err, sizeof err), 0);
-    check_loaded(&ds, 2, n - 1);
+    check_loaded(&ds, CLASS(2), n - 1);
     ck_assert_int_eq(ds.n_train, 1);
     cifar_free(&ds);
     int bad[] = {n, n + 1, -1};
@@ -314,6 +504,24 @@ START_TEST(test_validation_split) {
         ck_assert_str_eq(err, want);
         ck_assert_ptr_null(ds.pixels);
         ck_assert_int_eq(ds.n_train + ds.n_val + ds.n_test, 0);
+    }
+    /* Lists: the whole training set of the classes is the limit too. */
+    n = expected_images(CLASS(2) | CLASS(3), 0, 5, &train);
+    free(train);
+    ck_assert_int_eq(cifar_load(dir, "bird,cat", n - 1, &ds, err, sizeof err), 0);
+    check_loaded(&ds, CLASS(2) | CLASS(3), n - 1);
+    cifar_free(&ds);
+    const struct {
+        const char *spec, *who;
+        int n;
+    } lists[] = {{"bird,cat", "bird+cat have", n}, {"all", "all classes have", 102}};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(cifar_load(dir, lists[i].spec, lists[i].n, &ds, err, sizeof err), -1);
+        char want[200];
+        snprintf(want, sizeof want,
+                 "validation size %d out of range: %s %d training images, so it must be 0..%d",
+                 lists[i].n, lists[i].who, lists[i].n, lists[i].n - 1);
+        ck_assert_str_eq(err, want);
     }
     tu_rmtree(dir);
 }
@@ -673,6 +881,23 @@ START_TEST(test_real_files) {
     load_real(base, "cifar-10-batches-py", 0, &py);
     ck_assert_int_eq(py.n_train, 5000);
     cifar_free(&py);
+    /* Lists and all: both layouts agree, and every record of the chosen classes is kept. */
+    static const char *specs[2] = {"bird,cat", "all"};
+    for (int k = 0; k < 2; k++) {
+        char dir[512], err[ERR_LEN];
+        snprintf(dir, sizeof dir, "%s/cifar-10-batches-py", base);
+        ck_assert_msg(cifar_load(dir, specs[k], 500, &py, err, sizeof err) == 0, "%s", err);
+        snprintf(dir, sizeof dir, "%s/cifar-10-batches-bin", base);
+        ck_assert_msg(cifar_load(dir, specs[k], 500, &bin, err, sizeof err) == 0, "%s", err);
+        int train = k ? 1532 + 1510 + 1465 + 1541 + 1452 : 5000 + py.train_class_counts[3];
+        int test = k ? 1000 : 100 + py.test_class_counts[3];
+        ck_assert_int_eq(py.n_train + py.n_val, train);
+        ck_assert_int_eq(py.n_test, test);
+        ck_assert_int_eq(bin.n_train + bin.n_val + bin.n_test, train + test);
+        ck_assert(!memcmp(py.pixels, bin.pixels, (size_t)(train + test) * CIFAR_IMAGE_BYTES));
+        cifar_free(&py);
+        cifar_free(&bin);
+    }
 }
 END_TEST
 
@@ -735,6 +960,10 @@ static Suite *cifar_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_load_both_layouts);
     tcase_add_test(tc, test_class_specs);
+    tcase_add_test(tc, test_class_lists);
+    tcase_add_test(tc, test_two_classes_keep_file_order);
+    tcase_add_test(tc, test_bad_class_lists);
+    tcase_add_test(tc, test_choice_names);
     tcase_add_test(tc, test_meta_names_used);
     tcase_add_test(tc, test_validation_split);
     suite_add_tcase(s, tc);

@@ -115,6 +115,13 @@ static char *slurp(const char *dir, const char *name, size_t *len) {
     return (char *)data;
 }
 
+static int count(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
 START_TEST(test_info_in_both_layouts) {
     const char *dirs[2] = {bin_dir, py_dir};
     for (int d = 0; d < 2; d++) {
@@ -128,6 +135,60 @@ START_TEST(test_info_in_both_layouts) {
     }
     ck_assert_int_eq(run("info %s --class 7 --val 2", bin_dir), 0);
     ck_assert_ptr_nonnull(strstr(out, "chosen  horse (class 7)"));
+    ck_assert_int_eq(count(out, "<- chosen"), 1);
+}
+END_TEST
+
+/* --class takes a list (cats are record 3 of every file and 13 of the test
+ * file) or all; info marks every chosen class. */
+START_TEST(test_info_class_lists) {
+    const char *dirs[2] = {bin_dir, py_dir};
+    for (int d = 0; d < 2; d++) {
+        ck_assert_msg(run("info %s --class bird,cat --val 4", dirs[d]) == 0, "%s", err);
+        ck_assert_msg(strstr(out, "chosen  bird+cat (classes 2, 3): 21 training, 4 validation, "
+                                  "12 test images"),
+                      "%s", out);
+        ck_assert_int_eq(count(out, "<- chosen"), 2);
+        ck_assert_ptr_nonnull(strstr(out, "class   2  bird              20      10  <- chosen\n"));
+        ck_assert_ptr_nonnull(strstr(out, "class   3  cat                5       2  <- chosen\n"));
+        ck_assert_msg(run("info %s --class All --val 4", dirs[d]) == 0, "%s", err);
+        ck_assert_msg(
+            strstr(out, "chosen  all classes (0..9): 56 training, 4 validation, 20 test images"),
+            "%s", out);
+        ck_assert_int_eq(count(out, "<- chosen"), 10);
+    }
+    ck_assert_int_eq(run("info %s --class 3,bird --val 0", bin_dir), 0);
+    ck_assert_ptr_nonnull(strstr(out, "chosen  bird+cat (classes 2, 3): 25 training"));
+    /* A bad list: exit 2, one line naming the item, then the hint. */
+    ck_assert_int_eq(run("info %s --class bird,,cat", bin_dir), 2);
+    ck_assert_str_eq(err, "colorize: empty class name (item 2) in 'bird,,cat'\n"
+                          "Try 'colorize --help' for more information.\n");
+    ck_assert_int_eq(run("info %s --class cat,bird,3", bin_dir), 2);
+    ck_assert_ptr_nonnull(
+        strstr(err, "colorize: class '3' (cat) is listed twice in 'cat,bird,3'\n"));
+    ck_assert_int_eq(count(err, "\n"), 2);
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
+/* A run over two classes names them in its load line, summary and plot. */
+START_TEST(test_run_over_a_class_list) {
+    char o[256];
+    snprintf(o, sizeof o, "%s/out-list", root);
+    ck_assert_msg(run("%s -o %s --class cat,bird --epochs 1 --val 4 -t 2", py_dir, o) == 0, "%s",
+                  err);
+    ck_assert_msg(strstr(out, "load     cifar-10-batches-py: bird+cat (classes 2, 3): 21 train, "
+                              "4 validation, 12 test images"),
+                  "%s", out);
+    size_t len;
+    char *sum = slurp(o, "summary.txt", &len);
+    ck_assert_msg(strstr(sum, "(cifar-10-batches-py), bird+cat (classes 2, 3): 21 train, 4 val, "
+                              "12 test images\n"),
+                  "%s", sum);
+    free(sum);
+    char *svg = slurp(o, "errors.svg", &len);
+    ck_assert_ptr_nonnull(strstr(svg, "colorize: pixel error per epoch (bird+cat, k = "));
+    free(svg);
 }
 END_TEST
 
@@ -140,13 +201,6 @@ static size_t check_ppm(const char *data, size_t len, int want_w, int want_h) {
     ck_assert_int_eq(maxval, 255);
     ck_assert_uint_eq(len, (size_t)used + 1 + (size_t)w * h * 3);
     return (size_t)used + 1;
-}
-
-static int count(const char *hay, const char *needle) {
-    int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
 }
 
 /* The TSV without its two seconds columns. */
@@ -355,6 +409,10 @@ START_TEST(test_bad_command_lines) {
         "--batch 0 %s",
         "--class ostrich %s",
         "--class 10 %s",
+        "--class bird,,cat %s",
+        "--class bird,2 %s",
+        "--class all,cat %s",
+        "--class bird, %s",
         "--arch nonsense %s",
         "--frobnicate %s",
         "--epochs 3x %s",
@@ -747,6 +805,8 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_info_in_both_layouts);
+    tcase_add_test(tc, test_info_class_lists);
+    tcase_add_test(tc, test_run_over_a_class_list);
     tcase_add_test(tc, test_full_run_outputs);
     tcase_add_test(tc, test_predict_and_resume);
     tcase_add_test(tc, test_bad_command_lines);
