@@ -789,7 +789,7 @@ static int train(run_state *rs, int epochs) {
         nn_state_save(rs->net, saved, &saved_step);
         char err[512];
         int done;
-        double loss = nn_train_epoch(rs->net, rs->x, rs->classes, order, n, batch, &cfg,
+        double loss = nn_train_epoch(rs->net, rs->x, rs->classes, order, NULL, n, batch, &cfg,
                                      steps_per_epoch * epochs, &interrupted,
                                      show ? show_progress : NULL, &ps, &done, err, sizeof err);
         row.train_seconds = now_seconds() - ps.start;
