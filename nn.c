@@ -390,7 +390,7 @@ static int plan_network(network *net, const char *spec, int h, int w, char *err,
 int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
               char *err, size_t errlen) {
     *out = NULL;
-    if (h < 1 || w < 1 || k < 2 || k > 64 || batch_cap < 1)
+    if (h < 1 || w < 1 || k < 2 || k > NN_MAX_CLASSES || batch_cap < 1)
         return set_error(err, errlen, "bad network size %dx%d, k %d, batch %d", h, w, k, batch_cap);
     const char *spec = nn_builtin_spec(spec_or_name);
     if (!spec) spec = spec_or_name;
@@ -520,6 +520,7 @@ static layer_args args_of(network *net, int i, int B, const uint8_t *targets) {
     a.grad_parts = net->grad_parts[i];
     a.work = net->work[i];
     a.targets = targets;
+    a.class_weights = net->weighted ? net->class_weights : NULL;
     a.image_loss = net->image_loss;
     return a;
 }

@@ -12,9 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NN_MAX_LAYERS 32
-#define NN_MAX_INPUTS 8 /* tensors a concat can join */
-#define NN_SPEC_MAX   512
+#define NN_MAX_LAYERS  32
+#define NN_MAX_INPUTS  8 /* tensors a concat can join */
+#define NN_SPEC_MAX    512
+#define NN_MAX_CLASSES 64
 
 typedef struct {
     int h, w, c;
@@ -101,6 +102,11 @@ typedef struct network {
     float *activations, *layer_work;
     double *image_loss;     /* (batch_cap) cross-entropy of each image, summed in order */
     uint8_t *batch_targets; /* (batch_cap, h, w) targets of the batch being trained */
+
+    /* The loss's class weights (nn_set_class_weights); training only, not
+     * saved in the model file. */
+    int weighted;
+    float class_weights[NN_MAX_CLASSES];
 } network;
 
 /* The built-in architectures by name; NULL if none. */
@@ -139,8 +145,9 @@ double nn_forward_flops(const network *net); /* one image */
 /* x is (B, h, w) standardised gray; fills every activation; the last tensor
  * holds the class probabilities (B, h, w, k). */
 void nn_forward(network *net, const float *x, int B);
-/* After nn_forward: loss (mean cross-entropy over the B*h*w pixels) against
- * targets (B, h, w) in 0..k-1, and the gradient of every parameter. */
+/* After nn_forward: loss (mean cross-entropy over the B*h*w pixels, each
+ * pixel's times its target's class weight when the network has weights)
+ * against targets (B, h, w) in 0..k-1, and the gradient of every parameter. */
 double nn_backward(network *net, const uint8_t *targets, int B);
 /* One optimiser step with learning rate lr. Returns 0 if a weight is no
  * longer finite (a step that overflowed). */
@@ -148,7 +155,24 @@ int nn_update(network *net, const nn_optim_config *cfg, float lr);
 /* The learning rate of the schedule t steps into it, of total steps. */
 float nn_schedule_lr(const nn_optim_config *cfg, long t, long total);
 
-/* Pixel error and mean cross-entropy of the network on n images. */
+/* Class rebalancing (Zhang, Isola and Efros, 2016): from the pixel count of
+ * each of the k classes in the training targets, weights proportional to
+ * 1 / ((1 - lambda) p + lambda / k), p the class's share of the pixels,
+ * scaled so that the mean weight over the pixels (sum of p w) is 1. lambda
+ * 1 gives every class 1; lambda 0 gives 1 / (k' p), k' the classes present.
+ * A class with no pixels is never a target: it gets the formula's weight
+ * when lambda > 0, and 0 when lambda is 0 (where the formula's is infinite).
+ * Returns -1 with err set when lambda is outside [0, 1], k outside
+ * 1..NN_MAX_CLASSES, or there are no pixels. */
+int nn_class_weights(const uint64_t *counts, int k, double lambda, float *weights, char *err,
+                     size_t errlen);
+/* The loss weighs each pixel by its target's class weight: weights holds
+ * net->k finite non-negative floats (copied); NULL goes back to the plain
+ * cross-entropy, bit for bit. */
+void nn_set_class_weights(network *net, const float *weights);
+
+/* Pixel error and mean cross-entropy of the network on n images (never
+ * class-weighted: the scores of all runs stay comparable). */
 typedef struct {
     double error; /* share of pixels whose most probable class is not the target */
     double loss;  /* mean cross-entropy per pixel */
@@ -159,18 +183,24 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
                  uint8_t *classes);
 
 /* One epoch of mini-batch training over n images in the given order
- * (a permutation of 0..n-1). Stops after the current batch when *stop
- * becomes non-zero. progress, if given, is called after each batch with
- * images done so far. Returns the mean training loss of the batches run, or
+ * (a permutation of 0..n-1). flip, if not NULL, holds a flag per image (by
+ * image index, not position in order): image i is trained mirrored left to
+ * right, its targets with it, when flip[i] is non-zero. Stops after the
+ * current batch when *stop becomes non-zero. progress, if given, is called
+ * after each batch with images done so far. Returns the mean training loss of the batches run, or
  * NAN with err set if the loss or a gradient stopped being finite (the
  * weights are then those before that step) or a weight did (the weights are
  * then unusable: restore a saved state). *images_done gets
  * the images trained on. */
 typedef void (*nn_progress_fn)(void *ctx, int done, int total);
-double nn_train_epoch(network *net, const float *x, const uint8_t *targets, const int *order, int n,
-                      int batch, const nn_optim_config *cfg, long total_steps,
-                      volatile sig_atomic_t *stop, nn_progress_fn progress, void *ctx,
-                      int *images_done, char *err, size_t errlen);
+double nn_train_epoch(network *net, const float *x, const uint8_t *targets, const int *order,
+                      const uint8_t *flip, int n, int batch, const nn_optim_config *cfg,
+                      long total_steps, volatile sig_atomic_t *stop, nn_progress_fn progress,
+                      void *ctx, int *images_done, char *err, size_t errlen);
+/* The flips of an epoch (the first is 1) for n images, a fair coin each:
+ * they depend on the seed and the epoch only, drawn apart from the seed's
+ * other streams (the shuffles). */
+void nn_draw_flips(uint64_t seed, int epoch, int n, uint8_t *flip);
 
 /* The trainable state (weights, optimiser state and step count), copied out
  * and back: a run goes back to the end of its last complete epoch when it is

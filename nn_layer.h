@@ -51,14 +51,15 @@ typedef struct {
     layer_input in[NN_MAX_INPUTS];
     nn_shape out_shape; /* one image */
     float *y, *dy;
-    const float *w, *bias;  /* the layer's parameters, if any */
-    float *dw, *dbias;      /* and their gradients, overwritten by backward; dbias follows dw */
-    const nn_layer *layer;  /* units, stride and the plan */
-    int k;                  /* colour classes */
-    float *grad_parts;      /* (B, n_weights + n_bias) when layer->grads_per_image, else NULL */
-    float *work;            /* the kind's working memory, work_floats(B) of it */
-    const uint8_t *targets; /* (B, h, w) classes: the loss layer's backward */
-    double *image_loss;     /* (B): the loss layer's backward writes each image's loss sum */
+    const float *w, *bias;      /* the layer's parameters, if any */
+    float *dw, *dbias;          /* and their gradients, overwritten by backward; dbias follows dw */
+    const nn_layer *layer;      /* units, stride and the plan */
+    int k;                      /* colour classes */
+    float *grad_parts;          /* (B, n_weights + n_bias) when layer->grads_per_image, else NULL */
+    float *work;                /* the kind's working memory, work_floats(B) of it */
+    const uint8_t *targets;     /* (B, h, w) classes: the loss layer's backward */
+    const float *class_weights; /* (k) the loss's weight of each class, or NULL (unweighted) */
+    double *image_loss;         /* (B): the loss layer's backward writes each image's loss sum */
 } layer_args;
 
 /* What a kind's size functions see of the network being built. */

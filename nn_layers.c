@@ -864,7 +864,8 @@ static void softmax_forward(const layer_args *a) {
 }
 
 // targets (B,h,w): each image's cross-entropy sum to image_loss; the
-// gradient to the logits, (y - onehot) / pixels of the batch, overwrites dx
+// gradient to the logits, (y - onehot) / pixels of the batch, overwrites dx;
+// with class weights, each pixel's loss and gradient times its target's
 static void softmax_backward(const layer_args *a) {
     int k = a->k;
     size_t hw = (size_t)a->out_shape.h * a->out_shape.w;
@@ -873,8 +874,8 @@ static void softmax_backward(const layer_args *a) {
     for (int b = 0; b < a->B; b++) {
         const float *prob = a->y + b * hw * k;
         const uint8_t *t = a->targets + b * hw;
-        a->image_loss[b] = xent_pixels(prob, t, hw, k);
-        xent_grad_pixels(prob, t, hw, k, scale, a->in[0].dx + b * hw * k);
+        a->image_loss[b] = xent_pixels(prob, t, hw, k, a->class_weights);
+        xent_grad_pixels(prob, t, hw, k, scale, a->class_weights, a->in[0].dx + b * hw * k);
     }
 }
 

@@ -1,6 +1,6 @@
 /* Training and evaluation: the optimisers (Adam, SGD with momentum) and the
- * learning-rate schedule, the epoch loop, scoring a set of images, and the
- * trainable state copied out and back.
+ * learning-rate schedule, the loss's class weights, the epoch loop and its
+ * flips, scoring a set of images, and the trainable state copied out and back.
  *
  * Every sum runs in a fixed order and every output has one owner, so a run
  * is bit-identical for a seed whatever the number of OpenMP threads. */
@@ -52,7 +52,73 @@ int nn_update(network *net, const nn_optim_config *cfg, float lr) {
     return !bad;
 }
 
+/* ==== Class weights ==== */
+
+/* Computed as 1 / ((1 - lambda) k p + lambda), k times the formula: the
+ * scale goes with the normalisation, and lambda = 1 gives exactly 1. */
+int nn_class_weights(const uint64_t *counts, int k, double lambda, float *weights, char *err,
+                     size_t errlen) {
+    if (k < 1 || k > NN_MAX_CLASSES)
+        return set_error(err, errlen, "class weights for %d classes: 1 to %d only", k,
+                         NN_MAX_CLASSES);
+    if (!(lambda >= 0 && lambda <= 1))
+        return set_error(err, errlen, "the rebalancing lambda %g is outside [0, 1]", lambda);
+    uint64_t total = 0;
+    for (int c = 0; c < k; c++)
+        total += counts[c];
+    if (total == 0) return set_error(err, errlen, "class weights: no pixels counted");
+    double raw[NN_MAX_CLASSES], mean = 0;
+    for (int c = 0; c < k; c++) {
+        double share = (double)counts[c] / (double)total;
+        double inverse = (1 - lambda) * k * share + lambda;
+        raw[c] = inverse > 0 ? 1 / inverse : 0; /* 0: an absent class, lambda 0 */
+        mean += (double)counts[c] * raw[c];
+    }
+    mean /= (double)total;
+    for (int c = 0; c < k; c++)
+        weights[c] = (float)(raw[c] / mean);
+    return 0;
+}
+
+void nn_set_class_weights(network *net, const float *weights) {
+    net->weighted = weights != NULL;
+    memset(net->class_weights, 0, sizeof net->class_weights);
+    if (weights) memcpy(net->class_weights, weights, (size_t)net->k * sizeof(float));
+}
+
 /* ==== Training ==== */
+
+/* The flips' own seed is drawn from the run's, so that their stream shares
+ * nothing with the shuffles', which are seeded from seed ^ (golden * epoch). */
+void nn_draw_flips(uint64_t seed, int epoch, int n, uint8_t *flip) {
+    rng_state rng;
+    rng_seed(&rng, seed ^ 0x666c697073ull); /* "flips" */
+    rng_seed(&rng, rng_next(&rng) ^ (0x9e3779b97f4a7c15ull * (uint64_t)epoch));
+    for (int i = 0; i < n; i++)
+        flip[i] = (uint8_t)(rng_next(&rng) >> 63);
+}
+
+/* Image idx of x and its targets into batch slot b, mirrored left to right
+ * when flipped. */
+static void gather_image(network *net, int b, const float *x, const uint8_t *targets, int idx,
+                         int flipped) {
+    int h = net->shapes[0].h, w = net->shapes[0].w;
+    size_t hw = (size_t)h * w;
+    const float *from = x + (size_t)idx * hw;
+    const uint8_t *from_t = targets + (size_t)idx * hw;
+    float *to = net->act[0] + b * hw;
+    uint8_t *to_t = net->batch_targets + b * hw;
+    if (!flipped) {
+        memcpy(to, from, hw * sizeof(float));
+        memcpy(to_t, from_t, hw);
+        return;
+    }
+    for (int y = 0; y < h; y++)
+        for (int c = 0; c < w; c++) {
+            to[y * w + c] = from[y * w + w - 1 - c];
+            to_t[y * w + c] = from_t[y * w + w - 1 - c];
+        }
+}
 
 static int all_finite(const float *a, size_t n) {
     int ok = 1;
@@ -70,11 +136,10 @@ static double diverged(int done, int *images_done, long step, const char *what, 
     return NAN;
 }
 
-double nn_train_epoch(network *net, const float *x, const uint8_t *targets, const int *order, int n,
-                      int batch, const nn_optim_config *cfg, long total_steps,
-                      volatile sig_atomic_t *stop, nn_progress_fn progress, void *ctx,
-                      int *images_done, char *err, size_t errlen) {
-    size_t hw = (size_t)net->shapes[0].h * net->shapes[0].w;
+double nn_train_epoch(network *net, const float *x, const uint8_t *targets, const int *order,
+                      const uint8_t *flip, int n, int batch, const nn_optim_config *cfg,
+                      long total_steps, volatile sig_atomic_t *stop, nn_progress_fn progress,
+                      void *ctx, int *images_done, char *err, size_t errlen) {
     double loss_sum = 0;
     int done = 0, batches = 0;
     if (batch > net->batch_cap) batch = net->batch_cap;
@@ -82,8 +147,7 @@ double nn_train_epoch(network *net, const float *x, const uint8_t *targets, cons
         int B = n - done < batch ? n - done : batch;
         for (int b = 0; b < B; b++) {
             int idx = order[done + b];
-            memcpy(net->act[0] + b * hw, x + (size_t)idx * hw, hw * sizeof(float));
-            memcpy(net->batch_targets + b * hw, targets + (size_t)idx * hw, hw);
+            gather_image(net, b, x, targets, idx, flip && flip[idx]);
         }
         nn_forward(net, net->act[0], B);
         double loss = nn_backward(net, net->batch_targets, B);
@@ -131,7 +195,7 @@ void nn_evaluate(network *net, const float *x, const uint8_t *targets, int n, nn
                 if (targets) wrong += best != targets[at + p];
                 if (classes) classes[at + p] = (uint8_t)best;
             }
-            net->image_loss[b] = targets ? xent_pixels(q, targets + at, (size_t)hw, k) : 0;
+            net->image_loss[b] = targets ? xent_pixels(q, targets + at, (size_t)hw, k, NULL) : 0;
         }
         for (int b = 0; b < B; b++)
             loss += net->image_loss[b];

@@ -10,15 +10,16 @@ void softmax_pixels(const float *z, float *q, size_t pixels, int k) {
         softmax_pixels_scalar(z, q, pixels, k);
 }
 
-double xent_pixels(const float *prob, const uint8_t *t, size_t pixels, int k) {
-    return simd_active() == SIMD_AVX2 ? xent_pixels_avx2(prob, t, pixels, k)
-                                      : xent_pixels_scalar(prob, t, pixels, k);
+double xent_pixels(const float *prob, const uint8_t *t, size_t pixels, int k,
+                   const float *weights) {
+    return simd_active() == SIMD_AVX2 ? xent_pixels_avx2(prob, t, pixels, k, weights)
+                                      : xent_pixels_scalar(prob, t, pixels, k, weights);
 }
 
 void xent_grad_pixels(const float *prob, const uint8_t *t, size_t pixels, int k, float scale,
-                      float *dz) {
+                      const float *weights, float *dz) {
     if (simd_active() == SIMD_AVX2)
-        xent_grad_pixels_avx2(prob, t, pixels, k, scale, dz);
+        xent_grad_pixels_avx2(prob, t, pixels, k, scale, weights, dz);
     else
-        xent_grad_pixels_scalar(prob, t, pixels, k, scale, dz);
+        xent_grad_pixels_scalar(prob, t, pixels, k, scale, weights, dz);
 }

@@ -19,18 +19,23 @@ void softmax_pixels_scalar(const float *z, float *q, size_t pixels, int k);
 void softmax_pixels_avx2(const float *z, float *q, size_t pixels, int k);
 
 /* Sum over the pixels, in pixel order, of -ln prob[p][t[p]] (a probability
- * below 1e-30 counts as 1e-30). */
-double xent_pixels(const float *prob, const uint8_t *t, size_t pixels, int k);
-double xent_pixels_scalar(const float *prob, const uint8_t *t, size_t pixels, int k);
-double xent_pixels_avx2(const float *prob, const uint8_t *t, size_t pixels, int k);
+ * below 1e-30 counts as 1e-30), each term times weights[t[p]] when weights
+ * (k class weights) is not NULL. The product of a float weight and a float
+ * logarithm is exact in double, so weights of one give the unweighted bits. */
+double xent_pixels(const float *prob, const uint8_t *t, size_t pixels, int k, const float *weights);
+double xent_pixels_scalar(const float *prob, const uint8_t *t, size_t pixels, int k,
+                          const float *weights);
+double xent_pixels_avx2(const float *prob, const uint8_t *t, size_t pixels, int k,
+                        const float *weights);
 
 /* dz = (prob - onehot(t)) * scale at each pixel: the gradient of the
- * cross-entropy to the logits. */
+ * cross-entropy to the logits; with weights (not NULL), scale becomes
+ * weights[t] * scale, rounded to float once per pixel. */
 void xent_grad_pixels(const float *prob, const uint8_t *t, size_t pixels, int k, float scale,
-                      float *dz);
+                      const float *weights, float *dz);
 void xent_grad_pixels_scalar(const float *prob, const uint8_t *t, size_t pixels, int k, float scale,
-                             float *dz);
+                             const float *weights, float *dz);
 void xent_grad_pixels_avx2(const float *prob, const uint8_t *t, size_t pixels, int k, float scale,
-                           float *dz);
+                           const float *weights, float *dz);
 
 #endif

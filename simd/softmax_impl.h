@@ -35,9 +35,11 @@ void SOFTMAX_NAME(softmax_pixels)(const float *z, float *q, size_t pixels, int k
 }
 
 /* The target's probabilities are gathered into runs, their logs taken in
- * one vectorised pass per run, and added in pixel order. */
+ * one vectorised pass per run, and added in pixel order, each times its
+ * class's weight when there are weights. The weighted loss is the chroma
+ * mode's (many classes), so only the unweighted one gets the k = 4 copy. */
 SOFTMAX_BODY double xent_body(const float *restrict prob, const uint8_t *restrict t, size_t pixels,
-                              int k) {
+                              int k, const float *restrict weights) {
     enum { RUN = 256 };
     float lp[RUN];
     double loss = 0;
@@ -47,28 +49,39 @@ SOFTMAX_BODY double xent_body(const float *restrict prob, const uint8_t *restric
             lp[p] = prob[(p0 + p) * k + t[p0 + p]];
         for (size_t p = 0; p < len; p++)
             lp[p] = vm_log(lp[p]);
-        for (size_t p = 0; p < len; p++)
-            loss -= lp[p];
+        if (weights)
+            for (size_t p = 0; p < len; p++)
+                loss -= (double)weights[t[p0 + p]] * lp[p];
+        else
+            for (size_t p = 0; p < len; p++)
+                loss -= lp[p];
     }
     return loss;
 }
 
-double SOFTMAX_NAME(xent_pixels)(const float *prob, const uint8_t *t, size_t pixels, int k) {
-    return k == 4 ? xent_body(prob, t, pixels, 4) : xent_body(prob, t, pixels, k);
+double SOFTMAX_NAME(xent_pixels)(const float *prob, const uint8_t *t, size_t pixels, int k,
+                                 const float *weights) {
+    if (weights) return xent_body(prob, t, pixels, k, weights);
+    return k == 4 ? xent_body(prob, t, pixels, 4, NULL) : xent_body(prob, t, pixels, k, NULL);
 }
 
-// prob and dz are (pixels, k), t is (pixels)
+// prob and dz are (pixels, k), t is (pixels), weights (k) or NULL
 SOFTMAX_BODY void xent_grad_body(const float *restrict prob, const uint8_t *restrict t,
-                                 size_t pixels, int k, float scale, float *restrict dz) {
-    for (size_t p = 0; p < pixels; p++)
+                                 size_t pixels, int k, float scale, const float *restrict weights,
+                                 float *restrict dz) {
+    for (size_t p = 0; p < pixels; p++) {
+        float s = weights ? weights[t[p]] * scale : scale;
         for (int c = 0; c < k; c++)
-            dz[p * k + c] = (prob[p * k + c] - (float)(c == t[p])) * scale;
+            dz[p * k + c] = (prob[p * k + c] - (float)(c == t[p])) * s;
+    }
 }
 
 void SOFTMAX_NAME(xent_grad_pixels)(const float *prob, const uint8_t *t, size_t pixels, int k,
-                                    float scale, float *dz) {
-    if (k == 4)
-        xent_grad_body(prob, t, pixels, 4, scale, dz);
+                                    float scale, const float *weights, float *dz) {
+    if (weights)
+        xent_grad_body(prob, t, pixels, k, scale, weights, dz);
+    else if (k == 4)
+        xent_grad_body(prob, t, pixels, 4, scale, NULL, dz);
     else
-        xent_grad_body(prob, t, pixels, k, scale, dz);
+        xent_grad_body(prob, t, pixels, k, scale, NULL, dz);
 }

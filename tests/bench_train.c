@@ -36,7 +36,8 @@ static double time_pass(network *net, int threads, const float *x, const uint8_t
     int done;
     omp_set_num_threads(threads);
     double t0 = now_seconds();
-    nn_train_epoch(net, x, tg, order, n, BATCH, &cfg, 0, NULL, NULL, NULL, &done, err, sizeof err);
+    nn_train_epoch(net, x, tg, order, NULL, n, BATCH, &cfg, 0, NULL, NULL, NULL, &done, err,
+                   sizeof err);
     return now_seconds() - t0;
 }
 

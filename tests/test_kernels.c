@@ -884,7 +884,7 @@ START_TEST(softmax_scalar_matches_double) {
         softmax_case(&r, pixels, k, z, t);
         softmax_pixels_scalar(z, q, pixels, k);
         const float scale = 1.0f / (float)pixels;
-        xent_grad_pixels_scalar(q, t, pixels, k, scale, dz);
+        xent_grad_pixels_scalar(q, t, pixels, k, scale, NULL, dz);
         double want_loss = 0;
         for (size_t p = 0; p < pixels; p++) {
             double max = z[p * k], sum = 0;
@@ -904,7 +904,7 @@ START_TEST(softmax_scalar_matches_double) {
             }
             want_loss -= log(fmax(exp(z[p * k + t[p]] - max) / sum, 1e-30));
         }
-        const double loss = xent_pixels_scalar(q, t, pixels, k);
+        const double loss = xent_pixels_scalar(q, t, pixels, k, NULL);
         ck_assert_msg(fabs(loss - want_loss) <= 1e-5 * want_loss + 1e-6,
                       "k %d: loss %.9g, want %.9g", k, loss, want_loss);
         free(z), free(q), free(dz), free(t);
@@ -932,12 +932,12 @@ START_TEST(softmax_avx2_matches_scalar) {
         softmax_pixels_avx2(z, q2, pixels, k);
         ck_assert_msg(memcmp(q1, q2, (size_t)n * sizeof(float)) == 0, "softmax, k %d, %zu pixels",
                       k, pixels);
-        const double l1 = xent_pixels_scalar(q1, t, pixels, k),
-                     l2 = xent_pixels_avx2(q1, t, pixels, k);
+        const double l1 = xent_pixels_scalar(q1, t, pixels, k, NULL),
+                     l2 = xent_pixels_avx2(q1, t, pixels, k, NULL);
         ck_assert_msg(memcmp(&l1, &l2, sizeof l1) == 0, "loss %.17g against %.17g", l1, l2);
         ck_assert(c % 8 != 0 || isnan(l1));
-        xent_grad_pixels_scalar(q1, t, pixels, k, 0.001f, d1);
-        xent_grad_pixels_avx2(q1, t, pixels, k, 0.001f, d2);
+        xent_grad_pixels_scalar(q1, t, pixels, k, 0.001f, NULL, d1);
+        xent_grad_pixels_avx2(q1, t, pixels, k, 0.001f, NULL, d2);
         ck_assert_msg(memcmp(d1, d2, (size_t)n * sizeof(float)) == 0, "gradient, k %d", k);
         free(z), free(q1), free(q2), free(d1), free(d2), free(t);
     }

@@ -1,6 +1,7 @@
 /* The network: every layer's forward against a plain double-precision
  * reference, every gradient against central finite differences of that
- * reference, the loss by hand, learning, thread determinism, model files. */
+ * reference, the loss by hand, learning, thread determinism, flips, model
+ * files. */
 #include <math.h>
 #include <omp.h>
 
@@ -523,8 +524,8 @@ START_TEST(test_small_network_learns) {
     double first = 0, last = 0;
     for (int epoch = 0; epoch < 400; epoch++) {
         int done;
-        last = nn_train_epoch(net, x, tg, order, N, N, &cfg, 400, NULL, NULL, NULL, &done, err,
-                              sizeof err);
+        last = nn_train_epoch(net, x, tg, order, NULL, N, N, &cfg, 400, NULL, NULL, NULL, &done,
+                              err, sizeof err);
         if (epoch == 0) first = last;
     }
     nn_score score;
@@ -551,7 +552,8 @@ static float *train_three_steps(const char *arch, int threads, size_t *n_params)
     for (int i = 0; i < N; i++)
         order[i] = (i * 5) % N;
     int done;
-    nn_train_epoch(net, x, tg, order, N, 5, &cfg, 3, NULL, NULL, NULL, &done, err, sizeof err);
+    nn_train_epoch(net, x, tg, order, NULL, N, 5, &cfg, 3, NULL, NULL, NULL, &done, err,
+                   sizeof err);
     ck_assert_int_eq(done, N);
     ck_assert_int_eq(net->step, 3);
     float *w = malloc(net->n_params * sizeof(float));
@@ -578,6 +580,91 @@ START_TEST(test_thread_count_does_not_change_weights) {
         free(w3);
     }
     omp_set_num_threads(2);
+}
+END_TEST
+
+/* One epoch of the default network (seed 9, Adam, batches of two, the last
+ * one short) over five 6x10 images; returns the weights and the loss. */
+static float *train_epoch_flipped(const float *x, const uint8_t *tg, const uint8_t *flip,
+                                  size_t *n_params, double *loss) {
+    network *net;
+    char err[256];
+    ck_assert_msg(nn_create("default", 6, 10, 4, 2, &net, err, sizeof err) == 0, "%s", err);
+    nn_init_weights(net, 9);
+    nn_optim_config cfg = {OPT_ADAM, 0.01f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0};
+    int order[5] = {3, 0, 4, 1, 2}, done;
+    *loss = nn_train_epoch(net, x, tg, order, flip, 5, 2, &cfg, 3, NULL, NULL, NULL, &done, err,
+                           sizeof err);
+    ck_assert_msg(isfinite(*loss) && done == 5, "%s", err);
+    float *w = malloc(net->n_params * sizeof(float));
+    memcpy(w, net->params, net->n_params * sizeof(float));
+    *n_params = net->n_params;
+    nn_free(net);
+    return w;
+}
+
+/* A flip mirrors an image and its targets as the batch is gathered: an
+ * epoch with flips trains the same bits as one over copies flipped
+ * beforehand (by a loop of the test's own), some images flipped or all; a
+ * flip array of zeros trains as NULL does. */
+START_TEST(test_flips_train_like_flipped_copies) {
+    enum { N = 5, H = 6, W = 10 };
+    static float x[N * H * W], copy[N * H * W];
+    static uint8_t tg[N * H * W], copy_tg[N * H * W];
+    learnable_set(N, H, W, x, tg);
+    const uint8_t some[N] = {1, 0, 0, 1, 1}, all[N] = {1, 1, 1, 1, 1}, none[N] = {0};
+    const uint8_t *flips[2] = {some, all};
+    size_t n1, n2;
+    double l1, l2;
+    for (int f = 0; f < 2; f++) {
+        for (int i = 0; i < N; i++)
+            for (int y = 0; y < H; y++)
+                for (int c = 0; c < W; c++) {
+                    int from = (i * H + y) * W + (flips[f][i] ? W - 1 - c : c);
+                    copy[(i * H + y) * W + c] = x[from];
+                    copy_tg[(i * H + y) * W + c] = tg[from];
+                }
+        float *flipped = train_epoch_flipped(x, tg, flips[f], &n1, &l1);
+        float *copied = train_epoch_flipped(copy, copy_tg, NULL, &n2, &l2);
+        ck_assert(n1 == n2);
+        ck_assert_msg(l1 == l2, "flips %d: loss %.17g, copies %.17g", f, l1, l2);
+        ck_assert_msg(memcmp(flipped, copied, n1 * sizeof(float)) == 0, "flips %d: weights differ",
+                      f);
+        free(flipped);
+        free(copied);
+    }
+    float *plain = train_epoch_flipped(x, tg, NULL, &n1, &l1);
+    float *zeros = train_epoch_flipped(x, tg, none, &n2, &l2);
+    ck_assert(l1 == l2 && memcmp(plain, zeros, n1 * sizeof(float)) == 0);
+    free(plain);
+    free(zeros);
+}
+END_TEST
+
+/* An epoch's flips depend on the seed and the epoch alone (the draw is
+ * serial: no thread count enters), an image's not on how many there are;
+ * about half are flipped, and the stream is not the shuffles' (seeded
+ * from seed ^ golden * epoch). */
+START_TEST(test_flips_are_drawn_from_seed_and_epoch) {
+    enum { N = 1000 };
+    static uint8_t a[N], b[N], other_epoch[N], other_seed[N], fewer[300];
+    nn_draw_flips(1, 1, N, a);
+    nn_draw_flips(1, 1, N, b);
+    nn_draw_flips(1, 2, N, other_epoch);
+    nn_draw_flips(2, 1, N, other_seed);
+    nn_draw_flips(1, 1, 300, fewer);
+    ck_assert(memcmp(a, b, N) == 0 && memcmp(a, fewer, 300) == 0);
+    ck_assert(memcmp(a, other_epoch, N) != 0 && memcmp(a, other_seed, N) != 0);
+    rng_state shuffles;
+    rng_seed(&shuffles, 1 ^ 0x9e3779b97f4a7c15ull);
+    int ones = 0, same_as_shuffles = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert(a[i] <= 1);
+        ones += a[i];
+        same_as_shuffles += a[i] == rng_next(&shuffles) >> 63;
+    }
+    ck_assert_msg(ones > 430 && ones < 570, "%d of %d flipped", ones, N);
+    ck_assert_msg(same_as_shuffles < 570, "%d of %d as the shuffles' stream", same_as_shuffles, N);
 }
 END_TEST
 
@@ -609,8 +696,8 @@ static few_steps train_few_steps(const char *arch, simd_path path, int threads) 
     if (n == 2) order[0] = 1, order[1] = 0;
     few_steps r = {0};
     for (int epoch = 0; epoch < 2; epoch++) {
-        r.loss[epoch] = nn_train_epoch(net, x, tg, order, n, BATCH, &cfg, 2L * n / BATCH, NULL,
-                                       NULL, NULL, &done, err, sizeof err);
+        r.loss[epoch] = nn_train_epoch(net, x, tg, order, NULL, n, BATCH, &cfg, 2L * n / BATCH,
+                                       NULL, NULL, NULL, &done, err, sizeof err);
         ck_assert_msg(isfinite(r.loss[epoch]) && done == n, "%s: %s", arch, err);
     }
     nn_forward(net, x, BATCH);
@@ -867,8 +954,8 @@ START_TEST(test_divergence_stops_with_the_last_good_weights) {
     memcpy(before, net->params, net->n_params * sizeof(float));
     nn_optim_config cfg = {OPT_SGD, 0.1f, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_CONSTANT, 0};
     int order[N] = {0, 1, 2, 3}, done = -1;
-    double loss =
-        nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
+    double loss = nn_train_epoch(net, x, tg, order, NULL, N, N, &cfg, 10, NULL, NULL, NULL, &done,
+                                 err, sizeof err);
     ck_assert(isnan(loss));
     ck_assert_int_eq(done, 0);
     ck_assert_ptr_nonnull(strstr(err, "diverged"));
@@ -878,8 +965,8 @@ START_TEST(test_divergence_stops_with_the_last_good_weights) {
     x[5] = 0.5f;
     const nn_layer *last = &net->layers[net->n_layers - 2];
     net->params[last->b_offset] = NAN;
-    loss =
-        nn_train_epoch(net, x, tg, order, N, N, &cfg, 10, NULL, NULL, NULL, &done, err, sizeof err);
+    loss = nn_train_epoch(net, x, tg, order, NULL, N, N, &cfg, 10, NULL, NULL, NULL, &done, err,
+                          sizeof err);
     ck_assert(isnan(loss));
     ck_assert_msg(strstr(err, "the loss is nan") || strstr(err, "the loss is -nan"), "%s", err);
     free(before);
@@ -900,6 +987,8 @@ int main(void) {
     tcase_add_test(tc, test_concat_and_upsample_before_pixel_are_fused);
     tcase_add_test(tc, test_small_network_learns);
     tcase_add_test(tc, test_thread_count_does_not_change_weights);
+    tcase_add_test(tc, test_flips_train_like_flipped_copies);
+    tcase_add_test(tc, test_flips_are_drawn_from_seed_and_epoch);
     tcase_add_test(tc, test_scalar_path_trains_like_avx2);
     tcase_add_test(tc, test_builtins_keep_the_task_rules);
     tcase_add_test(tc, test_network_table);
