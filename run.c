@@ -258,7 +258,13 @@ static int prepare_chroma(run_state *rs) {
         for (int c = 0; c < rs->pal.k; c++)
             counts[c] += sums->votes[bin][c];
     /* --rebalance S is the strength: the paper's lambda is 1 - S (README). */
-    nn_class_weights(counts, rs->pal.k, 1.0 - rs->o.rebalance, rs->class_weights);
+    char err[256];
+    if (nn_class_weights(counts, rs->pal.k, 1.0 - rs->o.rebalance, rs->class_weights, err,
+                         sizeof err) != 0) {
+        say_error("%s", err);
+        rc = EXIT_RUN_FAILED;
+        goto done;
+    }
     rs->eval = (chroma_set){
         rs->x + (size_t)eval_first * hw, rs->eval_L, rs->eval_lab, rs->eval_rgb, n_eval, hw};
 done:
