@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kmeans_internal.h"
 #include "simd/kmeans.h"
 #include "util.h"
 
@@ -60,6 +61,7 @@ void kmeans_default_options(kmeans_options *opt) {
     opt->max_iterations = 300;
     opt->tolerance = 1e-4;
     opt->restarts = 1;
+    opt->space = KMEANS_RGB;
 }
 
 /* ==== Morton order: bits r7 g7 b7 r6 g6 b6 ... r0 g0 b0 ==== */
@@ -640,6 +642,8 @@ static int check_options(const uint8_t *rgb, size_t n, const kmeans_options *opt
     if (opt->restarts < 1)
         return set_error(err, errlen, "k-means: restarts must be at least 1, not %d",
                          opt->restarts);
+    if (opt->space != KMEANS_RGB && opt->space != KMEANS_AB)
+        return set_error(err, errlen, "k-means: unknown space %d", (int)opt->space);
     if (!rgb || n == 0) return set_error(err, errlen, "k-means: no pixels");
     if (n > UINT32_MAX)
         return set_error(err, errlen, "k-means: %zu pixels, more than %u", n, UINT32_MAX);
@@ -724,12 +728,17 @@ int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt,
     prof->prepare_seconds = now_seconds() - t0;
 
     memset(res, 0, sizeof *res);
-    rc = fit_colours(&cs, opt, &rng, res, prof, err, errlen);
+    if (opt->space == KMEANS_AB) {
+        rc = kmeans_ab_fit_colours(cs.colours, cs.weights, cs.n_colours, m, opt, &rng, res, prof,
+                                   err, errlen);
+    } else {
+        rc = fit_colours(&cs, opt, &rng, res, prof, err, errlen);
+        res->k = opt->k;
+        res->n_points = m;
+        sort_by_luminance(res->centres, res->k);
+    }
     free_colour_set(&cs);
     if (rc) return rc;
-    res->k = opt->k;
-    res->n_points = m;
-    sort_by_luminance(res->centres, res->k);
     res->seconds = now_seconds() - t0;
     return 0;
 }

@@ -4,11 +4,12 @@
 #define COLORIZE_SIMD_AVX2_UTIL_H
 
 #include <immintrin.h>
+#include <stdint.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
 /* All-ones in lanes [0, n), n in 1..8. */
-static __m256i lane_mask(int n) {
+static inline __m256i lane_mask(int n) {
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
 }
@@ -22,6 +23,29 @@ INLINE void store_vec(float *p, __m256 v, int masked, __m256i mask) {
         _mm256_maskstore_ps(p, mask, v);
     else
         _mm256_storeu_ps(p, v);
+}
+
+/* The low byte of each of 8 int32 lanes, stored as 8 bytes (the k-means labels). */
+INLINE void store_labels8(__m256i lab, uint8_t *out) {
+    const __m256i low_bytes =
+        _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
+                         0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i packed = _mm256_shuffle_epi8(lab, low_bytes);
+    packed = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1));
+    _mm_storel_epi64((__m128i *)out, _mm256_castsi256_si128(packed));
+}
+
+/* acc (4 x uint64) += the 8 products w * d of uint32 lanes, each exact in 64 bits. */
+INLINE __m256i add_products(__m256i acc, __m256i w, __m256i d) {
+    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(w, d));
+    return _mm256_add_epi64(acc,
+                            _mm256_mul_epu32(_mm256_srli_epi64(w, 32), _mm256_srli_epi64(d, 32)));
+}
+
+INLINE uint64_t sum4_u64(__m256i acc) {
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, acc);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
 }
 
 /* The register-blocked kernels take their block height (var: pixels or

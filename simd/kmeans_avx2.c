@@ -5,6 +5,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "simd/avx2_util.h"
+
 // packed is 8 colours 0x00RRGGBB; returns their labels as 8 int32
 static __m256i nearest8(__m256i packed, const float *centres, int k) {
     const __m256i byte = _mm256_set1_epi32(255);
@@ -28,16 +30,6 @@ static __m256i nearest8(__m256i packed, const float *centres, int k) {
         best = _mm256_blendv_ps(best, _mm256_set1_ps((float)j), closer);
     }
     return _mm256_cvtps_epi32(best);
-}
-
-// the low byte of each of 8 int32 lanes, stored as 8 bytes
-static void store_labels8(__m256i lab, uint8_t *out) {
-    const __m256i low_bytes =
-        _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
-                         0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    __m256i packed = _mm256_shuffle_epi8(lab, low_bytes);
-    packed = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1));
-    _mm_storel_epi64((__m128i *)out, _mm256_castsi256_si128(packed));
 }
 
 // colours is (n) 0x00RRGGBB, centres is (k,3), labels is (n)
@@ -94,19 +86,6 @@ static __m256i dist2_8(__m256i x, __m256i cr, __m256i cg, __m256i cb) {
         _mm256_mullo_epi32(db, db));
 }
 
-// acc (4 x uint64) += the 8 products w * d, each exact in 64 bits
-static __m256i add_products(__m256i acc, __m256i w, __m256i d) {
-    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(w, d));
-    return _mm256_add_epi64(acc,
-                            _mm256_mul_epu32(_mm256_srli_epi64(w, 32), _mm256_srli_epi64(d, 32)));
-}
-
-static uint64_t sum4(__m256i acc) {
-    uint64_t lanes[4];
-    _mm256_storeu_si256((__m256i *)lanes, acc);
-    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
-}
-
 uint64_t kmeans_potential_avx2(const uint32_t *colours, const uint32_t *weights, const uint32_t *d2,
                                size_t n, uint32_t c) {
     __m256i cr = _mm256_set1_epi32((int)(c >> 16 & 255)),
@@ -118,7 +97,7 @@ uint64_t kmeans_potential_avx2(const uint32_t *colours, const uint32_t *weights,
         d = _mm256_min_epu32(d, _mm256_loadu_si256((const __m256i *)(d2 + i)));
         acc = add_products(acc, _mm256_loadu_si256((const __m256i *)(weights + i)), d);
     }
-    return sum4(acc) + kmeans_potential_scalar(colours + i, weights + i, d2 + i, n - i, c);
+    return sum4_u64(acc) + kmeans_potential_scalar(colours + i, weights + i, d2 + i, n - i, c);
 }
 
 uint64_t kmeans_update_d2_avx2(const uint32_t *colours, const uint32_t *weights, uint32_t *d2,
@@ -133,5 +112,6 @@ uint64_t kmeans_update_d2_avx2(const uint32_t *colours, const uint32_t *weights,
         _mm256_storeu_si256((__m256i *)(d2 + i), d);
         acc = add_products(acc, _mm256_loadu_si256((const __m256i *)(weights + i)), d);
     }
-    return sum4(acc) + kmeans_update_d2_scalar(colours + i, weights + i, d2 + i, n - i, c, first);
+    return sum4_u64(acc) +
+           kmeans_update_d2_scalar(colours + i, weights + i, d2 + i, n - i, c, first);
 }
