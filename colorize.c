@@ -76,34 +76,49 @@ static void print_help(void) {
     default_options(&d);
     printf("Usage: %s [OPTIONS] DATA_DIR\n"
            "       %s info DATA_DIR [--class C] [--val N]\n"
-           "       %s palette DATA_DIR [-k K] [--sample F] [--seed S] [--threads T] [--class C]\n"
-           "       %s predict MODEL IN.pgm|IN.ppm OUT.ppm\n\n"
-           "Learns to colour grayscale CIFAR-10 images: k-means palette of the class's pixels,\n"
-           "then a CNN that gives every pixel of the gray image one of the k colours.\n"
+           "       %s palette DATA_DIR [--space S] [-k K] [--sample F] [--seed S] [--threads T]\n"
+           "                 [--class C]\n"
+           "       %s predict [--temperature T] [--scale N] MODEL IN.pgm|IN.ppm OUT.ppm\n\n"
+           "Learns to colour grayscale CIFAR-10 images. In the RGB mode (the default): k-means\n"
+           "palette of the class's pixels, then a CNN that gives every pixel of the gray image\n"
+           "one of the k colours. In the Lab mode: k-means on the pixels' CIE a*b* chroma, a\n"
+           "CNN that gives every pixel a distribution over the k chroma classes, decoded into\n"
+           "a*b* and joined with the gray image's own lightness.\n"
            "DATA_DIR is cifar-10-batches-py or cifar-10-batches-bin, as downloaded.\n\n"
            "Options (default in brackets):\n"
            "  -o, --out DIR          output folder [%s]\n"
+           "      --space rgb|lab    what the classes are: RGB colours or a*b* chroma [rgb]\n"
            "  -e, --epochs N         training epochs [%d]\n"
            "  -b, --batch N          mini-batch size [%d]\n"
            "      --lr X             peak learning rate [the network's: default 0.01,\n"
-           "                         skip 0.003, pixel 0.003, dense 0.001, a spec 0.01]\n"
+           "                         skip 0.003, pixel 0.003, dense 0.001, chroma 0.003,\n"
+           "                         a spec 0.01]\n"
            "      --optimizer NAME   adam or sgd (momentum 0.9) [adam]\n"
            "      --schedule NAME    constant or cosine [cosine]\n"
-           "  -k, --colors K         palette size, 2..64 [%d]\n"
+           "  -k, --colors K         palette size, 2..64 [4; Lab %d]\n"
            "      --sample F         share of the pixels k-means uses, 0 < F <= 1 [%g]\n"
            "      --kmeans-restarts N  k-means runs, the lowest inertia kept [%d]\n"
            "      --class C          class name or number 0..9, a comma list, or all [%s]\n"
            "      --val N            last N training images kept for validation [%d]\n"
            "  -t, --threads N        threads [all cores; OMP_NUM_THREADS honoured]\n"
            "      --seed N           seed of every random choice [%llu]\n"
-           "      --arch NAME|SPEC   network: %s, or a spec (README) [%s]\n"
+           "      --arch NAME|SPEC   network: %s, or a spec (README)\n"
+           "                         [default; Lab %s]\n"
+           "      --flip, --no-flip  mirror a random half of the training images each epoch\n"
+           "                         [off; Lab %s]\n"
+           "      --rebalance S      Lab: class rebalancing strength, 0 (none) to 1 [%g]\n"
+           "      --temperature T    Lab: decoding temperature, 0 = most likely class [%g]\n"
+           "      --scale N          predict, Lab: short side the chroma is predicted at,\n"
+           "                         0 = the picture's own [the training size]\n"
            "      --resume MODEL     continue training a saved model.bin\n"
            "  -q, --quiet            only the final summary\n"
            "  -h, --help             this help\n"
            "  -V, --version          the version\n\n"
            "Environment: COLORIZE_SIMD=scalar forces the portable kernels.\n",
-           program, program, program, program, d.out_dir, d.epochs, d.batch, d.k, d.sample,
-           d.restarts, d.class_spec, d.val, (unsigned long long)d.seed, nn_builtin_names(), d.arch);
+           program, program, program, program, d.out_dir, d.epochs, d.batch, LAB_DEFAULT_K,
+           d.sample, d.restarts, d.class_spec, d.val, (unsigned long long)d.seed,
+           nn_builtin_names(), LAB_DEFAULT_ARCH, LAB_DEFAULT_FLIP ? "on" : "off",
+           LAB_DEFAULT_REBALANCE, LAB_DEFAULT_TEMPERATURE);
 }
 
 /* ==== Parsing numbers: the whole string, within range, or a usage error ==== */
