@@ -6,13 +6,17 @@
  * The machine is shared, so its speed drifts: the thread counts take turns,
  * one pass of IMAGES images each per round, and a speed-up is the median over
  * RUNS rounds of the ratio within a round, so that a slow spell hits both
- * sides of a ratio rather than one. Times are medians over the rounds. */
+ * sides of a ratio rather than one. Times are medians over the rounds.
+ * GFLOP/s counts three times the forward FLOPs per image (forward, input
+ * gradient, weight gradient), beside the FMA peak of as many threads
+ * measured in this same binary. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn.h"
+#include "simd/gemm.h"
 #include "simd/simd.h"
 #include "util.h"
 
@@ -43,7 +47,11 @@ static double time_pass(network *net, int threads, const float *x, const uint8_t
 
 /* bench_train [MAX_THREADS [NETWORK]] */
 int main(int argc, char **argv) {
-    const char *archs[] = {"dense", "pixel", "skip", "default"};
+    /* each built-in at the palette size of its mode */
+    const struct {
+        const char *name;
+        int k;
+    } archs[] = {{"dense", 4}, {"pixel", 4}, {"skip", 4}, {"default", 4}, {"chroma", 32}};
     int max_threads = omp_get_num_procs();
     if (argc > 1) max_threads = atoi(argv[1]);
     if (max_threads < 1) max_threads = 1;
@@ -59,21 +67,31 @@ int main(int argc, char **argv) {
     rng_seed(&rng, 1);
     for (int i = 0; i < IMAGES * 1024; i++) {
         x[i] = rng_normal(&rng);
-        tg[i] = (uint8_t)rng_below(&rng, 4);
+        tg[i] = (uint8_t)rng_below(&rng, 4); /* valid for every k */
     }
     for (int i = 0; i < IMAGES; i++)
         order[i] = i;
     simd_flush_subnormals();
+    /* peak[c]: the summed FMA rate of counts[c] threads running the peak
+     * loop at once, best of 5 tries */
+    double peak[MAX_COUNTS] = {0};
+    for (int c = 0; c < n_counts; c++)
+        for (int try = 0; try < 5; try++) {
+            double sum = 0.0;
+#pragma omp parallel num_threads(counts[c]) reduction(+ : sum)
+            sum += simd_peak_gflops(0.1);
+            if (sum > peak[c]) peak[c] = sum;
+        }
     printf("training steps, batch %d, %s kernels; %d rounds of %d images per thread count, "
            "taken in turn; medians\n",
            BATCH, simd_path_name(simd_active()), RUNS, IMAGES);
-    printf("%-8s %7s %10s %10s %12s %14s\n", "network", "threads", "img/s", "GFLOP/s", "speed-up",
-           "epoch 4500 s");
+    printf("%-8s %3s %7s %10s %10s %7s %12s %14s\n", "network", "k", "threads", "img/s", "GFLOP/s",
+           "%peak", "speed-up", "epoch 4500 s");
     for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
-        if (argc > 2 && strcmp(argv[2], archs[a]) != 0) continue;
+        if (argc > 2 && strcmp(argv[2], archs[a].name) != 0) continue;
         network *net;
         char err[256];
-        if (nn_create(archs[a], 32, 32, 4, BATCH, &net, err, sizeof err) != 0) {
+        if (nn_create(archs[a].name, 32, 32, archs[a].k, BATCH, &net, err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }
@@ -90,8 +108,10 @@ int main(int argc, char **argv) {
         double flops = 3 * nn_forward_flops(net);
         for (int c = 0; c < n_counts; c++) {
             double ips = IMAGES / median(t[c], RUNS);
-            printf("%-8s %7d %10.0f %10.1f %11.2fx %14.2f\n", archs[a], counts[c], ips,
-                   flops * ips / 1e9, median(ratio[c], RUNS), 4500 / ips);
+            double gflops = flops * ips / 1e9;
+            printf("%-8s %3d %7d %10.0f %10.1f %7.1f %11.2fx %14.2f\n", archs[a].name, archs[a].k,
+                   counts[c], ips, gflops, 100 * gflops / peak[c], median(ratio[c], RUNS),
+                   4500 / ips);
         }
         nn_free(net);
     }
