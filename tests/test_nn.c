@@ -824,6 +824,8 @@ START_TEST(test_network_table) {
                         64 * 4 * 1024)},
         {"pixel", 2.0 * (25 * 64 * 1024 + 25 * 64 * 64 * 1024 + 64 * 32 * 1024 + 32 * 4 * 1024)},
         {"dense", 2.0 * (25 * 32 * 1024 + 25 * 32 * 64 * 256 + 4096 * 512 + 512 * 4096)},
+        {"chroma", 2.0 * (25 * 32 * 1024 + 25 * 32 * 32 * 256 + 33 * 64 * 1024 + 32 * 64 * 256 +
+                          64 * 4 * 1024)},
     };
     network *net;
     char err[256];
@@ -939,6 +941,76 @@ START_TEST(test_model_round_trip_and_damage) {
 }
 END_TEST
 
+/* A Lab model records its space, rebalancing and temperature (format
+ * version 2); an RGB model is still written as version 1, as before the Lab
+ * mode, and a version 2 header with a bad field is refused. */
+START_TEST(test_model_lab_fields) {
+    char dir[64], path[128], err[256];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    network *net, *back;
+    ck_assert(nn_create("chroma", 32, 32, 16, 2, &net, err, sizeof err) == 0);
+    nn_init_weights(net, 2);
+    nn_model_meta meta = {.k = 16,
+                          .space = SPACE_LAB,
+                          .mean = 0.4f,
+                          .std = 0.25f,
+                          .epochs = 1,
+                          .rebalance = 0.5f,
+                          .temperature = 0.38f};
+    for (int c = 0; c < 16; c++)
+        meta.centres[c][0] = (float)c, meta.centres[c][1] = -2.5f * c;
+    ck_assert_msg(nn_save(net, &meta, path, err, sizeof err) == 0, "%s", err);
+    nn_model_meta got;
+    ck_assert_msg(nn_load(path, 0, 0, 1, &back, &got, err, sizeof err) == 0, "%s", err);
+    ck_assert(got.space == SPACE_LAB && got.rebalance == 0.5f && got.temperature == 0.38f);
+    ck_assert(got.k == 16 && got.centres[15][1] == -37.5f);
+    nn_free(back);
+    uint8_t *bytes;
+    size_t len;
+    ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
+    uint32_t version;
+    memcpy(&version, bytes + 8, 4);
+    ck_assert_uint_eq(version, 2);
+    /* the fields sit after the step: space, rebalancing, temperature; a bad
+     * value with a good checksum is still refused */
+    size_t spec_len = strlen(net->spec);
+    size_t at = 8 + 4 * 4 + spec_len + 4 + 16 * 12 + 4 * 4 + 8;
+    const float bad_values[] = {-0.1f, 1.5f, NAN};
+    for (int i = 0; i < 4; i++) {
+        uint8_t *copy = malloc(len);
+        memcpy(copy, bytes, len);
+        if (i < 3)
+            memcpy(copy + at + 4, &bad_values[i], 4); /* rebalancing */
+        else
+            copy[at] = 7;                   /* no such space */
+        uint64_t h = 0xcbf29ce484222325ull; /* the checksum made good again */
+        for (size_t j = 0; j < len - 8; j++)
+            h = (h ^ copy[j]) * 0x100000001b3ull;
+        memcpy(copy + len - 8, &h, 8);
+        tu_write(dir, "bad.bin", copy, len);
+        char p[128];
+        snprintf(p, sizeof p, "%s/bad.bin", dir);
+        ck_assert_msg(nn_load(p, 0, 0, 1, &back, &got, err, sizeof err) != 0, "case %d loaded", i);
+        ck_assert_ptr_nonnull(strstr(err, "damaged model header"));
+        free(copy);
+    }
+    free(bytes);
+    /* RGB: version 1 */
+    meta.space = SPACE_RGB;
+    ck_assert(nn_save(net, &meta, path, err, sizeof err) == 0);
+    ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
+    memcpy(&version, bytes + 8, 4);
+    ck_assert_uint_eq(version, 1);
+    ck_assert(nn_load(path, 0, 0, 1, &back, &got, err, sizeof err) == 0);
+    ck_assert(got.space == SPACE_RGB && got.rebalance == 0 && got.temperature == 0);
+    nn_free(back);
+    free(bytes);
+    nn_free(net);
+    tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_divergence_stops_with_the_last_good_weights) {
     enum { N = 4, H = 8, W = 8 };
     float x[N * H * W];
@@ -994,6 +1066,7 @@ int main(void) {
     tcase_add_test(tc, test_network_table);
     tcase_add_test(tc, test_bad_specs_are_rejected);
     tcase_add_test(tc, test_model_round_trip_and_damage);
+    tcase_add_test(tc, test_model_lab_fields);
     tcase_add_test(tc, test_divergence_stops_with_the_last_good_weights);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
