@@ -83,8 +83,8 @@ int main(int argc, char **argv) {
     cifar_dataset ds;
     char err[512];
     if (cifar_load(path, "bird", 0, &ds, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
+        printf("bench_kmeans_ab: skipped: %s\n", err); // make bench runs on without the data
+        return 0;
     }
     size_t n = (size_t)(ds.n_train + ds.n_val + ds.n_test) * CIFAR_PIXELS;
     printf("chroma k-means benchmark: %zu bird pixels, %d threads, %s, median of %d runs\n", n,
