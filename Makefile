@@ -107,7 +107,7 @@ test-asan: $(BA)/colorize $(TESTS_A)
 # under emulation. test_kernels says it skipped its AVX2 comparisons when the
 # CPU has no AVX2; without that line the emulation did not hide AVX2.
 QEMU_NOAVX2  = qemu-x86_64 -cpu Nehalem
-NOAVX2_TESTS = $(B)/tests/test_kernels $(B)/tests/test_kmeans $(B)/tests/test_cli
+NOAVX2_TESTS = $(B)/tests/test_kernels $(B)/tests/test_kmeans $(B)/tests/test_kmeans_ab $(B)/tests/test_cli
 test-noavx2: colorize $(NOAVX2_TESTS)
 	@command -v qemu-x86_64 >/dev/null || { echo "test-noavx2 needs qemu-x86_64 (apt-get install qemu-user)"; exit 1; }
 	@RUNNER="$(QEMU_NOAVX2)" COLORIZE_BIN="$(QEMU_NOAVX2) ./colorize" CK_TIMEOUT_MULTIPLIER=20 \

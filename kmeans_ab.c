@@ -37,8 +37,8 @@
 #define FIXED       0x1p24 /* the coordinates' unit is 1 / FIXED */
 #define GRID_BITS   16     /* grid cells per axis: 2^16 over [-128, 128), side 2^-8 */
 #define ROOT_LEVEL  GRID_BITS
-#define LEAF_POINTS 32 /* a cell with more points is split */
-#define TASK_LEVEL  10 /* cells of side 4 (2^10 grid cells) are the parallel tasks */
+#define LEAF_POINTS 128 /* a cell with more points is split (measured: 64 to 256 are best) */
+#define TASK_LEVEL  10  /* cells of side 4 (2^10 grid cells) are the parallel tasks */
 #define POINT_BLOCK 256
 #define SEED_CHUNK  4096 /* points per chunk of the k-means++ running sums */
 #define MAX_TRIALS  8    /* greedy k-means++ candidates per centre: 2 + ln k */
@@ -73,8 +73,9 @@ typedef struct {
     uint32_t *keys;    // (n) Morton keys of their grid cells
     ab_node *nodes;    // (n_nodes) nodes[0] is the root
     int32_t n_nodes, cap_nodes;
-    int32_t max_tasks; /* nodes at TASK_LEVEL, and leaves above it */
-    uint64_t *chunk_w; // (n_chunks) weight per SEED_CHUNK points
+    int32_t max_tasks;     /* nodes at TASK_LEVEL, and leaves above it */
+    uint64_t *chunk_w;     // (n_chunks) weight per SEED_CHUNK points
+    float (*chunk_box)[4]; // (n_chunks) their box: least a*, most a*, least b*, most b*
     size_t n_chunks;
 } ab_set;
 
@@ -139,14 +140,15 @@ static void free_set(ab_set *s) {
     free(s->block);
     free(s->nodes);
     free(s->chunk_w);
+    free(s->chunk_box);
     memset(s, 0, sizeof *s);
 }
 
-// a new node (index) for the points [first, first + count), or -1 out of memory
+// the index of the first of how_many new consecutive nodes, or -1 out of memory
 static int32_t new_nodes(ab_set *s, int32_t how_many) {
     if (s->n_nodes + how_many > s->cap_nodes) {
-        // a first guess that is seldom outgrown: about n / 10 nodes are made
-        int32_t cap = s->cap_nodes ? 2 * s->cap_nodes : (int32_t)(s->n / 6) + 1024;
+        // a first guess seldom outgrown: the bird pixels' 1.6 M colours make n / 50 nodes
+        int32_t cap = s->cap_nodes ? 2 * s->cap_nodes : (int32_t)(s->n / 16) + 1024;
         ab_node *grown = s->nodes ? realloc(s->nodes, (size_t)cap * sizeof *grown)
                                   : alloc_big((size_t)cap * sizeof *grown);
         if (!grown) return -1;
@@ -268,10 +270,11 @@ static int build_set(void *block, size_t n, ab_set *s, char *err, size_t errlen)
     s->block = block;
     s->n_chunks = (n + SEED_CHUNK - 1) / SEED_CHUNK;
     s->chunk_w = malloc(s->n_chunks * sizeof *s->chunk_w);
+    s->chunk_box = malloc(s->n_chunks * sizeof *s->chunk_box);
     ab_record *rec = block, *tmp = alloc_big(n * sizeof *tmp);
     uint32_t *hist = malloc((size_t)omp_get_max_threads() * RADIX * sizeof *hist);
     int rc = -1;
-    if (s->chunk_w && tmp && hist) {
+    if (s->chunk_w && s->chunk_box && tmp && hist) {
         radix_pass(rec, tmp, n, 0, hist);
         radix_pass(tmp, rec, n, RADIX_BITS, hist);
         radix_pass(rec, tmp, n, 2 * RADIX_BITS, hist);
@@ -289,8 +292,13 @@ static int build_set(void *block, size_t n, ab_set *s, char *err, size_t errlen)
         for (size_t c = 0; c < s->n_chunks; c++) {
             size_t end = (c + 1) * SEED_CHUNK < n ? (c + 1) * SEED_CHUNK : n;
             uint64_t sum = 0;
-            for (size_t i = c * SEED_CHUNK; i < end; i++)
+            float *box = s->chunk_box[c];
+            box[0] = box[1] = s->a[c * SEED_CHUNK], box[2] = box[3] = s->b[c * SEED_CHUNK];
+            for (size_t i = c * SEED_CHUNK; i < end; i++) {
                 sum += s->w[i];
+                box[0] = fminf(box[0], s->a[i]), box[1] = fmaxf(box[1], s->a[i]);
+                box[2] = fminf(box[2], s->b[i]), box[3] = fmaxf(box[3], s->b[i]);
+            }
             s->chunk_w[c] = sum;
             s->n_points += sum;
         }
@@ -318,11 +326,15 @@ static int build_set(void *block, size_t n, ab_set *s, char *err, size_t errlen)
 /* Per Lloyd iteration: for each pair of centres (a, b), the terms of
  * |x-a|^2 - |x-b|^2 = sum 2 x (b - a) + a^2 - b^2, linear in x. */
 typedef struct {
+    double diff[2]; // b - a
+    double rise;    // sum of the positive parts of b - a
+    double base;    // a^2 - b^2
+} centre_pair;
+
+typedef struct {
     int k;
-    const float *centres;                       // (k,2)
-    double diff[KMEANS_MAX_K][KMEANS_MAX_K][2]; // b - a
-    double rise[KMEANS_MAX_K][KMEANS_MAX_K];    // sum of the positive parts of b - a
-    double base[KMEANS_MAX_K][KMEANS_MAX_K];    // a^2 - b^2
+    const float *centres;                         // (k,2)
+    centre_pair pair[KMEANS_MAX_K][KMEANS_MAX_K]; // [a][b]; a's row is one 2 KB run
 } centre_pairs;
 
 typedef struct {
@@ -337,13 +349,14 @@ static void pair_centres(const float *centres, int k, centre_pairs *cp) {
     for (int a = 0; a < k; a++)
         for (int b = 0; b < k; b++) {
             const float *ca = centres + 2 * a, *cb = centres + 2 * b;
-            cp->rise[a][b] = 0.0;
-            cp->base[a][b] = 0.0;
+            centre_pair *p = &cp->pair[a][b];
+            p->rise = 0.0;
+            p->base = 0.0;
             for (int d = 0; d < 2; d++) {
                 double diff = (double)cb[d] - ca[d];
-                cp->diff[a][b][d] = diff;
-                cp->rise[a][b] += diff > 0 ? diff : 0.0;
-                cp->base[a][b] += (double)ca[d] * ca[d] - (double)cb[d] * cb[d];
+                p->diff[d] = diff;
+                p->rise += diff > 0 ? diff : 0.0;
+                p->base += (double)ca[d] * ca[d] - (double)cb[d] * cb[d];
             }
         }
 }
@@ -352,9 +365,8 @@ static void pair_centres(const float *centres, int k, centre_pairs *cp) {
  * distance, from every point of the square [lo, lo + side]^2: the largest
  * |x-a|^2 - |x-b|^2 is at the corner taking the high side where b - a > 0. */
 static int dominated(const centre_pairs *cp, int a, int b, const double *lo, double side) {
-    const double *diff = cp->diff[a][b];
-    double worst =
-        2.0 * (lo[0] * diff[0] + lo[1] * diff[1]) + 2.0 * side * cp->rise[a][b] + cp->base[a][b];
+    const centre_pair *p = &cp->pair[a][b];
+    double worst = 2.0 * (lo[0] * p->diff[0] + lo[1] * p->diff[1]) + 2.0 * side * p->rise + p->base;
     return worst < -DIST_SLACK;
 }
 
@@ -363,8 +375,8 @@ static int dominated(const centre_pairs *cp, int a, int b, const double *lo, dou
  * how many. */
 static int filter_candidates(const centre_pairs *cp, const ab_node *nd, const uint8_t *cand,
                              int n_cand, uint8_t *keep, int *nearest) {
-    double side = ldexp(1.0, nd->level - 8);
-    double lo[2] = {-128.0 + ldexp(nd->u, -8), -128.0 + ldexp(nd->v, -8)};
+    double side = (double)(1u << nd->level) * 0x1p-8; // grid cells are 2^-8 wide
+    double lo[2] = {-128.0 + nd->u * 0x1p-8, -128.0 + nd->v * 0x1p-8};
     float mid[2] = {(float)(lo[0] + 0.5 * side), (float)(lo[1] + 0.5 * side)};
     int z = cand[0];
     float z_d = INFINITY;
@@ -460,9 +472,10 @@ static void assign_all(const ab_set *s, const centre_pairs *cp, lloyd_task *task
         ab_moments acc[KMEANS_MAX_K];
         memset(acc, 0, sizeof acc);
 #pragma omp for schedule(dynamic, 1) nowait
-        for (int32_t t = 0; t < n_tasks; t++)
+        for (int32_t t = 0; t < n_tasks; t++) {
             assign_node(s, tasks[t].node, cp, tasks[t].cand, tasks[t].n_cand, acc);
-            // Integer sums: the order in which threads add does not matter.
+        }
+        // Integer sums: the order in which threads add does not matter.
 #pragma omp critical(kmeans_ab_sums)
         for (int j = 0; j < k; j++)
             add_moments(&sums[j], &acc[j]);
@@ -600,26 +613,54 @@ static size_t locate(const ab_set *s, const uint32_t *d2, const uint64_t *chunk_
     return end - 1; // not reached: r < the total
 }
 
-// d2[i] = min(d2[i], d2 of point i to c) (first: overwrite); chunk_pot = sums of w * d2
-static void update_d2(const ab_set *s, const float *c, int first, uint32_t *d2,
-                      uint64_t *chunk_pot) {
-#pragma omp parallel for schedule(static)
+/* What k-means++ keeps: each point's d2 to its nearest centre so far, and per
+ * chunk the sum of w * d2 and the largest d2. */
+typedef struct {
+    uint32_t *d2;        // (n)
+    uint64_t *chunk_pot; // (n_chunks)
+    uint32_t *chunk_max; // (n_chunks)
+} seed_state;
+
+/* Whether no point of chunk ch can come nearer to c than its d2 already is:
+ * the least exact squared distance from c to the chunk's box, less the
+ * kernel's float rounding (4 roundings of 2^-24 relative; 2^-20 to spare), in
+ * the potential's units, is at least the chunk's largest d2. Points are in
+ * Morton order, so a chunk's box is small, and most chunks are far from a
+ * new centre. */
+static int chunk_unaffected(const ab_set *s, const seed_state *st, size_t ch, const float *c) {
+    const float *box = s->chunk_box[ch];
+    double da = fmax(fmax((double)box[0] - c[0], (double)c[0] - box[1]), 0.0);
+    double db = fmax(fmax((double)box[2] - c[1], (double)c[1] - box[3]), 0.0);
+    double d = (da * da + db * db) * (1.0 - 0x1p-20);
+    return (uint64_t)(fmin(d, 131072.0) * 8192.0) >= st->chunk_max[ch];
+}
+
+// d2[i] = min(d2[i], d2 of point i to c) (first: overwrite), and the chunks' sums and maxima
+static void update_d2(const ab_set *s, const float *c, int first, seed_state *st) {
+#pragma omp parallel for schedule(dynamic, 4)
     for (size_t ch = 0; ch < s->n_chunks; ch++) {
+        if (!first && chunk_unaffected(s, st, ch, c)) continue;
         size_t i = ch * SEED_CHUNK, count = s->n - i < SEED_CHUNK ? s->n - i : SEED_CHUNK;
-        chunk_pot[ch] = kmeans_ab_update_d2(s->a + i, s->b + i, s->w + i, d2 + i, count, c, first);
+        uint32_t *d2 = st->d2 + i, most = 0;
+        st->chunk_pot[ch] = kmeans_ab_update_d2(s->a + i, s->b + i, s->w + i, d2, count, c, first);
+        for (size_t j = 0; j < count; j++)
+            most = d2[j] > most ? d2[j] : most;
+        st->chunk_max[ch] = most;
     }
 }
 
 // pot[t] = sum of w * min(d2, d2 to cand[t]): the potential if point cand[t] were added
-static void trial_potentials(const ab_set *s, const uint32_t *d2, const size_t *cand, int n_cand,
+static void trial_potentials(const ab_set *s, const seed_state *st, const size_t *cand, int n_cand,
                              uint64_t *pot) {
     uint64_t p[MAX_TRIALS] = {0};
-#pragma omp parallel for schedule(static) reduction(+ : p[:MAX_TRIALS])
+#pragma omp parallel for schedule(dynamic, 4) reduction(+ : p[:MAX_TRIALS])
     for (size_t ch = 0; ch < s->n_chunks; ch++) {
         size_t i = ch * SEED_CHUNK, count = s->n - i < SEED_CHUNK ? s->n - i : SEED_CHUNK;
         for (int t = 0; t < n_cand; t++) {
             float c[2] = {s->a[cand[t]], s->b[cand[t]]};
-            p[t] += kmeans_ab_potential(s->a + i, s->b + i, s->w + i, d2 + i, count, c);
+            p[t] += chunk_unaffected(s, st, ch, c)
+                        ? st->chunk_pot[ch]
+                        : kmeans_ab_potential(s->a + i, s->b + i, s->w + i, st->d2 + i, count, c);
         }
     }
     memcpy(pot, p, sizeof p);
@@ -629,9 +670,8 @@ static size_t pick_by_weight(const ab_set *s, rng_state *rng) {
     return locate(s, NULL, s->chunk_w, rng_below(rng, s->n_points));
 }
 
-// centres (k,2) from k-means++; d2 (n) and chunk_pot (n_chunks) are scratch
-static void seed_centres(const ab_set *s, int k, rng_state *rng, float *centres, uint32_t *d2,
-                         uint64_t *chunk_pot) {
+// centres (k,2) from k-means++; st is scratch
+static void seed_centres(const ab_set *s, int k, rng_state *rng, float *centres, seed_state *st) {
     int trials = 2 + (int)log((double)k);
     if (trials > MAX_TRIALS) trials = MAX_TRIALS;
     size_t chosen = pick_by_weight(s, rng);
@@ -639,15 +679,15 @@ static void seed_centres(const ab_set *s, int k, rng_state *rng, float *centres,
         if (j > 0) {
             uint64_t total = 0;
             for (size_t c = 0; c < s->n_chunks; c++)
-                total += chunk_pot[c];
+                total += st->chunk_pot[c];
             if (total == 0) { // every pixel is a centre already
                 chosen = pick_by_weight(s, rng);
             } else {
                 size_t cand[MAX_TRIALS];
                 uint64_t pot[MAX_TRIALS];
                 for (int t = 0; t < trials; t++)
-                    cand[t] = locate(s, d2, chunk_pot, rng_below(rng, total));
-                trial_potentials(s, d2, cand, trials, pot);
+                    cand[t] = locate(s, st->d2, st->chunk_pot, rng_below(rng, total));
+                trial_potentials(s, st, cand, trials, pot);
                 int best = 0;
                 for (int t = 1; t < trials; t++)
                     if (pot[t] < pot[best]) best = t;
@@ -656,7 +696,7 @@ static void seed_centres(const ab_set *s, int k, rng_state *rng, float *centres,
         }
         centres[2 * j] = s->a[chosen];
         centres[2 * j + 1] = s->b[chosen];
-        if (j + 1 < k) update_d2(s, centres + 2 * j, j == 0, d2, chunk_pot);
+        if (j + 1 < k) update_d2(s, centres + 2 * j, j == 0, st);
     }
 }
 
@@ -682,26 +722,29 @@ static void sort_by_chroma(float (*centres)[3], int k) {
 typedef struct {
     centre_pairs *pairs;
     lloyd_task *tasks; // (max_tasks)
-    uint32_t *d2;      // (n) k-means++ distances
-    uint64_t *chunk_pot;
+    seed_state seed;
 } fit_scratch;
 
 static void free_scratch(fit_scratch *fs) {
     free(fs->pairs);
     free(fs->tasks);
-    free(fs->d2);
-    free(fs->chunk_pot);
+    free(fs->seed.d2);
+    free(fs->seed.chunk_pot);
+    free(fs->seed.chunk_max);
 }
 
 static int alloc_scratch(const ab_set *s, int seeding, fit_scratch *fs, char *err, size_t errlen) {
     memset(fs, 0, sizeof *fs);
     fs->pairs = malloc(sizeof *fs->pairs);
     fs->tasks = malloc((size_t)s->max_tasks * sizeof *fs->tasks);
+    seed_state *st = &fs->seed;
     if (seeding) {
-        fs->d2 = alloc_big(s->n * sizeof *fs->d2);
-        fs->chunk_pot = malloc(s->n_chunks * sizeof *fs->chunk_pot);
+        st->d2 = alloc_big(s->n * sizeof *st->d2);
+        st->chunk_pot = malloc(s->n_chunks * sizeof *st->chunk_pot);
+        st->chunk_max = malloc(s->n_chunks * sizeof *st->chunk_max);
     }
-    if (fs->pairs && fs->tasks && (!seeding || (fs->d2 && fs->chunk_pot))) return 0;
+    if (fs->pairs && fs->tasks && (!seeding || (st->d2 && st->chunk_pot && st->chunk_max)))
+        return 0;
     free_scratch(fs);
     return set_error(err, errlen, "k-means: out of memory for %zu a*b* points", s->n);
 }
@@ -715,7 +758,7 @@ static int fit_points(const ab_set *s, const kmeans_options *opt, rng_state *rng
     for (int run = 0; run < opt->restarts; run++) {
         float centres[KMEANS_MAX_K][2];
         double inertia, t0 = now_seconds();
-        seed_centres(s, opt->k, rng, &centres[0][0], fs.d2, fs.chunk_pot);
+        seed_centres(s, opt->k, rng, &centres[0][0], &fs.seed);
         double t1 = now_seconds();
         int it = lloyd(s, opt->k, &centres[0][0], opt->max_iterations, opt->tolerance, &inertia,
                        fs.pairs, fs.tasks);

@@ -58,8 +58,9 @@ static void time_fit(const uint8_t *rgb, size_t n, int k, kmeans_space space, in
         total[r] = 1e3 * res->seconds, prep[r] = 1e3 * p.prepare_seconds;
         seed[r] = 1e3 * p.seed_seconds, lloyd[r] = 1e3 * p.lloyd_seconds;
     }
-    printf("| %-3s | %2d | %8.1f | %7.1f | %7.1f | %8.1f | %10d | %9.3f | %.6e |\n",
-           space == KMEANS_AB ? "ab" : "rgb", k, median(total, runs), median(prep, runs),
+    double first = total[0]; // the process's first fit of this k: fresh memory, as colorize's
+    printf("| %-3s | %2d | %8.1f | %8.1f | %7.1f | %7.1f | %8.1f | %10d | %9.3f | %.6e |\n",
+           space == KMEANS_AB ? "ab" : "rgb", k, median(total, runs), first, median(prep, runs),
            median(seed, runs), median(lloyd, runs), res->iterations,
            median(lloyd, runs) / res->iterations, res->inertia);
 }
@@ -83,15 +84,16 @@ int main(int argc, char **argv) {
     cifar_dataset ds;
     char err[512];
     if (cifar_load(path, "bird", 0, &ds, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
+        printf("bench_kmeans_ab: skipped: %s\n", err); // make bench runs on without the data
+        return 0;
     }
     size_t n = (size_t)(ds.n_train + ds.n_val + ds.n_test) * CIFAR_PIXELS;
     printf("chroma k-means benchmark: %zu bird pixels, %d threads, %s, median of %d runs\n", n,
            omp_get_max_threads(), simd_path_name(simd_active()), runs);
-    printf("| sp  | k  | fit ms   | prep ms | seed ms | lloyd ms | iterations | ms/it     | "
-           "inertia      |\n|-----|----|----------|---------|---------|----------|------------|---"
-           "--------|--------------|\n");
+    printf(
+        "| sp  | k  | fit ms   | first ms | prep ms | seed ms | lloyd ms | iterations | ms/it  "
+        "   | inertia      |\n|-----|----|----------|----------|---------|---------|----------|--"
+        "----------|-----------|--------------|\n");
     kmeans_result ab[16];
     for (int q = 0; q < n_k; q++) {
         kmeans_result rgb;
