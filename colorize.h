@@ -16,7 +16,7 @@ enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_INTERRUPTED = 130 };
 
 /* The Lab mode's defaults, chosen by validation error and the look of the
  * pictures (README). */
-#define LAB_DEFAULT_K           32
+#define LAB_DEFAULT_K           16
 #define LAB_DEFAULT_ARCH        "chroma"
 #define LAB_DEFAULT_REBALANCE   0.5
 #define LAB_DEFAULT_TEMPERATURE 0.38

@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
     const struct {
         const char *name;
         int k;
-    } archs[] = {{"dense", 4}, {"pixel", 4}, {"skip", 4}, {"default", 4}, {"chroma", 32}};
+    } archs[] = {{"dense", 4}, {"pixel", 4}, {"skip", 4}, {"default", 4}, {"chroma", 16}};
     int max_threads = omp_get_num_procs();
     if (argc > 1) max_threads = atoi(argv[1]);
     if (max_threads < 1) max_threads = 1;
