@@ -176,6 +176,9 @@ FUZZ_TARGETS = pickle pnm model
 FUZZFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -fopenmp -ffp-contract=off \
             -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LIB_OBJS_F = $(LIB_SRCS:%.c=$(BF)/%.o)
+# Named only by pattern rules, the objects would count as intermediate and be
+# deleted after each link (and all rebuilt, slowly, for the next).
+.SECONDARY: $(LIB_OBJS_F)
 .PHONY: $(FUZZ_TARGETS:%=fuzz-%)
 
 fuzz: fuzz-$(FUZZ_TARGET)

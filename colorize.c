@@ -450,13 +450,27 @@ static int cmd_predict(int argc, char **argv) {
     return r;
 }
 
+/* What was printed must have arrived: standard output on a full disk is a
+ * failed write like any other. */
+static int check_stdout(int status) {
+    errno = 0;
+    int flushed = fflush(stdout) == 0;
+    if (flushed && !ferror(stdout)) return status;
+    /* an earlier write's reason is gone; the flush's is the same one */
+    say_error("standard output: %s", !flushed && errno ? strerror(errno) : "a write failed");
+    return status ? status : EXIT_RUN_FAILED;
+}
+
 int main(int argc, char **argv) {
     size_t len = 0;
     for (int i = 0; i < argc && len < sizeof command_line - 1; i++)
         len += (size_t)snprintf(command_line + len, sizeof command_line - len, "%s%s", i ? " " : "",
                                 argv[i]);
-    if (argc >= 2 && strcmp(argv[1], "info") == 0) return cmd_info(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "palette") == 0) return cmd_palette(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "predict") == 0) return cmd_predict(argc - 1, argv + 1);
-    return cmd_run(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "info") == 0)
+        return check_stdout(cmd_info(argc - 1, argv + 1));
+    if (argc >= 2 && strcmp(argv[1], "palette") == 0)
+        return check_stdout(cmd_palette(argc - 1, argv + 1));
+    if (argc >= 2 && strcmp(argv[1], "predict") == 0)
+        return check_stdout(cmd_predict(argc - 1, argv + 1));
+    return check_stdout(cmd_run(argc, argv));
 }

@@ -298,11 +298,15 @@ static void plan_reads(network *net, const int reads_inputs_of[], int overwrite[
  * whole batch. Image by image when an image's share is no larger than the
  * image's output, so that the extra traffic is small. Either order is
  * fixed: the thread count never changes a bit. */
-static void plan_parameters(network *net) {
+static int plan_parameters(network *net, char *err, size_t errlen) {
     size_t off = 0;
     for (int i = 0; i < net->n_layers; i++) {
         nn_layer *L = &net->layers[i];
         size_t fan_in = L->type->fan_in(L, &net->shapes[L->inputs[0]]);
+        /* A count that does not fit is no network anyone can hold. */
+        if (L->units && fan_in > NN_MAX_PARAMS / (size_t)L->units)
+            return set_error(err, errlen, "layer %d (%s) has more than 2^40 weights", i + 1,
+                             L->type->name);
         L->n_weights = fan_in * L->units;
         L->n_bias = fan_in ? (size_t)L->units : 0;
         L->w_offset = off;
@@ -310,8 +314,10 @@ static void plan_parameters(network *net) {
         off += L->n_weights + L->n_bias;
         L->grads_per_image = L->type->grads_per_image_ok &&
                              L->n_weights + L->n_bias <= nn_shape_size(net->shapes[L->output]);
+        if (off > NN_MAX_PARAMS) return set_error(err, errlen, "more than 2^40 parameters");
     }
     net->n_params = off;
+    return 0;
 }
 
 /* Tensor t shares its input's buffers (an in-place ReLU's output). */
@@ -383,8 +389,7 @@ static int plan_network(network *net, const char *spec, int h, int w, char *err,
         return -1;
     plan_fusion(net, consumers, reads_inputs_of);
     plan_reads(net, reads_inputs_of, overwrite);
-    plan_parameters(net);
-    return 0;
+    return plan_parameters(net, err, errlen);
 }
 
 int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
@@ -410,6 +415,22 @@ int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, netw
     }
     *out = net;
     return 0;
+}
+
+int nn_count_params(const char *spec_or_name, int h, int w, int k, size_t *n_params, char *err,
+                    size_t errlen) {
+    const char *spec = nn_builtin_spec(spec_or_name);
+    network *net = calloc(1, sizeof *net);
+    if (!net) return set_error(err, errlen, "out of memory");
+    net->k = k;
+    char why[256];
+    int rc = plan_network(net, spec ? spec : spec_or_name, h, w, why, sizeof why);
+    if (rc == 0)
+        *n_params = net->n_params;
+    else
+        set_error(err, errlen, "architecture '%s': %s", spec_or_name, why);
+    free(net);
+    return rc;
 }
 
 /* The plan of a spec for (h, w) inputs, without buffers; NULL if it does not parse. */

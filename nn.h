@@ -16,6 +16,7 @@
 #define NN_MAX_INPUTS  8 /* tensors a concat can join */
 #define NN_SPEC_MAX    512
 #define NN_MAX_CLASSES 64
+#define NN_MAX_PARAMS  ((size_t)1 << 40) /* far above any network, far below overflow */
 
 typedef struct {
     int h, w, c;
@@ -129,6 +130,11 @@ int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k);
  * fix its size: the product of its pooling strides (1 when the spec does not
  * parse at (h, w)). */
 int nn_side_multiple(const char *spec_or_name, int h, int w, int k);
+/* The parameter count nn_create would give, without building the network
+ * (so without its buffers); -1 with err set when the spec does not parse at
+ * (h, w) or would have more than NN_MAX_PARAMS parameters. */
+int nn_count_params(const char *spec_or_name, int h, int w, int k, size_t *n_params, char *err,
+                    size_t errlen);
 /* He initialisation (normal, std sqrt(2 / fan_in)), zero biases, from seed. */
 void nn_init_weights(network *net, uint64_t seed);
 

@@ -563,6 +563,8 @@ static int concat_shape(const nn_layer *L, const nn_shape *in, const layer_conte
         if (in[j].h != out->h || in[j].w != out->w)
             return set_error(err, errlen, "concat: tensors of %dx%d and %dx%d cannot be joined",
                              out->h, out->w, in[j].h, in[j].w);
+        if (in[j].c > (1 << 24) - out->c)
+            return set_error(err, errlen, "concat: more than 2^24 channels");
         out->c += in[j].c;
     }
     return 0;

@@ -125,6 +125,9 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
         take(br, spec, spec_len))
         return set_error(err, errlen, "%s: damaged model header", path);
     spec[spec_len] = 0;
+    for (uint32_t i = 0; i < spec_len; i++)
+        if (spec[i] < 0x20 || spec[i] > 0x7e)
+            return set_error(err, errlen, "%s: damaged model header (the architecture)", path);
     if (take(br, &k, 4) || k < 2 || k > 64 || take(br, meta->centres, (size_t)k * 12) ||
         take(br, &meta->mean, 4) || take(br, &meta->std, 4) || take(br, &epochs, 4) ||
         take(br, &optimizer, 4) || take(br, step, 8))
@@ -170,12 +173,20 @@ int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int 
                    ? set_error(err, errlen, "%s: not a colorize model file", path)
                    : set_error(err, errlen, "%s: damaged or truncated model (checksum mismatch)",
                                path);
-    char spec[NN_SPEC_MAX];
+    char spec[NN_SPEC_MAX], why[400];
     int th = 0, tw = 0;
     int64_t step = 0;
     uint64_t n_params = 0;
+    size_t planned = 0;
     network *net = NULL;
     int rc = model_read_header(&br, path, &th, &tw, spec, meta, &step, &n_params, err, errlen);
+    /* The parameters must be there before anything is allocated for them. */
+    if (rc == 0 && nn_count_params(spec, th, tw, meta->k, &planned, why, sizeof why) != 0)
+        rc = set_error(err, errlen, "%s: %s", path, why);
+    if (rc == 0 && (n_params != planned || (br.len - br.pos) % (3 * sizeof(float)) != 0 ||
+                    (br.len - br.pos) / (3 * sizeof(float)) != n_params))
+        rc = set_error(err, errlen,
+                       "%s: damaged model (parameter count does not match the architecture)", path);
     if (rc == 0 && h == 0) h = th, w = tw;
     /* A dense layer's weights fix the image size. */
     if (rc == 0 && (h != th || w != tw) && nn_fixes_input_size(spec, th, tw, meta->k))
@@ -183,10 +194,10 @@ int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int 
             set_error(err, errlen,
                       "%s: this network has a dense layer and accepts %dx%d images only, not %dx%d",
                       path, tw, th, w, h);
-    if (rc == 0) rc = nn_create(spec, h, w, meta->k, batch_cap, &net, err, errlen);
-    if (rc == 0 && (n_params != net->n_params || br.len - br.pos != 3 * n_params * sizeof(float)))
-        rc = set_error(err, errlen,
-                       "%s: damaged model (parameter count does not match the architecture)", path);
+    if (rc == 0 && nn_create(spec, h, w, meta->k, batch_cap, &net, why, sizeof why) != 0)
+        rc = set_error(err, errlen, "%s: %s", path, why);
+    if (rc == 0 && net->n_params != n_params) /* only a dense layer's count depends on the size */
+        rc = set_error(err, errlen, "%s: the parameter count changes at %dx%d", path, w, h);
     if (rc == 0) {
         take(&br, net->params, n_params * sizeof(float));
         take(&br, net->opt_m, n_params * sizeof(float));

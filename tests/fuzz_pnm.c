@@ -3,6 +3,7 @@
  * that names the file; a success holds as many pixels as it says. */
 #include "image.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)sum;
         image_free(&img);
     } else if (strncmp(err, "fuzz.pnm: ", 10) != 0 || strchr(err, '\n') || img.pixels) {
-        abort(); /* a failure says why, in one line naming the file, and keeps nothing */
+        /* a failure says why, in one line naming the file, and keeps nothing */
+        fprintf(stderr, "bad failure: '%s'\n", err);
+        abort();
     }
     free(buf);
     return 0;

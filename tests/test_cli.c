@@ -859,6 +859,20 @@ START_TEST(test_full_output_folder) {
 }
 END_TEST
 
+/* Standard output on a full disk: exit 1 and the reason, not silence. */
+START_TEST(test_full_standard_output) {
+    char cmd[1024], path[300];
+    snprintf(path, sizeof path, "%s/said", root);
+    snprintf(cmd, sizeof cmd, "%s info %s --val 4 >/dev/full 2>'%s'", tu_binary(), bin_dir, path);
+    int st = system(cmd), code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    size_t len;
+    char *said = slurp(root, "said", &len);
+    ck_assert_msg(code == 1, "exit status %d: %s", code, said);
+    ck_assert_str_eq(said, "colorize: standard output: No space left on device\n");
+    free(said);
+}
+END_TEST
+
 /* Writing into a read-only folder: predict exits 1, a run refuses the folder
  * before any work (exit 2), each naming the path and "Permission denied". As
  * root (whom permission bits do not stop) the program runs as the user nobody. */
@@ -915,6 +929,7 @@ int main(void) {
     tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
     tcase_add_test(tc, test_full_output_folder);
     tcase_add_test(tc, test_read_only_folder);
+    tcase_add_test(tc, test_full_standard_output);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -1011,6 +1011,75 @@ START_TEST(test_model_lab_fields) {
 }
 END_TEST
 
+/* The bytes of a model file with its architecture replaced by spec and the
+ * checksum made good again; *len in and out. */
+static uint8_t *model_with_spec(const uint8_t *bytes, size_t *len, const char *spec) {
+    uint32_t old_len, new_len = (uint32_t)strlen(spec);
+    memcpy(&old_len, bytes + 20, 4);
+    size_t n = *len - old_len + new_len;
+    uint8_t *copy = malloc(n);
+    memcpy(copy, bytes, 20);
+    memcpy(copy + 20, &new_len, 4);
+    memcpy(copy + 24, spec, new_len);
+    memcpy(copy + 24 + new_len, bytes + 24 + old_len, *len - 24 - old_len);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t j = 0; j < n - 8; j++)
+        h = (h ^ copy[j]) * 0x100000001b3ull;
+    memcpy(copy + n - 8, &h, 8);
+    *len = n;
+    return copy;
+}
+
+/* What the model fuzzer (tests/fuzz_model.c) found, with good checksums: an
+ * architecture that does not parse was reported without the file's name; a
+ * control character in it would split the message; and a layer far larger
+ * than the file's parameters made the loader ask for terabytes before it
+ * counted them. Each is now one line naming the file, before any buffer. */
+START_TEST(test_model_damage_found_by_fuzzing) {
+    char dir[64], path[128], err[512];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    network *net, *back;
+    ck_assert(nn_create("conv5:2 relu@c1 maxpool:2 upsample concat:input,c1,prev pixel:k softmax",
+                        4, 4, 2, 1, &net, err, sizeof err) == 0);
+    nn_model_meta meta = {.k = 2, .mean = 0.4f, .std = 0.25f}, got;
+    ck_assert_msg(nn_save(net, &meta, path, err, sizeof err) == 0, "%s", err);
+    nn_free(net);
+    uint8_t *bytes;
+    size_t len;
+    ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
+    const struct {
+        const char *spec, *says;
+    } cases[] = {
+        {"conv5:2 relu@c1 maxpool:2 upsample concat:i@put,c1,prev pixel:k softmax",
+         "no tensor labelled 'i'"},
+        {"conv5:2 relu@c1 maxpool:2 upsample\nconcat:input,c1,prev pixel:k softmax",
+         "damaged model header"},
+        {"conv5:2 relu@c1 maxpool:2 upsample concat:input,c1,prev pixel:16777216 pixel:k softmax",
+         "parameter count does not match"},
+        /* 2^36 parameters: 1 TB of buffers */
+        {"dense:16777216 dense:4096 dense:32 softmax", "parameter count does not match"},
+        {"pixel:16777216 concat:prev,prev pixel:k softmax", "more than 2^24 channels"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = len;
+        uint8_t *copy = model_with_spec(bytes, &n, cases[i].spec);
+        tu_write(dir, "bad.bin", copy, n);
+        free(copy);
+        char p[128];
+        snprintf(p, sizeof p, "%s/bad.bin", dir);
+        back = (network *)1;
+        ck_assert_msg(nn_load(p, 0, 0, 1, &back, &got, err, sizeof err) != 0, "case %zu loaded", i);
+        ck_assert_ptr_null(back);
+        ck_assert_msg(strncmp(err, p, strlen(p)) == 0 && strstr(err, cases[i].says) &&
+                          !strchr(err, '\n'),
+                      "case %zu: '%s'", i, err);
+    }
+    free(bytes);
+    tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_divergence_stops_with_the_last_good_weights) {
     enum { N = 4, H = 8, W = 8 };
     float x[N * H * W];
@@ -1067,6 +1136,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_specs_are_rejected);
     tcase_add_test(tc, test_model_round_trip_and_damage);
     tcase_add_test(tc, test_model_lab_fields);
+    tcase_add_test(tc, test_model_damage_found_by_fuzzing);
     tcase_add_test(tc, test_divergence_stops_with_the_last_good_weights);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
