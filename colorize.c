@@ -7,7 +7,8 @@
  *
  * This file owns the command line and everything the user sees; the library
  * files return errors and never print. Exit status: 0 done, 1 failure while
- * running, 2 bad command line or bad input, 130 interrupted. */
+ * running, 2 bad command line or bad input, 128 + N stopped by signal N (130
+ * Ctrl-C, 143 SIGTERM, 129 SIGHUP). */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -203,7 +204,10 @@ static int parse_option(int c, const char *arg, options *o) {
         if (!arg[0]) return usage_error("--out: the folder name is empty");
         o->out_dir = arg;
         break;
-    case 'e': r = parse_int("--epochs", arg, 1, 100000, &o->epochs); break;
+    case 'e':
+        o->epochs_given = 1;
+        r = parse_int("--epochs", arg, 1, 100000, &o->epochs);
+        break;
     case 'b': r = parse_int("--batch", arg, 1, 4096, &o->batch); break;
     case 'k': r = parse_int("--colors", arg, 2, KMEANS_MAX_K, &o->k); break;
     case 't': r = parse_int("--threads", arg, 1, 1024, &o->threads); break;

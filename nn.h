@@ -214,6 +214,21 @@ void nn_reset_optimiser(network *net);
 /* What the classes are: RGB colours (the seed's task) or a*b* chroma. */
 typedef enum { SPACE_RGB, SPACE_LAB } colour_space;
 
+/* The training plan a model records after every epoch, so that a run
+ * killed part way can be finished exactly as if it had never stopped: the
+ * learning-rate schedule spans the plan's epochs from its first step, and
+ * epoch e's shuffle and flips depend on (seed, e) alone. */
+typedef struct {
+    int first_epoch; /* epochs the model had when the plan began */
+    int epochs;      /* the plan's length; 0: no plan recorded (format 1 and 2 files) */
+    long first_step; /* the optimiser step at which its schedule began */
+    uint64_t seed;
+    int batch;
+    float lr; /* peak */
+    nn_schedule schedule;
+    int flip;
+} nn_plan;
+
 /* Everything needed to use a trained network again (model.bin). */
 typedef struct {
     int k;
@@ -224,6 +239,7 @@ typedef struct {
     nn_optimizer optimizer; /* whose state the model holds */
     float rebalance;        /* SPACE_LAB: the class rebalancing it was trained with */
     float temperature;      /* SPACE_LAB: the decoding's default temperature */
+    nn_plan plan;
 } nn_model_meta;
 
 int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,

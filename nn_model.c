@@ -5,11 +5,12 @@
  *   "CLRZMODL" u32 version, u32 h, u32 w, u32 spec length, spec bytes,
  *   u32 k, k*3 f32 palette, f32 mean, f32 std, u32 epochs, u32 optimiser
  *   (0 Adam, 1 SGD), i64 step,
- *   [version 2: u32 colour space (0 RGB, 1 Lab), f32 rebalancing, f32 temperature]
+ *   [version >= 2: u32 colour space (0 RGB, 1 Lab), f32 rebalancing, f32 temperature]
+ *   [version 3: the plan: u32 first epoch, u32 epochs, i64 first step, u64 seed,
+ *    u32 batch, f32 peak learning rate, u32 schedule (0 constant, 1 cosine), u32 flip]
  *   u64 n_params, then params, Adam/momentum m, v (n_params f32 each),
  *   and u64 FNV-1a of every byte before it.
- * Version 1 files (RGB only) still load. An RGB model is written as version
- * 1, so the seed's task writes the same bytes as before the Lab mode.
+ * Versions 1 (RGB only) and 2 (no plan) still load.
  * Written in a measure-then-write pass, atomically; read with a specific
  * message for each kind of damage. */
 #include <math.h>
@@ -24,7 +25,7 @@
 #endif
 
 static const char model_magic[8] = {'C', 'L', 'R', 'Z', 'M', 'O', 'D', 'L'};
-enum { MODEL_VERSION_RGB = 1, MODEL_VERSION = 2 };
+enum { MODEL_VERSION_OLDEST = 1, MODEL_VERSION = 3 };
 
 static uint64_t fnv1a(const uint8_t *p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -51,8 +52,7 @@ static void put_u32(byte_writer *bw, uint32_t v) {
 static void model_serialise(const network *net, const nn_model_meta *meta, byte_writer *bw) {
     uint32_t spec_len = (uint32_t)strlen(net->spec);
     put(bw, model_magic, 8);
-    int version = meta->space == SPACE_RGB ? MODEL_VERSION_RGB : MODEL_VERSION;
-    put_u32(bw, (uint32_t)version);
+    put_u32(bw, MODEL_VERSION);
     put_u32(bw, (uint32_t)net->shapes[0].h);
     put_u32(bw, (uint32_t)net->shapes[0].w);
     put_u32(bw, spec_len);
@@ -65,11 +65,19 @@ static void model_serialise(const network *net, const nn_model_meta *meta, byte_
     put_u32(bw, (uint32_t)meta->optimizer);
     int64_t step = net->step;
     put(bw, &step, 8);
-    if (version >= 2) {
-        put_u32(bw, (uint32_t)meta->space);
-        put(bw, &meta->rebalance, 4);
-        put(bw, &meta->temperature, 4);
-    }
+    put_u32(bw, (uint32_t)meta->space);
+    put(bw, &meta->rebalance, 4);
+    put(bw, &meta->temperature, 4);
+    const nn_plan *p = &meta->plan;
+    int64_t first_step = p->first_step;
+    put_u32(bw, (uint32_t)p->first_epoch);
+    put_u32(bw, (uint32_t)p->epochs);
+    put(bw, &first_step, 8);
+    put(bw, &p->seed, 8);
+    put_u32(bw, (uint32_t)p->batch);
+    put(bw, &p->lr, 4);
+    put_u32(bw, (uint32_t)p->schedule);
+    put_u32(bw, (uint32_t)p->flip);
     uint64_t n = net->n_params;
     put(bw, &n, 8);
     put(bw, net->params, n * sizeof(float));
@@ -110,6 +118,21 @@ static int take(byte_reader *br, void *out, size_t n) {
     return 0;
 }
 
+static int read_plan(byte_reader *br, nn_plan *p) {
+    uint32_t first_epoch, epochs, batch, schedule, flip;
+    int64_t first_step;
+    if (take(br, &first_epoch, 4) || take(br, &epochs, 4) || take(br, &first_step, 8) ||
+        take(br, &p->seed, 8) || take(br, &batch, 4) || take(br, &p->lr, 4) ||
+        take(br, &schedule, 4) || take(br, &flip, 4))
+        return -1;
+    if (first_epoch > 1000000000 || epochs > 1000000000 || first_step < 0 || batch > 1 << 20 ||
+        !(p->lr >= 0 && p->lr <= 1e6f) || schedule > SCHED_COSINE || flip > 1)
+        return -1;
+    p->first_epoch = (int)first_epoch, p->epochs = (int)epochs, p->first_step = (long)first_step;
+    p->batch = (int)batch, p->schedule = (nn_schedule)schedule, p->flip = (int)flip;
+    return 0;
+}
+
 /* Reads the header up to the parameter count; checks what can be checked. */
 static int model_read_header(byte_reader *br, const char *path, int *h, int *w, char *spec,
                              nn_model_meta *meta, int64_t *step, uint64_t *n_params, char *err,
@@ -118,9 +141,9 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
     uint32_t version = 0, uh = 0, uw = 0, spec_len = 0, k = 0, epochs = 0, optimizer = 0;
     if (take(br, magic, 8) || memcmp(magic, model_magic, 8) != 0)
         return set_error(err, errlen, "%s: not a colorize model file", path);
-    if (take(br, &version, 4) || version < MODEL_VERSION_RGB || version > MODEL_VERSION)
+    if (take(br, &version, 4) || version < MODEL_VERSION_OLDEST || version > MODEL_VERSION)
         return set_error(err, errlen, "%s: model format version %u, this program reads %d to %d",
-                         path, version, MODEL_VERSION_RGB, MODEL_VERSION);
+                         path, version, MODEL_VERSION_OLDEST, MODEL_VERSION);
     if (take(br, &uh, 4) || take(br, &uw, 4) || take(br, &spec_len, 4) || spec_len >= NN_SPEC_MAX ||
         take(br, spec, spec_len))
         return set_error(err, errlen, "%s: damaged model header", path);
@@ -135,6 +158,9 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
         (take(br, &space, 4) || space > SPACE_LAB || take(br, &meta->rebalance, 4) ||
          take(br, &meta->temperature, 4) || !(meta->rebalance >= 0 && meta->rebalance <= 1) ||
          !(meta->temperature >= 0 && isfinite(meta->temperature))))
+        return set_error(err, errlen, "%s: damaged model header", path);
+    memset(&meta->plan, 0, sizeof meta->plan);
+    if (version >= 3 && read_plan(br, &meta->plan) != 0)
         return set_error(err, errlen, "%s: damaged model header", path);
     if (take(br, n_params, 8)) return set_error(err, errlen, "%s: damaged model header", path);
     meta->space = (colour_space)space;

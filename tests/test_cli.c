@@ -535,8 +535,10 @@ static void wait_for(pid_t pid, const char *log, const char *path, const char *n
 
 /* SIGINT, then the exit status; -1 if it had not ended within seconds (times
  * the multiplier) and was killed, 128 + N if signal N ended it. */
-static int interrupt(pid_t pid, double seconds) {
-    ck_assert_int_eq(kill(pid, SIGINT), 0);
+/* Sends sig and waits for the program to end; its exit status, 128 + the
+ * signal if a signal ended it, or -1 if it did not end in time. */
+static int stop_with(pid_t pid, int sig, double seconds) {
+    ck_assert_int_eq(kill(pid, sig), 0);
     double limit = seconds * time_scale(), t0 = now_seconds();
     int status;
     while (waitpid(pid, &status, WNOHANG) != pid) {
@@ -553,9 +555,9 @@ static int interrupt(pid_t pid, double seconds) {
 /* The epochs the program says it kept when interrupted, or -1. */
 static int epochs_kept(const char *log) {
     char *text = read_text(log);
-    const char *at = strstr(text, "interrupted after ");
+    const char *at = strstr(text, "stopped by Interrupt after ");
     int n = -1;
-    if (at) sscanf(at, "interrupted after %d epochs", &n);
+    if (at) sscanf(at, "stopped by Interrupt after %d epochs", &n);
     free(text);
     return n;
 }
@@ -571,7 +573,7 @@ START_TEST(test_interrupt_keeps_completed_work) {
     snprintf(args, sizeof args, "%s -o %s --epochs 100000 --val 4 -q -t 2", bin_dir, o);
     pid_t pid = start(args, log);
     wait_for(pid, log, tsv, NULL, 60);
-    int code = interrupt(pid, 60);
+    int code = stop_with(pid, SIGINT, 60);
     char *text = read_text(log);
     ck_assert_msg(code == 130, "exit status %d, not 130; log:\n%s", code, text);
     free(text);
@@ -641,7 +643,7 @@ START_TEST(test_interrupt_in_the_first_epoch_still_writes_a_model) {
     snprintf(args, sizeof args, "%s -o %s --batch 1 --epochs 5 --val 4 -t 2 --sample 0.1", many, o);
     pid_t pid = start(args, log);
     wait_for(pid, log, log, "     total", 120);
-    int code = interrupt(pid, 120);
+    int code = stop_with(pid, SIGINT, 120);
     char *text = read_text(log);
     ck_assert_msg(code == 130, "exit status %d, not 130; log:\n%s", code, text);
     ck_assert_msg(epochs_kept(log) == 0 && !strstr(text, "epoch   1/"),
@@ -819,6 +821,81 @@ START_TEST(test_lab_bad_options) {
 }
 END_TEST
 
+/* ==== Killed runs, resumed; one run per folder ==== */
+
+/* errors.tsv of dir without its seconds columns */
+static char *tsv_without_seconds(const char *dir) {
+    size_t len;
+    char *tsv = slurp(dir, "errors.tsv", &len);
+    strip_seconds(tsv);
+    return tsv;
+}
+
+START_TEST(test_killed_runs_resume_byte_identical) {
+    char many[300], whole[256], o[256], log[300], model[300], args[1024];
+    /* 1496 images in batches of 4: epochs long enough that a signal sent as
+     * the first checkpoint appears lands in the second epoch */
+    write_many_birds(root, 300, many, sizeof many);
+    const char *common = "--batch 4 --val 4 -t 2 --sample 0.1 -q";
+    snprintf(whole, sizeof whole, "%s/whole", root);
+    ck_assert_msg(run("%s %s --epochs 3 -o %s", many, common, whole) == 0, "%s", err);
+    size_t len_a, len_b;
+    char *model_a = slurp(whole, "model.bin", &len_a), *tsv_a = tsv_without_seconds(whole);
+    const int sigs[2] = {SIGKILL, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        snprintf(o, sizeof o, "%s/killed%d", root, i);
+        snprintf(log, sizeof log, "%s/killed%d.log", root, i);
+        snprintf(model, sizeof model, "%s/model.bin", o);
+        snprintf(args, sizeof args, "%s %s --epochs 3 -o %s", many, common, o);
+        pid_t pid = start(args, log);
+        wait_for(pid, log, model, NULL, 120);
+        int code = stop_with(pid, sigs[i], 120);
+        char *text = read_text(log);
+        ck_assert_msg(code == 128 + sigs[i], "signal %d: exit status %d; log:\n%s", sigs[i], code,
+                      text);
+        free(text);
+        /* the rest of the plan, without --epochs: the same bytes as the run never stopped */
+        ck_assert_msg(run("%s %s --resume %s -o %s", many, common, model, o) == 0, "%s", err);
+        char *model_b = slurp(o, "model.bin", &len_b), *tsv_b = tsv_without_seconds(o);
+        ck_assert_msg(len_a == len_b && memcmp(model_a, model_b, len_a) == 0,
+                      "signal %d: the resumed model differs from the whole run's", sigs[i]);
+        ck_assert_str_eq(tsv_a, tsv_b);
+        free(model_b);
+        free(tsv_b);
+    }
+    /* a finished plan has nothing left to do without --epochs */
+    ck_assert_int_eq(run("%s %s --resume %s -o %s", many, common, model, o), 2);
+    ck_assert_ptr_nonnull(strstr(err, "finished its plan of 3 epochs"));
+    free(model_a);
+    free(tsv_a);
+}
+END_TEST
+
+START_TEST(test_one_run_per_folder) {
+    char o[256], args[1024], log[300], tsv[300];
+    snprintf(o, sizeof o, "%s/locked", root);
+    snprintf(log, sizeof log, "%s/locked.log", root);
+    snprintf(tsv, sizeof tsv, "%s/errors.tsv", o);
+    snprintf(args, sizeof args, "%s -o %s --epochs 100000 --val 4 -q -t 2", bin_dir, o);
+    pid_t pid = start(args, log);
+    wait_for(pid, log, tsv, NULL, 60);
+    /* a second run into the folder a live run is writing is refused */
+    ck_assert_int_eq(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, o), 2);
+    ck_assert_msg(strstr(err, "another colorize run (pid ") && count(err, "\n") == 1, "%s", err);
+    /* SIGHUP stops it as Ctrl-C does, with every output */
+    int code = stop_with(pid, SIGHUP, 60);
+    ck_assert_int_eq(code, 128 + SIGHUP);
+    char *text = read_text(log);
+    ck_assert_msg(strstr(text, "stopped by Hangup after") && strstr(text, "outputs written"), "%s",
+                  text);
+    free(text);
+    size_t len;
+    free(slurp(o, "summary.txt", &len));
+    /* the lock of a run that has ended never blocks */
+    ck_assert_msg(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, o) == 0, "%s", err);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -833,6 +910,8 @@ int main(void) {
     tcase_add_test(tc, test_threads_give_identical_results);
     tcase_add_test(tc, test_lab_run_outputs);
     tcase_add_test(tc, test_lab_bad_options);
+    tcase_add_test(tc, test_killed_runs_resume_byte_identical);
+    tcase_add_test(tc, test_one_run_per_folder);
     tcase_add_test(tc, test_interrupt_keeps_completed_work);
     tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
     suite_add_tcase(s, tc);
