@@ -3,7 +3,8 @@
 #   make test       Check suite, then again under ASan+UBSan (leaks on)
 #   make test-noavx2  SIMD and end-to-end tests on an emulated CPU without AVX2
 #   make bench      kernel and training benchmarks
-#   make fuzz       libFuzzer target for the pickle reader (clang)
+#   make fuzz       libFuzzer on the pickle reader (clang); fuzz-pnm, fuzz-model the
+#                   PGM/PPM reader and the model file
 #   make coverage   the Check suite built with gcov; per-file line coverage of the
 #                   library, and every line no test reaches in build-cov/uncovered.txt
 #   make run        build, fetch CIFAR-10 if DATA is absent, run the task
@@ -163,29 +164,45 @@ export COVERAGE_AWK
 bench: colorize $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
-FUZZ_SRCS = tests/fuzz_pickle.c cifar.c pickle.c util.c
-fuzz: $(B)/fuzz_pickle
-	@mkdir -p $(B)/fuzz-corpus
-	$(B)/fuzz_pickle -max_total_time=$${FUZZ_SECONDS:-600} -print_final_stats=1 $(B)/fuzz-corpus tests/fuzz-seeds
+# libFuzzer targets (clang), each a tests/fuzz_NAME.c over the whole library
+# built with ASan and UBSan in build-fuzz: pickle (the dataset readers), pnm
+# (the PGM/PPM reader), model (the model file). `make fuzz` runs FUZZ_TARGET
+# (pickle unless given) for FUZZ_SECONDS (600); `make fuzz-pnm` names one.
+# Each grows its corpus in build-fuzz/corpus-NAME from tests/fuzz-seeds/NAME,
+# on one core; crashes are written to build-fuzz/.
+BF = build-fuzz
+FUZZ_TARGET ?= pickle
+FUZZ_TARGETS = pickle pnm model
+FUZZFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -fopenmp -ffp-contract=off \
+            -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LIB_OBJS_F = $(LIB_SRCS:%.c=$(BF)/%.o)
+.PHONY: $(FUZZ_TARGETS:%=fuzz-%)
 
-$(B)/fuzz_pickle: $(FUZZ_SRCS) cifar.h pickle.h util.h
-	@mkdir -p $(B)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $(FUZZ_SRCS) -lm
+fuzz: fuzz-$(FUZZ_TARGET)
 
-# Downloads only when DATA is the default and absent; unpacks into a
+$(FUZZ_TARGETS:%=fuzz-%): fuzz-%: $(BF)/fuzz_%
+	@mkdir -p $(BF)/corpus-$*
+	OMP_NUM_THREADS=1 $(BF)/fuzz_$* -max_total_time=$${FUZZ_SECONDS:-600} -print_final_stats=1 \
+	  -artifact_prefix=$(BF)/$*- $(BF)/corpus-$* tests/fuzz-seeds/$*
+
+$(BF)/%.o: %.c $(wildcard *.h simd/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZFLAGS) -fsanitize=fuzzer-no-link $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c -o $@ $<
+
+$(BF)/fuzz_%: tests/fuzz_%.c $(LIB_OBJS_F)
+	@mkdir -p $(BF)
+	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJS_F) -lm
+
+# Downloads only when DATA is the default and absent (tools/fetch_cifar.sh):
+# the archive's MD5 is checked before it is unpacked, and it is unpacked in a
 # temporary folder first, so a broken download leaves nothing half-there.
 DEFAULT_DATA = cifar-10-batches-py
 DATA ?= $(DEFAULT_DATA)
 CIFAR_URL = https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz
+CIFAR_MD5 = c58f30108f718f92721af3b95e74349a
 run: colorize
 	@if [ ! -d "$(DATA)" ] && [ "$(DATA)" = "$(DEFAULT_DATA)" ]; then \
-	  echo "fetching $(CIFAR_URL)"; \
-	  rm -rf .cifar-download && mkdir .cifar-download && \
-	  { if command -v curl >/dev/null; then curl -fL -o .cifar-download/c.tar.gz $(CIFAR_URL); \
-	    else wget -O .cifar-download/c.tar.gz $(CIFAR_URL); fi; } && \
-	  tar xzf .cifar-download/c.tar.gz -C .cifar-download && \
-	  mv .cifar-download/$(DEFAULT_DATA) $(DEFAULT_DATA) && rm -rf .cifar-download \
-	  || { echo "download failed"; rm -rf .cifar-download; exit 1; }; \
+	  sh tools/fetch_cifar.sh $(CIFAR_URL) $(CIFAR_MD5) $(DEFAULT_DATA) || exit 1; \
 	fi
 	./colorize $(RUNFLAGS) $(DATA)
 
@@ -197,4 +214,4 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
-	rm -rf $(B) $(BA) $(BC) colorize
+	rm -rf $(B) $(BA) $(BC) $(BF) colorize

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Largest width or height read or made here: above any sheet the program
  * draws (100 rows at scale 5 is 16404 pixels high), small enough that
@@ -180,19 +179,22 @@ static int pnm_parse(pnm_cursor *c, image *img) {
     return plain ? pnm_read_plain(c, maxval, img) : pnm_read_binary(c, maxval, img);
 }
 
+int image_parse_pnm(const uint8_t *data, size_t size, const char *name, image *img, char *err,
+                    size_t errlen) {
+    memset(img, 0, sizeof *img);
+    pnm_cursor c = {.data = data, .size = size, .path = name, .err = err, .errlen = errlen};
+    int rc = pnm_parse(&c, img);
+    if (rc != 0) image_free(img);
+    return rc;
+}
+
 int image_read_pnm(const char *path, image *img, char *err, size_t errlen) {
     memset(img, 0, sizeof *img);
-    /* read_file on a folder or a pipe would ask for an absurd buffer or block. */
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return set_error(err, errlen, "%s: not a regular file", path);
     uint8_t *data;
     size_t size;
     if (read_file(path, &data, &size, err, errlen) != 0) return -1;
-    pnm_cursor c = {.data = data, .size = size, .path = path, .err = err, .errlen = errlen};
-    int rc = pnm_parse(&c, img);
+    int rc = image_parse_pnm(data, size, path, img, err, errlen);
     free(data);
-    if (rc != 0) image_free(img);
     return rc;
 }
 
@@ -208,10 +210,7 @@ int image_write_pnm(const char *path, const image *img, char *err, size_t errlen
     if (atomic_open(&af, path, err, errlen) != 0) return -1;
     size_t bytes = (size_t)img->width * (size_t)img->height * (size_t)img->channels;
     fprintf(af.f, "P%c\n%d %d\n255\n", img->channels == 1 ? '5' : '6', img->width, img->height);
-    if (fwrite(img->pixels, 1, bytes, af.f) != bytes) {
-        atomic_abort(&af);
-        return set_error(err, errlen, "%s: write failed", path);
-    }
+    fwrite(img->pixels, 1, bytes, af.f); /* a failure is the commit's to report */
     return atomic_commit(&af, err, errlen);
 }
 

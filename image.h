@@ -24,6 +24,9 @@ void image_free(image *img);
 /* Reads a PGM or PPM file, binary (P5/P6) or plain (P2/P3), comments allowed,
  * maxval 1..65535 (scaled to 0..255). Any other content is an error naming the file. */
 int image_read_pnm(const char *path, image *img, char *err, size_t errlen);
+/* The same on bytes in memory; name stands for the file in errors. */
+int image_parse_pnm(const uint8_t *data, size_t size, const char *name, image *img, char *err,
+                    size_t errlen);
 /* Writes P5 for one channel, P6 for three. */
 int image_write_pnm(const char *path, const image *img, char *err, size_t errlen);
 

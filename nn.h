@@ -248,5 +248,8 @@ int nn_save(const network *net, const nn_model_meta *meta, const char *path, cha
  * means the size it was trained on. */
 int nn_load(const char *path, int h, int w, int batch_cap, network **net, nn_model_meta *meta,
             char *err, size_t errlen);
+/* The same on the file's bytes in memory; path names it in errors. */
+int nn_load_buffer(const uint8_t *data, size_t len, const char *path, int h, int w, int batch_cap,
+                   network **net, nn_model_meta *meta, char *err, size_t errlen);
 
 #endif

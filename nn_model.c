@@ -99,7 +99,7 @@ int nn_save(const network *net, const nn_model_meta *meta, const char *path, cha
     atomic_file af;
     int rc = atomic_open(&af, path, err, errlen);
     if (rc == 0) {
-        fwrite(bw.buf, 1, bw.len, af.f);
+        fwrite(bw.buf, 1, bw.len, af.f); /* a failure is the commit's to report */
         rc = atomic_commit(&af, err, errlen);
     }
     free(bw.buf);
@@ -181,16 +181,21 @@ int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_mod
     uint8_t *buf;
     size_t len;
     if (read_file(path, &buf, &len, err, errlen) != 0) return -1;
+    int rc = nn_load_buffer(buf, len, path, h, w, batch_cap, out, meta, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int w, int batch_cap,
+                   network **out, nn_model_meta *meta, char *err, size_t errlen) {
+    *out = NULL;
     byte_reader br = {buf, len >= 8 ? len - 8 : 0, 0};
     uint64_t stored;
-    if (len < 8 || (memcpy(&stored, buf + len - 8, 8), stored != fnv1a(buf, len - 8))) {
-        int rc = len >= 8 && memcmp(buf, model_magic, 8) != 0
-                     ? set_error(err, errlen, "%s: not a colorize model file", path)
-                     : set_error(err, errlen, "%s: damaged or truncated model (checksum mismatch)",
-                                 path);
-        free(buf);
-        return rc;
-    }
+    if (len < 8 || (memcpy(&stored, buf + len - 8, 8), stored != fnv1a(buf, len - 8)))
+        return len >= 8 && memcmp(buf, model_magic, 8) != 0
+                   ? set_error(err, errlen, "%s: not a colorize model file", path)
+                   : set_error(err, errlen, "%s: damaged or truncated model (checksum mismatch)",
+                               path);
     char spec[NN_SPEC_MAX];
     int th = 0, tw = 0;
     int64_t step = 0;
@@ -217,6 +222,5 @@ int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_mod
     } else {
         nn_free(net);
     }
-    free(buf);
     return rc;
 }

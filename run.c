@@ -116,15 +116,17 @@ static int prepare_out_dir(const char *dir) {
         return -1;
     }
     snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') continue;
+    /* Each folder on the way, so that an error names the one that failed. */
+    for (char *p = path + (path[0] != 0);; p++) {
+        if (*p != '/' && *p) continue;
+        char c = *p;
         *p = 0;
-        mkdir(path, 0777);
-        *p = '/';
-    }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        say_error("%s: cannot create the output folder: %s", dir, strerror(errno));
-        return -1;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            say_error("%s: cannot create the output folder: %s", path, strerror(errno));
+            return -1;
+        }
+        if (!c) break;
+        *p = c;
     }
     path_join(path, sizeof path, dir, ".colorize-probe", NULL, 0);
     FILE *f = fopen(path, "w");

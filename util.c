@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -88,69 +89,133 @@ int path_join(char *path, size_t len, const char *dir, const char *name, char *e
 int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t errlen) {
     *data = NULL;
     *size = 0;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (fstat refuses it). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (stat(path, &st) != 0)
-        return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return set_error(err, errlen, "%s: not a regular file", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return set_error(err, errlen, "%s: cannot seek: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return set_error(err, errlen, "%s: cannot open: %s", path, strerror(e));
     }
-    long len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size >= SIZE_MAX) {
+        close(fd);
         return set_error(err, errlen, "%s: not a regular file", path);
     }
-    uint8_t *buf = malloc(len > 0 ? (size_t)len : 1);
+    size_t len = (size_t)st.st_size, got = 0;
+    uint8_t *buf = malloc(len > 0 ? len : 1);
     if (!buf) {
-        fclose(f);
-        return set_error(err, errlen, "%s: out of memory for %ld bytes", path, len);
+        close(fd);
+        return set_error(err, errlen, "%s: out of memory for %zu bytes", path, len);
     }
-    size_t got = fread(buf, 1, (size_t)len, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed || got != (size_t)len) {
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return set_error(err, errlen, "%s: read error: %s", path, strerror(e));
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != len) {
         free(buf);
-        return set_error(err, errlen, "%s: read error", path);
+        return set_error(err, errlen, "%s: read error: the file shrank to %zu of %zu bytes", path,
+                         got, len);
     }
     *data = buf;
-    *size = (size_t)len;
+    *size = len;
     return 0;
+}
+
+/* The atomic file's stream writes through here, so that the reason for the
+ * first write that fails is kept: stdio's ferror says only that one did.
+ * After a failure nothing more is written (a short count tells stdio). */
+static ssize_t atomic_stream_write(void *cookie, const char *buf, size_t n) {
+    atomic_file *af = cookie;
+    size_t done = 0;
+    while (done < n && !af->write_errno) {
+        ssize_t w = write(af->fd, buf + done, n - done);
+        if (w > 0)
+            done += (size_t)w;
+        else if (w == 0)
+            af->write_errno = EIO; /* a regular file never writes nothing */
+        else if (errno != EINTR)
+            af->write_errno = errno;
+    }
+    return (ssize_t)done;
 }
 
 int atomic_open(atomic_file *af, const char *path, char *err, size_t errlen) {
+    af->f = NULL;
+    af->fd = -1;
+    af->write_errno = 0;
     if (strlen(path) >= sizeof af->path) return set_error(err, errlen, "%s: path too long", path);
     strcpy(af->path, path);
     snprintf(af->tmp_path, sizeof af->tmp_path, "%s.tmp", path);
-    af->f = fopen(af->tmp_path, "wb");
-    if (!af->f)
-        return set_error(err, errlen, "%s: cannot write: %s", af->tmp_path, strerror(errno));
+    af->fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (af->fd < 0) return set_error(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    af->f = fopencookie(af, "w", (cookie_io_functions_t){.write = atomic_stream_write});
+    if (!af->f) {
+        int e = errno;
+        atomic_abort(af);
+        return set_error(err, errlen, "%s: cannot write: %s", path, strerror(e));
+    }
     return 0;
 }
 
+/* A rename is on disk only once the folder that holds it is. A folder that
+ * cannot be opened for reading cannot be synced either: nothing to do. */
+static int sync_folder_of(const char *path) {
+    char dir[sizeof((atomic_file *)0)->path];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = 0; /* "/name" is in "/" */
+    else
+        *slash = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int e = fsync(fd) != 0 && errno != EINVAL ? errno : 0;
+    close(fd);
+    return e;
+}
+
 int atomic_commit(atomic_file *af, char *err, size_t errlen) {
-    /* The first failure's errno; a write error seen only by ferror has none. */
+    /* The first failure's reason; a stream error without a failed write
+     * (none is known to happen) reads as an I/O error. */
     int e = 0;
-    if (ferror(af->f)) e = EIO;
-    if (fflush(af->f) != 0 && !e) e = errno;
-    if (fclose(af->f) != 0 && !e) e = errno;
+    if (fflush(af->f) != 0 || ferror(af->f)) e = af->write_errno ? af->write_errno : EIO;
+    if (fclose(af->f) != 0 && !e) e = af->write_errno ? af->write_errno : EIO;
     af->f = NULL;
+    /* EINVAL: a file system that cannot sync (nothing to do). */
+    if (!e && fsync(af->fd) != 0 && errno != EINVAL) e = errno;
+    if (close(af->fd) != 0 && !e) e = errno;
+    af->fd = -1;
     if (e) {
         unlink(af->tmp_path);
         return set_error(err, errlen, "%s: write failed: %s", af->path, strerror(e));
     }
     if (rename(af->tmp_path, af->path) != 0) {
-        int e = errno;
+        e = errno;
         unlink(af->tmp_path);
         return set_error(err, errlen, "%s: cannot rename into place: %s", af->path, strerror(e));
     }
+    if ((e = sync_folder_of(af->path)) != 0)
+        return set_error(err, errlen, "%s: written, but its folder could not be synced: %s",
+                         af->path, strerror(e));
     return 0;
 }
 
 void atomic_abort(atomic_file *af) {
     if (af->f) fclose(af->f);
+    if (af->fd >= 0) close(af->fd);
     af->f = NULL;
+    af->fd = -1;
     unlink(af->tmp_path);
 }

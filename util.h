@@ -33,13 +33,21 @@ double now_seconds(void);
  * dir if it does not fit in len bytes. */
 int path_join(char *path, size_t len, const char *dir, const char *name, char *err, size_t errlen);
 
-/* Reads a whole file into a fresh buffer (caller frees). */
+/* Reads a whole regular file into a fresh buffer (caller frees). Errors name
+ * the file and the system's reason ("No such file or directory"). */
 int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t errlen);
 
-/* Atomic output: write to PATH.tmp, then rename over PATH on commit, so a
- * reader never sees a half-written file. */
+/* Atomic output: write through af->f into PATH.tmp, then atomic_commit
+ * flushes it, syncs it to disk, renames it over PATH and syncs the folder, so
+ * that PATH is always either the old file or the whole new one, even after a
+ * crash. Any failure removes PATH.tmp and names PATH and the system's reason
+ * ("No space left on device"): callers write without checking each call, and
+ * the commit reports the first write that failed. af->f records that write's
+ * errno in af itself, so an open atomic_file must not be copied or moved. */
 typedef struct {
     FILE *f;
+    int fd;
+    int write_errno; /* of the first failed write; 0 while none has */
     char path[4096];
     char tmp_path[4100];
 } atomic_file;
