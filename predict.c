@@ -27,10 +27,11 @@ struct predict_model {
     network *net; /* forward-only, at the training size: the weights every tile reads */
     nn_model_meta meta;
     int train_h, train_w;
-    int fixed;         /* a dense layer fixes the size: the training size only */
-    int multiple;      /* what the sides are padded to: the pooling's product */
-    int tiles;         /* whether it runs in tiles (nn_tile_geometry) */
-    int margin, align; /* nn_tile_geometry's */
+    int fixed;            /* a dense layer fixes the size: the training size only */
+    int multiple;         /* what the sides are padded to: the pooling's product */
+    int tiles;            /* whether it runs in tiles (nn_tile_geometry) */
+    int margin, align;    /* nn_tile_geometry's */
+    float lightness[256]; /* L* of each gray byte: lab_lightness_of_gray costs three pow */
 };
 
 /* ==== Resampling ==== */
@@ -78,6 +79,21 @@ static void gray_span(const image *in, int y, int x0, int n, float *dst) {
     else
         for (int i = 0; i < n; i++)
             dst[i] = in->pixels[at + i] / 255.0f;
+}
+
+/* L* of the pixels x0..x0+n-1 of row y, from the table of gray bytes when
+ * the picture is gray (the same floats: the same function of the same byte). */
+static void lightness_span(const predict_model *m, const image *in, int y, int x0, int n,
+                           float *L) {
+    size_t at = (size_t)y * in->width + x0;
+    if (in->channels == 1) {
+        for (int i = 0; i < n; i++)
+            L[i] = m->lightness[in->pixels[at + i]];
+        return;
+    }
+    gray_span(in, y, x0, n, L);
+    for (int i = 0; i < n; i++)
+        L[i] = lab_lightness_of_gray(L[i]);
 }
 
 /* Where a resize reads its rows: a plane of floats, or a picture's gray
@@ -211,6 +227,8 @@ int predict_model_load(const char *path, const predict_options *opt, predict_mod
     m->fixed = nn_fixes_input_size(spec, m->train_h, m->train_w, m->meta.k);
     m->multiple = m->fixed ? 1 : nn_side_multiple(spec, m->train_h, m->train_w, m->meta.k);
     m->tiles = !m->fixed && nn_tile_geometry(m->net, &m->margin, &m->align, NULL, 0) == 0;
+    for (int b = 0; b < 256; b++)
+        m->lightness[b] = lab_lightness_of_gray(b / 255.0f);
     *out = m;
     return 0;
 }
@@ -457,9 +475,7 @@ static void keep_row(const predict_model *m, job *j, int y, int x0, int n, const
     case PAINT_CHROMA: {
         float *ab = buf, *L = buf + 2 * (size_t)n;
         chroma_decode(q, (size_t)n, k, centres, j->temperature, ab);
-        gray_span(j->in, y, x0, n, L);
-        for (int p = 0; p < n; p++)
-            L[p] = lab_lightness_of_gray(L[p]);
+        lightness_span(m, j->in, y, x0, n, L);
         chroma_paint(L, ab, (size_t)n, j->rgb + 3 * at);
         break;
     }
@@ -536,23 +552,21 @@ static void run_tiles(const predict_model *m, const predict_tile_plan *plan, job
 
 /* Rows of a resized Lab picture: the chroma upsampled bilinearly, with each
  * pixel's own lightness. */
-static int paint_band(job *j, int band) {
+static int paint_band(const predict_model *m, job *j, int band) {
     int H = j->in->height, W = j->in->width;
     int y0 = band * BAND_ROWS, y1 = y0 + BAND_ROWS < H ? y0 + BAND_ROWS : H;
     float *ab = malloc(3 * (size_t)W * sizeof(float)), *L = ab + 2 * (size_t)W;
     if (!ab) return -1;
     for (int y = y0; y < y1; y++) {
         bilinear_row(j->ab, j->h, j->w, 2, y, H, ab, W);
-        gray_span(j->in, y, 0, W, L);
-        for (int x = 0; x < W; x++)
-            L[x] = lab_lightness_of_gray(L[x]);
+        lightness_span(m, j->in, y, 0, W, L);
         chroma_paint(L, ab, (size_t)W, j->rgb + 3 * (size_t)y * W);
     }
     free(ab);
     return 0;
 }
 
-static void paint_bands(const predict_tile_plan *plan, job *jobs, int n) {
+static void paint_bands(const predict_model *m, const predict_tile_plan *plan, job *jobs, int n) {
     int n_tasks = 0;
     for (int i = 0; i < n; i++)
         if (!jobs[i].failed && jobs[i].sink == KEEP_CHROMA)
@@ -571,7 +585,7 @@ static void paint_bands(const predict_tile_plan *plan, job *jobs, int n) {
             tasks[n_tasks++] = (task){i, b};
 #pragma omp parallel for schedule(dynamic, 1) num_threads(plan->threads) if (n_tasks > 1)
     for (int t = 0; t < n_tasks; t++)
-        if (paint_band(&jobs[tasks[t].job], tasks[t].part) != 0)
+        if (paint_band(m, &jobs[tasks[t].job], tasks[t].part) != 0)
             job_fail(&jobs[tasks[t].job], "out of memory for a band of rows");
     free(tasks);
 }
@@ -585,7 +599,7 @@ static void colour_jobs(const predict_model *m, const predict_options *opt, cons
     for (int i = 0; i < n; i++)
         start_job(m, &plan, opt, &in[i], out ? &out[i] : NULL, &jobs[i]);
     run_tiles(m, &plan, jobs, n);
-    paint_bands(&plan, jobs, n);
+    paint_bands(m, &plan, jobs, n);
 }
 
 int predict_images(const predict_model *m, const image *in, int n, const predict_options *opt,
