@@ -175,8 +175,9 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
     return 0;
 }
 
-int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_model_meta *meta,
-            char *err, size_t errlen) {
+/* nn_load, or nn_load_forward when forward_only. */
+static int load(const char *path, int h, int w, int batch_cap, int forward_only, network **out,
+                nn_model_meta *meta, char *err, size_t errlen) {
     *out = NULL;
     uint8_t *buf;
     size_t len;
@@ -209,18 +210,32 @@ int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int 
             set_error(err, errlen,
                       "%s: this network has a dense layer and accepts %dx%d images only, not %dx%d",
                       path, tw, th, w, h);
-    if (rc == 0) rc = nn_create(spec, h, w, meta->k, batch_cap, &net, err, errlen);
+    if (rc == 0)
+        rc = forward_only ? nn_create_forward(spec, h, w, meta->k, NULL, &net, err, errlen)
+                          : nn_create(spec, h, w, meta->k, batch_cap, &net, err, errlen);
     if (rc == 0 && (n_params != net->n_params || br.len - br.pos != 3 * n_params * sizeof(float)))
         rc = set_error(err, errlen,
                        "%s: damaged model (parameter count does not match the architecture)", path);
     if (rc == 0) {
         take(&br, net->params, n_params * sizeof(float));
-        take(&br, net->opt_m, n_params * sizeof(float));
-        take(&br, net->opt_v, n_params * sizeof(float));
+        if (!forward_only) {
+            take(&br, net->opt_m, n_params * sizeof(float));
+            take(&br, net->opt_v, n_params * sizeof(float));
+        }
         net->step = step;
         *out = net;
     } else {
         nn_free(net);
     }
     return rc;
+}
+
+int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_model_meta *meta,
+            char *err, size_t errlen) {
+    return load(path, h, w, batch_cap, 0, out, meta, err, errlen);
+}
+
+int nn_load_forward(const char *path, network **out, nn_model_meta *meta, char *err,
+                    size_t errlen) {
+    return load(path, 0, 0, 1, 1, out, meta, err, errlen);
 }

@@ -378,7 +378,7 @@ START_TEST(test_every_layer_kind_is_whole_and_tested) {
     for (int t = 0; t < n_layer_types; t++) {
         const layer_type *k = layer_types[t];
         ck_assert_msg(k->name && k->title && k->out_shape && k->fan_in && k->flops &&
-                          k->work_floats && k->describe && k->forward && k->backward,
+                          k->work_floats && k->reach && k->describe && k->forward && k->backward,
                       "layer kind %d (%s) has a missing entry", t, k->name ? k->name : "?");
         ck_assert_msg(layer_type_named(k->name) == k, "two kinds are named '%s'", k->name);
         ck_assert_msg(ref_kind(&(nn_layer){.type = k}) >= 0, "the reference has no '%s'", k->name);
