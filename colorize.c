@@ -265,6 +265,18 @@ static int parse_option(int c, const char *arg, options *o) {
     return r ? EXIT_BAD_INPUT : 0;
 }
 
+/* Says so when COLORIZE_SIMD asks for a path this build or CPU lacks, or
+ * names none, and which kernels run instead. */
+static void warn_about_simd_request(void) {
+    const char *env = getenv("COLORIZE_SIMD");
+    const int want = simd_requested();
+    if (!env || want == (int)simd_active()) return;
+    fprintf(stderr, "%s: warning: COLORIZE_SIMD=%s %s; running the %s kernels\n", program, env,
+            want < 0 ? "names no kernel path (scalar, portable, avx2)"
+                     : "is not available on this CPU or in this build",
+            simd_path_name(simd_active()));
+}
+
 int parse_command_line(int argc, char **argv, options *o, const char **operands, int positional,
                        const char *what) {
     opterr = 0;
@@ -291,6 +303,7 @@ int parse_command_line(int argc, char **argv, options *o, const char **operands,
         operands[i] = argv[optind + i];
     if (o->threads > 0) omp_set_num_threads(o->threads);
     simd_flush_subnormals();
+    warn_about_simd_request();
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* The program as a user meets it: `colorize info`, a whole run on a tiny
  * dataset in both layouts with every output checked, predict, resume, bad
- * command lines, thread-count determinism and Ctrl-C. */
+ * command lines, thread-count determinism, the palettes of another build
+ * (COLORIZE_REF_BIN) and Ctrl-C. */
 #include <signal.h>
 #include <stdarg.h>
 
@@ -466,6 +467,47 @@ START_TEST(test_threads_give_identical_results) {
 }
 END_TEST
 
+/* Drops the lines that start with `prefix` (a timing) from text, in place. */
+static void drop_lines(char *text, const char *prefix) {
+    char *w = text;
+    for (const char *r = text; *r;) {
+        const char *end = strchr(r, '\n');
+        size_t len = end ? (size_t)(end - r) + 1 : strlen(r);
+        if (strncmp(r, prefix, strlen(prefix)) != 0) memmove(w, r, len), w += len;
+        r += len;
+    }
+    *w = 0;
+}
+
+/* The program under test gives the same palettes as another build of it,
+ * $COLORIZE_REF_BIN (make test-aarch64: the emulated aarch64 program against
+ * the native x86-64 one): k-means is exact on every kernel path and machine.
+ * Everything but the timing line must match. */
+START_TEST(test_palette_matches_reference_binary) {
+    const char *ref = getenv("COLORIZE_REF_BIN");
+    if (!ref || !*ref) {
+        printf("test_palette_matches_reference_binary: skipped: COLORIZE_REF_BIN is not set\n");
+        return;
+    }
+    char *mine_bin = strdup(tu_binary());
+    const char *modes[] = {"", "--space lab -k 8", "--class all -k 6"};
+    for (int m = 0; m < 3; m++) {
+        ck_assert_int_eq(run("palette %s %s", bin_dir, modes[m]), 0);
+        char *mine = strdup(out);
+        setenv("COLORIZE_BIN", ref, 1);
+        int status = run("palette %s %s", bin_dir, modes[m]);
+        setenv("COLORIZE_BIN", mine_bin, 1);
+        ck_assert_int_eq(status, 0);
+        drop_lines(mine, "time");
+        drop_lines(out, "time");
+        ck_assert_msg(strcmp(mine, out) == 0, "palette %s: %s gives\n%s%s gives\n%s", modes[m],
+                      mine_bin, mine, ref, out);
+        free(mine);
+    }
+    free(mine_bin);
+}
+END_TEST
+
 /* ==== Ctrl-C, whatever the machine's speed ==== */
 
 /* CK_TIMEOUT_MULTIPLIER (1 when unset): sanitizer and emulated runs, which
@@ -831,6 +873,7 @@ int main(void) {
     tcase_add_test(tc, test_predict_and_resume);
     tcase_add_test(tc, test_bad_command_lines);
     tcase_add_test(tc, test_threads_give_identical_results);
+    tcase_add_test(tc, test_palette_matches_reference_binary);
     tcase_add_test(tc, test_lab_run_outputs);
     tcase_add_test(tc, test_lab_bad_options);
     tcase_add_test(tc, test_interrupt_keeps_completed_work);
