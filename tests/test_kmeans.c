@@ -497,11 +497,11 @@ START_TEST(test_quantise_avx2_matches_scalar) {
         ck_assert_int_eq(memcmp(a, b, n), 0);
         for (size_t len = 0; len < 40; len++) { // short runs and tails
             kmeans_nearest_rgb_scalar(rgb + 3 * 5, len, &pal.centres[0][0], pal.k, a);
-            AVX2_KERNEL(kmeans_nearest_rgb)(rgb + 3 * 5, len, &pal.centres[0][0], pal.k, b);
+            AVX2_FN(kmeans_nearest_rgb)(rgb + 3 * 5, len, &pal.centres[0][0], pal.k, b);
             ck_assert_int_eq(memcmp(a, b, len), 0);
         }
         kmeans_nearest_scalar(packed, n, &pal.centres[0][0], pal.k, a);
-        AVX2_KERNEL(kmeans_nearest)(packed, n, &pal.centres[0][0], pal.k, b);
+        AVX2_FN(kmeans_nearest)(packed, n, &pal.centres[0][0], pal.k, b);
         ck_assert_int_eq(memcmp(a, b, n), 0);
         for (size_t i = 0; i < n; i += 997) { // and both are the nearest centre
             double best = INFINITY;
@@ -541,9 +541,9 @@ START_TEST(test_potential_avx2_matches_scalar) {
         uint32_t c = (uint32_t)rng_below(&rng, 1u << 24);
         for (size_t len = n - 20; len <= n; len++)
             ck_assert_uint_eq(kmeans_potential_scalar(colours, weights, d2a, len, c),
-                              AVX2_KERNEL(kmeans_potential)(colours, weights, d2a, len, c));
+                              AVX2_FN(kmeans_potential)(colours, weights, d2a, len, c));
         uint64_t a = kmeans_update_d2_scalar(colours, weights, d2a, n, c, t == 0);
-        uint64_t b = AVX2_KERNEL(kmeans_update_d2)(colours, weights, d2b, n, c, t == 0);
+        uint64_t b = AVX2_FN(kmeans_update_d2)(colours, weights, d2b, n, c, t == 0);
         ck_assert_uint_eq(a, b);
         ck_assert_int_eq(memcmp(d2a, d2b, sizeof d2a), 0);
     }
@@ -622,9 +622,9 @@ static void check_nearest_everywhere(const uint8_t *rgb, size_t n, const float *
         kmeans_nearest_rgb_portable(px, m, centres, k, got);
         check_labels("kmeans_nearest_rgb_portable", k, off, got, w, m);
         if (avx2) {
-            AVX2_KERNEL(kmeans_nearest)(packed + off, m, centres, k, got);
+            AVX2_FN(kmeans_nearest)(packed + off, m, centres, k, got);
             check_labels("kmeans_nearest_avx2", k, off, got, w, m);
-            AVX2_KERNEL(kmeans_nearest_rgb)(px, m, centres, k, got);
+            AVX2_FN(kmeans_nearest_rgb)(px, m, centres, k, got);
             check_labels("kmeans_nearest_rgb_avx2", k, off, got, w, m);
         }
         for (int path = 0; path < SIMD_N_PATHS; path++) {

@@ -611,9 +611,9 @@ START_TEST(test_quantise_matches_brute_force) {
                 kmeans_nearest_ab_portable(a + off, b + off, len, centres, pal.k, got);
                 check_labels("kmeans_nearest_ab_portable", pal.k, off, got, want + off, len);
                 if (!avx2) continue;
-                AVX2_KERNEL(kmeans_nearest_lab)(lab + 3 * off, len, centres, pal.k, got);
+                AVX2_FN(kmeans_nearest_lab)(lab + 3 * off, len, centres, pal.k, got);
                 check_labels("kmeans_nearest_lab_avx2", pal.k, off, got, want + off, len);
-                AVX2_KERNEL(kmeans_nearest_ab)(a + off, b + off, len, centres, pal.k, got);
+                AVX2_FN(kmeans_nearest_ab)(a + off, b + off, len, centres, pal.k, got);
                 check_labels("kmeans_nearest_ab_avx2", pal.k, off, got, want + off, len);
             }
         for (int path = 0; path < SIMD_N_PATHS; path++) {
@@ -681,9 +681,8 @@ START_TEST(test_potentials) {
                                      const uint32_t *, size_t, const float *);
     typedef uint64_t (*update_fn)(const float *, const float *, const uint32_t *, uint32_t *,
                                   size_t, const float *, int);
-    const potential_fn potential[2] = {kmeans_ab_potential_portable,
-                                       AVX2_KERNEL(kmeans_ab_potential)};
-    const update_fn update[2] = {kmeans_ab_update_d2_portable, AVX2_KERNEL(kmeans_ab_update_d2)};
+    const potential_fn potential[2] = {kmeans_ab_potential_portable, AVX2_FN(kmeans_ab_potential)};
+    const update_fn update[2] = {kmeans_ab_update_d2_portable, AVX2_FN(kmeans_ab_update_d2)};
     for (int path = 0; path < 2; path++) {
         if (path == 1 && skip_without_avx2("test_potentials (AVX2 path)")) return;
         for (int t = 0; t < 4; t++) {

@@ -18,9 +18,9 @@
  * which is never called, since every AVX2 check skips first when
  * simd_avx2_supported() says no, as it always does there. */
 #if SIMD_HAVE_AVX2
-#define AVX2_KERNEL(name) name##_avx2
+#define AVX2_FN(name) name##_avx2
 #else
-#define AVX2_KERNEL(name) ((__typeof__(&name##_scalar))0)
+#define AVX2_FN(name) ((__typeof__(&name##_scalar))0)
 #endif
 
 /* A fresh folder under /tmp; the caller removes it with tu_rmtree. */
