@@ -272,6 +272,18 @@ static int parse_option(int c, const char *arg, options *o) {
     return r ? EXIT_BAD_INPUT : 0;
 }
 
+/* Says so when COLORIZE_SIMD asks for a path this build or CPU lacks, or
+ * names none, and which kernels run instead. */
+static void warn_about_simd_request(void) {
+    const char *env = getenv("COLORIZE_SIMD");
+    const int want = simd_requested();
+    if (!env || want == (int)simd_active()) return;
+    fprintf(stderr, "%s: warning: COLORIZE_SIMD=%s %s; running the %s kernels\n", program, env,
+            want < 0 ? "names no kernel path (scalar, portable, avx2)"
+                     : "is not available on this CPU or in this build",
+            simd_path_name(simd_active()));
+}
+
 /* The options in argv (getopt permutes, so options may follow operands);
  * optind is then the first operand. Returns 0, an exit status, or -1 for
  * "done, exit 0" (help, version). */
@@ -300,6 +312,7 @@ static int parse_options(int argc, char **argv, options *o) {
 static void apply_options(const options *o) {
     if (o->threads > 0) omp_set_num_threads(o->threads);
     simd_flush_subnormals();
+    warn_about_simd_request();
 }
 
 int parse_command_line(int argc, char **argv, options *o, const char **operands, int positional,

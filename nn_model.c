@@ -175,20 +175,10 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
     return 0;
 }
 
-/* nn_load, or nn_load_forward when forward_only. */
-static int load(const char *path, int h, int w, int batch_cap, int forward_only, network **out,
-                nn_model_meta *meta, char *err, size_t errlen) {
-    *out = NULL;
-    uint8_t *buf;
-    size_t len;
-    if (read_file(path, &buf, &len, err, errlen) != 0) return -1;
-    int rc = nn_load_buffer(buf, len, path, h, w, batch_cap, out, meta, err, errlen);
-    free(buf);
-    return rc;
-}
-
-int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int w, int batch_cap,
-                   network **out, nn_model_meta *meta, char *err, size_t errlen) {
+/* nn_load_buffer, or a forward-only network when forward_only. */
+static int load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int w,
+                       int batch_cap, int forward_only, network **out, nn_model_meta *meta,
+                       char *err, size_t errlen) {
     *out = NULL;
     byte_reader br = {buf, len >= 8 ? len - 8 : 0, 0};
     uint64_t stored;
@@ -228,6 +218,23 @@ int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int 
         nn_free(net);
     }
     return rc;
+}
+
+/* nn_load, or nn_load_forward when forward_only. */
+static int load(const char *path, int h, int w, int batch_cap, int forward_only, network **out,
+                nn_model_meta *meta, char *err, size_t errlen) {
+    *out = NULL;
+    uint8_t *buf;
+    size_t len;
+    if (read_file(path, &buf, &len, err, errlen) != 0) return -1;
+    int rc = load_buffer(buf, len, path, h, w, batch_cap, forward_only, out, meta, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int w, int batch_cap,
+                   network **out, nn_model_meta *meta, char *err, size_t errlen) {
+    return load_buffer(buf, len, path, h, w, batch_cap, 0, out, meta, err, errlen);
 }
 
 int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_model_meta *meta,

@@ -1052,8 +1052,8 @@ int main(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("nn");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_forward_matches_reference, SIMD_SCALAR, SIMD_AVX2 + 1);
-    tcase_add_loop_test(tc, test_backward_matches_finite_differences, SIMD_SCALAR, SIMD_AVX2 + 1);
+    tcase_add_loop_test(tc, test_forward_matches_reference, SIMD_SCALAR, SIMD_N_PATHS);
+    tcase_add_loop_test(tc, test_backward_matches_finite_differences, SIMD_SCALAR, SIMD_N_PATHS);
     tcase_add_test(tc, test_cases_take_every_path);
     tcase_add_test(tc, test_every_layer_kind_is_whole_and_tested);
     tcase_add_test(tc, test_smaller_batch_than_buffers);
