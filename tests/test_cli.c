@@ -940,251 +940,252 @@ START_TEST(test_one_run_per_folder) {
     free(slurp(o, "summary.txt", &len));
     /* the lock of a run that has ended never blocks */
     ck_assert_msg(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, o) == 0, "%s", err);
-    /* ==== When the system says no ==== */
+}
+END_TEST
 
-    /* A run whose output folder fills up: exit 1, the file named with the
-     * system's reason, and no temporary left. Everywhere, compare.ppm's
-     * temporary is a link to /dev/full (every write fails with ENOSPC); where the
-     * tests may mount one, the output folder is a 64 KiB tmpfs, too small for
-     * the model. */
-    START_TEST(test_full_output_folder) {
-        char o[256], link[300], tmps[256];
-        snprintf(o, sizeof o, "%s/full", root);
-        ck_assert_int_eq(mkdir(o, 0777), 0);
-        snprintf(link, sizeof link, "%s/compare.ppm.tmp", o);
-        ck_assert_int_eq(symlink("/dev/full", link), 0);
-        ck_assert_int_eq(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, o), 1);
-        ck_assert_msg(strstr(err, "/full/compare.ppm: write failed: No space left on device\n"),
-                      "%s", err);
-        tu_tmp_files(o, tmps, sizeof tmps);
-        ck_assert_msg(!tmps[0], "left behind: %s", tmps);
-        size_t len;
-        free(slurp(o, "model.bin", &len)); /* the other outputs are still written */
+/* ==== When the system says no ==== */
 
-        snprintf(mnt, sizeof mnt, "%s/tmpfs", root);
-        ck_assert_int_eq(mkdir(mnt, 0777), 0);
-        char why[256];
-        if (tu_mount_tmpfs(mnt, 64, why, sizeof why) != 0) {
-            printf("test_full_output_folder on a tmpfs: skipped: %s (needs root with "
-                   "CAP_SYS_ADMIN)\n",
-                   why);
-            mnt[0] = 0;
-            return;
-        }
-        ck_assert_int_eq(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, mnt), 1);
-        ck_assert_msg(strstr(err, mnt) && strstr(err, "No space left on device"), "%s", err);
-        tu_tmp_files(mnt, tmps, sizeof tmps);
-        ck_assert_msg(!tmps[0], "left behind: %s", tmps);
+/* A run whose output folder fills up: exit 1, the file named with the
+ * system's reason, and no temporary left. Everywhere, compare.ppm's
+ * temporary is a link to /dev/full (every write fails with ENOSPC); where the
+ * tests may mount one, the output folder is a 64 KiB tmpfs, too small for
+ * the model. */
+START_TEST(test_full_output_folder) {
+    char o[256], link[300], tmps[256];
+    snprintf(o, sizeof o, "%s/full", root);
+    ck_assert_int_eq(mkdir(o, 0777), 0);
+    snprintf(link, sizeof link, "%s/compare.ppm.tmp", o);
+    ck_assert_int_eq(symlink("/dev/full", link), 0);
+    ck_assert_int_eq(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, o), 1);
+    ck_assert_msg(strstr(err, "/full/compare.ppm: write failed: No space left on device\n"), "%s",
+                  err);
+    tu_tmp_files(o, tmps, sizeof tmps);
+    ck_assert_msg(!tmps[0], "left behind: %s", tmps);
+    size_t len;
+    free(slurp(o, "model.bin", &len)); /* the other outputs are still written */
+
+    snprintf(mnt, sizeof mnt, "%s/tmpfs", root);
+    ck_assert_int_eq(mkdir(mnt, 0777), 0);
+    char why[256];
+    if (tu_mount_tmpfs(mnt, 64, why, sizeof why) != 0) {
+        printf("test_full_output_folder on a tmpfs: skipped: %s (needs root with "
+               "CAP_SYS_ADMIN)\n",
+               why);
+        mnt[0] = 0;
+        return;
     }
-    END_TEST
+    ck_assert_int_eq(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, mnt), 1);
+    ck_assert_msg(strstr(err, mnt) && strstr(err, "No space left on device"), "%s", err);
+    tu_tmp_files(mnt, tmps, sizeof tmps);
+    ck_assert_msg(!tmps[0], "left behind: %s", tmps);
+}
+END_TEST
 
-    /* Writing into a read-only folder: predict exits 1, a run refuses the folder
-     * before any work (exit 2), each naming the path and "Permission denied". As
-     * root (whom permission bits do not stop) the program runs as the user nobody. */
-    START_TEST(test_read_only_folder) {
-        char ro[256], model[300], pic[300];
-        snprintf(ro, sizeof ro, "%s/ro", root);
-        snprintf(model, sizeof model, "%s/model.bin", root);
-        snprintf(pic, sizeof pic, "%s/in.pgm", root);
-        write_untrained_model(model);
-        tu_write(root, "in.pgm", "P5\n2 2\n255\n0123", 15);
-        ck_assert_int_eq(mkdir(ro, 0777), 0);
-        ck_assert_int_eq(chmod(ro, 0555), 0);
-        if (geteuid() == 0) {
-            if (system("setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null") !=
-                0) {
-                printf(
-                    "test_read_only_folder: skipped: running as root, and setpriv cannot run the "
-                    "program as the user nobody\n");
-                return;
-            }
-            ck_assert_int_eq(chmod(root, 0755), 0);
-            char as_nobody[4200];
-            snprintf(as_nobody, sizeof as_nobody,
-                     "setpriv --reuid=65534 --regid=65534 --clear-groups %s", tu_binary());
-            setenv("COLORIZE_BIN", as_nobody, 1);
-        }
-        ck_assert_int_eq(run("predict %s %s %s/out.ppm", model, pic, ro), 1);
-        ck_assert_msg(strstr(err, "/ro/out.ppm: cannot write: Permission denied\n"), "%s", err);
-        ck_assert_int_eq(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, ro), 2);
-        ck_assert_msg(strstr(err, "/ro: cannot write into the output folder: Permission denied\n"),
-                      "%s", err);
-        ck_assert_int_eq(run("%s -o %s/new/deeper --epochs 1 --val 4 -q", bin_dir, ro), 2);
-        ck_assert_msg(strstr(err, "/ro/new: cannot create the output folder: Permission denied\n"),
-                      "%s", err);
-        char tmps[256];
-        tu_tmp_files(ro, tmps, sizeof tmps);
-        ck_assert_str_eq(tmps, "");
-        /* ==== Predict in tiles, and many pictures at once ==== */
-
-        static int same_file(const char *a, const char *b) {
-            uint8_t *x, *y;
-            size_t nx, ny;
-            char e[256];
-            ck_assert_msg(read_file(a, &x, &nx, e, sizeof e) == 0, "%s", e);
-            ck_assert_msg(read_file(b, &y, &ny, e, sizeof e) == 0, "%s", e);
-            int same = nx == ny && memcmp(x, y, nx) == 0;
-            free(x);
-            free(y);
-            return same;
-        }
-
-        /* A picture wider than one tile's window at any thread count: coloured
-         * exactly as the whole picture is (check_predicted_colours runs the network
-         * on the whole of it), and the same bytes on 1, 2 and 3 threads. */
-        START_TEST(test_predict_in_tiles_on_any_threads) {
-            char model[300], pic[300], res[300], first[300];
-            snprintf(model, sizeof model, "%s/untrained.bin", root);
-            write_untrained_model(model);
-            write_picture("wide.pgm", 1001, 91, 1);
-            snprintf(pic, sizeof pic, "%s/wide.pgm", root);
-            snprintf(first, sizeof first, "%s/wide-1.ppm", root);
-            ck_assert_msg(run("predict -t 1 %s %s %s", model, pic, first) == 0, "%s", err);
-            check_predicted_colours(model, pic, first);
-            for (int t = 2; t <= 3; t++) {
-                snprintf(res, sizeof res, "%s/wide-%d.ppm", root, t);
-                ck_assert_msg(run("predict -t %d %s %s %s", t, model, pic, res) == 0, "%s", err);
-                ck_assert_msg(same_file(first, res), "-t %d colours differently from -t 1", t);
-            }
-        }
-        END_TEST
-
-        /* The names in a folder, sorted, space-separated. */
-        static void folder_names(const char *dir, char *names, size_t len) {
-            DIR *d = opendir(dir);
-            ck_assert_ptr_nonnull(d);
-            char list[16][256];
-            int n = 0;
-            for (struct dirent *e; (e = readdir(d)) && n < 16;)
-                if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")))
-                    snprintf(list[n++], sizeof list[0], "%s", e->d_name);
-            closedir(d);
-            qsort(list, (size_t)n, sizeof list[0], (int (*)(const void *, const void *))strcmp);
-            names[0] = 0;
-            for (int i = 0; i < n; i++)
-                snprintf(names + strlen(names), len - strlen(names), "%s%s", i ? " " : "", list[i]);
-        }
-
-        START_TEST(test_predict_many_pictures) {
-            char model[300], dir[300], sub[300], single[300], path[400];
-            snprintf(model, sizeof model, "%s/untrained.bin", root);
-            write_untrained_model(model);
-            write_picture("a.pgm", 48, 40, 1);
-            write_picture("b.ppm", 33, 17, 3);
-            /* damaged: the header promises more pixels than the file holds */
-            tu_write(root, "bad.pgm", "P5\n10 10\n255\nshort", 19);
-            snprintf(sub, sizeof sub, "%s/sub", root);
-            ck_assert_int_eq(mkdir(sub, 0777), 0);
-            tu_write(sub, "a.pgm", "P5\n2 2\n255\n0123", 15); /* a second a.ppm */
-            snprintf(dir, sizeof dir, "%s/coloured/deeper", root);
-            ck_assert_int_eq(
-                run("predict -t 2 %s %s/a.pgm %s/bad.pgm %s/b.ppm %s/missing.pgm %s/a.pgm -o %s",
-                    model, root, root, root, root, sub, dir),
-                1);
-            /* one line for each picture that failed, naming it */
-            ck_assert_msg(count(err, "\n") == 3, "%s", err);
-            ck_assert_msg(strstr(err, "bad.pgm") && strstr(err, "missing.pgm") &&
-                              strstr(err, "sub/a.pgm"),
-                          "%s", err);
-            char names[1024];
-            folder_names(dir, names, sizeof names);
-            ck_assert_str_eq(names, "a.ppm b.ppm");
-            /* each as the single form colours it */
-            const char *good[2] = {"a.pgm", "b.ppm"}, *out_names[2] = {"a.ppm", "b.ppm"};
-            for (int i = 0; i < 2; i++) {
-                char pic[300];
-                snprintf(pic, sizeof pic, "%s/%s", root, good[i]);
-                snprintf(single, sizeof single, "%s/single.ppm", root);
-                ck_assert_msg(run("predict %s %s %s", model, pic, single) == 0, "%s", err);
-                snprintf(path, sizeof path, "%s/%s", dir, out_names[i]);
-                ck_assert_msg(same_file(single, path), "%s differs from the single form's", path);
-                check_predicted_colours(model, pic, path);
-            }
-            /* all good: exit 0, and the output folder may exist already */
-            ck_assert_msg(run("predict %s %s/a.pgm %s/b.ppm -o %s", model, root, root, dir) == 0,
-                          "%s", err);
-            ck_assert_str_eq(err, "");
-            /* without -o, exactly MODEL IN OUT.ppm */
-            ck_assert_int_eq(run("predict %s %s/a.pgm", model, root), 2);
-            ck_assert_int_eq(run("predict %s %s/a.pgm %s/b.ppm %s/x.ppm", model, root, root, root),
-                             2);
-            ck_assert_int_eq(run("predict %s -o %s", model, dir), 2);
-        }
-        END_TEST
-
-        /* Runs colorize ARGS in a child and returns the peak resident memory, in
-         * kB, of the processes that child waited for; *status gets the exit status. */
-        static long peak_rss_kb(const char *args, int *status) {
-            int fd[2];
-            ck_assert_int_eq(pipe(fd), 0);
-            pid_t pid = fork();
-            ck_assert_int_ge(pid, 0);
-            if (pid == 0) {
-                close(fd[0]);
-                long v[2] = {tu_run(args, NULL, 0, NULL, 0), 0};
-                struct rusage ru;
-                getrusage(RUSAGE_CHILDREN, &ru);
-                v[1] = ru.ru_maxrss;
-                _exit(write(fd[1], v, sizeof v) == (ssize_t)sizeof v ? 0 : 1);
-            }
-            close(fd[1]);
-            long v[2] = {-1, -1};
-            ck_assert_int_eq(read(fd[0], v, sizeof v), (ssize_t)sizeof v);
-            close(fd[0]);
-            waitpid(pid, NULL, 0);
-            *status = (int)v[0];
-            return v[1];
-        }
-
-        /* A 12-megapixel picture is coloured in well under 300 MB. */
-        START_TEST(test_predict_a_large_picture_in_bounded_memory) {
-#ifdef __SANITIZE_ADDRESS__
-            printf(
-                "test_predict_a_large_picture_in_bounded_memory: skipped under AddressSanitizer, "
-                "whose shadow memory is not the program's\n");
+/* Writing into a read-only folder: predict exits 1, a run refuses the folder
+ * before any work (exit 2), each naming the path and "Permission denied". As
+ * root (whom permission bits do not stop) the program runs as the user nobody. */
+START_TEST(test_read_only_folder) {
+    char ro[256], model[300], pic[300];
+    snprintf(ro, sizeof ro, "%s/ro", root);
+    snprintf(model, sizeof model, "%s/model.bin", root);
+    snprintf(pic, sizeof pic, "%s/in.pgm", root);
+    write_untrained_model(model);
+    tu_write(root, "in.pgm", "P5\n2 2\n255\n0123", 15);
+    ck_assert_int_eq(mkdir(ro, 0777), 0);
+    ck_assert_int_eq(chmod(ro, 0555), 0);
+    if (geteuid() == 0) {
+        if (system("setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null") != 0) {
+            printf("test_read_only_folder: skipped: running as root, and setpriv cannot run the "
+                   "program as the user nobody\n");
             return;
-#endif
-            char model[300], pic[300], res[300], args[1024];
-            snprintf(model, sizeof model, "%s/untrained.bin", root);
-            write_untrained_model(model);
-            write_picture("large.pgm", 4000, 3000, 1);
-            snprintf(pic, sizeof pic, "%s/large.pgm", root);
-            snprintf(res, sizeof res, "%s/large.ppm", root);
-            snprintf(args, sizeof args, "predict -t 2 %s %s %s", model, pic, res);
-            int status;
-            long kb = peak_rss_kb(args, &status);
-            ck_assert_int_eq(status, 0);
-            ck_assert_msg(kb > 0 && kb < 300 * 1024, "peak resident memory %ld kB", kb);
-            struct stat st;
-            ck_assert_int_eq(stat(res, &st), 0);
-            ck_assert_int_eq(st.st_size, (off_t)strlen("P6\n4000 3000\n255\n") + 3L * 4000 * 3000);
         }
-        END_TEST
+        ck_assert_int_eq(chmod(root, 0755), 0);
+        char as_nobody[4200];
+        snprintf(as_nobody, sizeof as_nobody,
+                 "setpriv --reuid=65534 --regid=65534 --clear-groups %s", tu_binary());
+        setenv("COLORIZE_BIN", as_nobody, 1);
+    }
+    ck_assert_int_eq(run("predict %s %s %s/out.ppm", model, pic, ro), 1);
+    ck_assert_msg(strstr(err, "/ro/out.ppm: cannot write: Permission denied\n"), "%s", err);
+    ck_assert_int_eq(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, ro), 2);
+    ck_assert_msg(strstr(err, "/ro: cannot write into the output folder: Permission denied\n"),
+                  "%s", err);
+    ck_assert_int_eq(run("%s -o %s/new/deeper --epochs 1 --val 4 -q", bin_dir, ro), 2);
+    ck_assert_msg(strstr(err, "/ro/new: cannot create the output folder: Permission denied\n"),
+                  "%s", err);
+    char tmps[256];
+    tu_tmp_files(ro, tmps, sizeof tmps);
+    ck_assert_str_eq(tmps, "");
+}
+END_TEST
 
-        int main(void) {
-            Suite *s = suite_create("cli");
-            TCase *tc = tcase_create("cli");
-            tcase_set_timeout(tc, 300);
-            tcase_add_checked_fixture(tc, setup, teardown);
-            tcase_add_test(tc, test_info_in_both_layouts);
-            tcase_add_test(tc, test_info_class_lists);
-            tcase_add_test(tc, test_run_over_a_class_list);
-            tcase_add_test(tc, test_full_run_outputs);
-            tcase_add_test(tc, test_predict_and_resume);
-            tcase_add_test(tc, test_bad_command_lines);
-            tcase_add_test(tc, test_threads_give_identical_results);
-            tcase_add_test(tc, test_palette_matches_reference_binary);
-            tcase_add_test(tc, test_lab_run_outputs);
-            tcase_add_test(tc, test_lab_bad_options);
-            tcase_add_test(tc, test_killed_runs_resume_byte_identical);
-            tcase_add_test(tc, test_one_run_per_folder);
-            tcase_add_test(tc, test_interrupt_keeps_completed_work);
-            tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
-            tcase_add_test(tc, test_full_output_folder);
-            tcase_add_test(tc, test_read_only_folder);
-            tcase_add_test(tc, test_predict_in_tiles_on_any_threads);
-            tcase_add_test(tc, test_predict_many_pictures);
-            tcase_add_test(tc, test_predict_a_large_picture_in_bounded_memory);
-            suite_add_tcase(s, tc);
-            return tu_run_suite(s);
-        }
+/* ==== Predict in tiles, and many pictures at once ==== */
+
+static int same_file(const char *a, const char *b) {
+    uint8_t *x, *y;
+    size_t nx, ny;
+    char e[256];
+    ck_assert_msg(read_file(a, &x, &nx, e, sizeof e) == 0, "%s", e);
+    ck_assert_msg(read_file(b, &y, &ny, e, sizeof e) == 0, "%s", e);
+    int same = nx == ny && memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* A picture wider than one tile's window at any thread count: coloured
+ * exactly as the whole picture is (check_predicted_colours runs the network
+ * on the whole of it), and the same bytes on 1, 2 and 3 threads. */
+START_TEST(test_predict_in_tiles_on_any_threads) {
+    char model[300], pic[300], res[300], first[300];
+    snprintf(model, sizeof model, "%s/untrained.bin", root);
+    write_untrained_model(model);
+    write_picture("wide.pgm", 1001, 91, 1);
+    snprintf(pic, sizeof pic, "%s/wide.pgm", root);
+    snprintf(first, sizeof first, "%s/wide-1.ppm", root);
+    ck_assert_msg(run("predict -t 1 %s %s %s", model, pic, first) == 0, "%s", err);
+    check_predicted_colours(model, pic, first);
+    for (int t = 2; t <= 3; t++) {
+        snprintf(res, sizeof res, "%s/wide-%d.ppm", root, t);
+        ck_assert_msg(run("predict -t %d %s %s %s", t, model, pic, res) == 0, "%s", err);
+        ck_assert_msg(same_file(first, res), "-t %d colours differently from -t 1", t);
+    }
+}
+END_TEST
+
+/* The names in a folder, sorted, space-separated. */
+static void folder_names(const char *dir, char *names, size_t len) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    char list[16][256];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 16;)
+        if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")))
+            snprintf(list[n++], sizeof list[0], "%s", e->d_name);
+    closedir(d);
+    qsort(list, (size_t)n, sizeof list[0], (int (*)(const void *, const void *))strcmp);
+    names[0] = 0;
+    for (int i = 0; i < n; i++)
+        snprintf(names + strlen(names), len - strlen(names), "%s%s", i ? " " : "", list[i]);
+}
+
+START_TEST(test_predict_many_pictures) {
+    char model[300], dir[300], sub[300], single[300], path[400];
+    snprintf(model, sizeof model, "%s/untrained.bin", root);
+    write_untrained_model(model);
+    write_picture("a.pgm", 48, 40, 1);
+    write_picture("b.ppm", 33, 17, 3);
+    /* damaged: the header promises more pixels than the file holds */
+    tu_write(root, "bad.pgm", "P5\n10 10\n255\nshort", 19);
+    snprintf(sub, sizeof sub, "%s/sub", root);
+    ck_assert_int_eq(mkdir(sub, 0777), 0);
+    tu_write(sub, "a.pgm", "P5\n2 2\n255\n0123", 15); /* a second a.ppm */
+    snprintf(dir, sizeof dir, "%s/coloured/deeper", root);
+    ck_assert_int_eq(
+        run("predict -t 2 %s %s/a.pgm %s/bad.pgm %s/b.ppm %s/missing.pgm %s/a.pgm -o %s", model,
+            root, root, root, root, sub, dir),
+        1);
+    /* one line for each picture that failed, naming it */
+    ck_assert_msg(count(err, "\n") == 3, "%s", err);
+    ck_assert_msg(strstr(err, "bad.pgm") && strstr(err, "missing.pgm") && strstr(err, "sub/a.pgm"),
+                  "%s", err);
+    char names[1024];
+    folder_names(dir, names, sizeof names);
+    ck_assert_str_eq(names, "a.ppm b.ppm");
+    /* each as the single form colours it */
+    const char *good[2] = {"a.pgm", "b.ppm"}, *out_names[2] = {"a.ppm", "b.ppm"};
+    for (int i = 0; i < 2; i++) {
+        char pic[300];
+        snprintf(pic, sizeof pic, "%s/%s", root, good[i]);
+        snprintf(single, sizeof single, "%s/single.ppm", root);
+        ck_assert_msg(run("predict %s %s %s", model, pic, single) == 0, "%s", err);
+        snprintf(path, sizeof path, "%s/%s", dir, out_names[i]);
+        ck_assert_msg(same_file(single, path), "%s differs from the single form's", path);
+        check_predicted_colours(model, pic, path);
+    }
+    /* all good: exit 0, and the output folder may exist already */
+    ck_assert_msg(run("predict %s %s/a.pgm %s/b.ppm -o %s", model, root, root, dir) == 0, "%s",
+                  err);
+    ck_assert_str_eq(err, "");
+    /* without -o, exactly MODEL IN OUT.ppm */
+    ck_assert_int_eq(run("predict %s %s/a.pgm", model, root), 2);
+    ck_assert_int_eq(run("predict %s %s/a.pgm %s/b.ppm %s/x.ppm", model, root, root, root), 2);
+    ck_assert_int_eq(run("predict %s -o %s", model, dir), 2);
+}
+END_TEST
+
+/* Runs colorize ARGS in a child and returns the peak resident memory, in
+ * kB, of the processes that child waited for; *status gets the exit status. */
+static long peak_rss_kb(const char *args, int *status) {
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+        long v[2] = {tu_run(args, NULL, 0, NULL, 0), 0};
+        struct rusage ru;
+        getrusage(RUSAGE_CHILDREN, &ru);
+        v[1] = ru.ru_maxrss;
+        _exit(write(fd[1], v, sizeof v) == (ssize_t)sizeof v ? 0 : 1);
+    }
+    close(fd[1]);
+    long v[2] = {-1, -1};
+    ck_assert_int_eq(read(fd[0], v, sizeof v), (ssize_t)sizeof v);
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+    *status = (int)v[0];
+    return v[1];
+}
+
+/* A 12-megapixel picture is coloured in well under 300 MB. */
+START_TEST(test_predict_a_large_picture_in_bounded_memory) {
+#ifdef __SANITIZE_ADDRESS__
+    printf("test_predict_a_large_picture_in_bounded_memory: skipped under AddressSanitizer, "
+           "whose shadow memory is not the program's\n");
+    return;
+#endif
+    char model[300], pic[300], res[300], args[1024];
+    snprintf(model, sizeof model, "%s/untrained.bin", root);
+    write_untrained_model(model);
+    write_picture("large.pgm", 4000, 3000, 1);
+    snprintf(pic, sizeof pic, "%s/large.pgm", root);
+    snprintf(res, sizeof res, "%s/large.ppm", root);
+    snprintf(args, sizeof args, "predict -t 2 %s %s %s", model, pic, res);
+    int status;
+    long kb = peak_rss_kb(args, &status);
+    ck_assert_int_eq(status, 0);
+    ck_assert_msg(kb > 0 && kb < 300 * 1024, "peak resident memory %ld kB", kb);
+    struct stat st;
+    ck_assert_int_eq(stat(res, &st), 0);
+    ck_assert_int_eq(st.st_size, (off_t)strlen("P6\n4000 3000\n255\n") + 3L * 4000 * 3000);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 300);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_info_in_both_layouts);
+    tcase_add_test(tc, test_info_class_lists);
+    tcase_add_test(tc, test_run_over_a_class_list);
+    tcase_add_test(tc, test_full_run_outputs);
+    tcase_add_test(tc, test_predict_and_resume);
+    tcase_add_test(tc, test_bad_command_lines);
+    tcase_add_test(tc, test_threads_give_identical_results);
+    tcase_add_test(tc, test_palette_matches_reference_binary);
+    tcase_add_test(tc, test_lab_run_outputs);
+    tcase_add_test(tc, test_lab_bad_options);
+    tcase_add_test(tc, test_killed_runs_resume_byte_identical);
+    tcase_add_test(tc, test_one_run_per_folder);
+    tcase_add_test(tc, test_interrupt_keeps_completed_work);
+    tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
+    tcase_add_test(tc, test_full_output_folder);
+    tcase_add_test(tc, test_read_only_folder);
+    tcase_add_test(tc, test_predict_in_tiles_on_any_threads);
+    tcase_add_test(tc, test_predict_many_pictures);
+    tcase_add_test(tc, test_predict_a_large_picture_in_bounded_memory);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
