@@ -16,8 +16,8 @@
 #include "util.h"
 
 enum {
-    WINDOW_MAX = 512,   /* a tile window's largest side: bigger saves little margin and
-                           leaves too few tiles to share out */
+    WINDOW_MAX = 256,   /* a tile window's largest side: larger ones (measured up to 512)
+                           save margin but lose more to cache misses */
     WINDOW_LEAST = 32,  /* and its smallest, unless the margin asks for more */
     BAND_ROWS = 32,     /* rows of a resized Lab picture painted per task */
     SCALED_MAX = 65536, /* the longest side a Lab picture is resized to */
