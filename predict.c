@@ -16,8 +16,8 @@
 #include "util.h"
 
 enum {
-    WINDOW_MAX = 512,   /* a tile window's largest side: bigger saves little margin and
-                           leaves too few tiles to share out */
+    WINDOW_MAX = 256,   /* a tile window's largest side: larger ones (measured up to 512)
+                           save margin but lose more to cache misses */
     WINDOW_LEAST = 32,  /* and its smallest, unless the margin asks for more */
     BAND_ROWS = 32,     /* rows of a resized Lab picture painted per task */
     SCALED_MAX = 65536, /* the longest side a Lab picture is resized to */
@@ -32,6 +32,7 @@ struct predict_model {
     int tiles;            /* whether it runs in tiles (nn_tile_geometry) */
     int margin, align;    /* nn_tile_geometry's */
     float lightness[256]; /* L* of each gray byte: lab_lightness_of_gray costs three pow */
+    uint8_t colours[NN_MAX_CLASSES][3]; /* RGB: each class's colour, as palette_paint rounds it */
 };
 
 /* ==== Resampling ==== */
@@ -229,6 +230,8 @@ int predict_model_load(const char *path, const predict_options *opt, predict_mod
     m->tiles = !m->fixed && nn_tile_geometry(m->net, &m->margin, &m->align, NULL, 0) == 0;
     for (int b = 0; b < 256; b++)
         m->lightness[b] = lab_lightness_of_gray(b / 255.0f);
+    for (uint8_t c = 0; c < m->meta.k; c++)
+        palette_paint(&c, 1, m->meta.centres, m->colours[c]);
     *out = m;
     return 0;
 }
@@ -460,18 +463,15 @@ static void keep_row(const predict_model *m, job *j, int y, int x0, int n, const
     const float(*centres)[3] = (const float(*)[3])m->meta.centres;
     size_t at = (size_t)y * j->w + x0;
     switch (j->sink) {
-    case PAINT_CLASSES: {
-        uint8_t *classes = (uint8_t *)buf;
+    case PAINT_CLASSES:
         for (int p = 0; p < n; p++) {
             const float *qp = q + (size_t)p * k;
             int best = 0;
             for (int c = 1; c < k; c++)
                 best = qp[c] > qp[best] ? c : best;
-            classes[p] = (uint8_t)best;
+            memcpy(j->rgb + 3 * (at + p), m->colours[best], 3);
         }
-        palette_paint(classes, (size_t)n, m->meta.centres, j->rgb + 3 * at);
         break;
-    }
     case PAINT_CHROMA: {
         float *ab = buf, *L = buf + 2 * (size_t)n;
         chroma_decode(q, (size_t)n, k, centres, j->temperature, ab);
