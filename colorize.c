@@ -118,7 +118,7 @@ static void print_help(void) {
            "  -q, --quiet            only the final summary\n"
            "  -h, --help             this help\n"
            "  -V, --version          the version\n\n"
-           "Environment: COLORIZE_SIMD=scalar forces the portable kernels.\n",
+           "Environment: COLORIZE_SIMD=avx2, portable or scalar asks for a kernel path.\n",
            program, program, program, program, program, d.out_dir, d.epochs, d.batch, LAB_DEFAULT_K,
            d.sample, d.restarts, d.class_spec, d.val, (unsigned long long)d.seed,
            nn_builtin_names(), LAB_DEFAULT_ARCH, LAB_DEFAULT_FLIP ? "on" : "off",
