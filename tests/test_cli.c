@@ -879,11 +879,17 @@ static char *tsv_without_seconds(const char *dir) {
 }
 
 START_TEST(test_killed_runs_resume_byte_identical) {
+    /* Five whole runs: natively a few seconds, under an emulator (make
+     * test-noavx2, test-aarch64) minutes, for nothing the native run misses. */
+    if (getenv("RUNNER") && getenv("RUNNER")[0]) {
+        printf("test_killed_runs_resume_byte_identical: skipped under %s\n", getenv("RUNNER"));
+        return;
+    }
     char many[300], whole[256], o[256], log[300], model[300], args[1024];
-    /* 1496 images in batches of 4: epochs long enough that a signal sent as
-     * the first checkpoint appears lands in the second epoch */
-    write_many_birds(root, 300, many, sizeof many);
-    const char *common = "--batch 4 --val 4 -t 2 --sample 0.1 -q";
+    /* 496 images in batches of 2: epochs long enough that a signal sent as
+     * the first checkpoint appears lands in the second or third */
+    write_many_birds(root, 100, many, sizeof many);
+    const char *common = "--batch 2 --val 4 -t 2 --sample 0.1 -q";
     snprintf(whole, sizeof whole, "%s/whole", root);
     ck_assert_msg(run("%s %s --epochs 3 -o %s", many, common, whole) == 0, "%s", err);
     size_t len_a, len_b;
