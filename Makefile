@@ -1,7 +1,10 @@
-# colorize: one binary, AVX2+FMA kernels chosen at run time.
-#   make            build ./colorize
+# colorize: one binary, its kernels (AVX2+FMA on x86-64, portable vectors
+# everywhere, plain scalar references) chosen at run time.
+#   make            build ./colorize (make CC=aarch64-linux-gnu-gcc: a cross
+#                   build, in build-aarch64-linux-gnu/)
 #   make test       Check suite, then again under ASan+UBSan (leaks on)
 #   make test-noavx2  SIMD and end-to-end tests on an emulated CPU without AVX2
+#   make test-aarch64  the same cross-built for aarch64, under qemu-aarch64
 #   make bench      kernel and training benchmarks
 #   make fuzz       libFuzzer on the pickle reader (clang); fuzz-pnm, fuzz-model the
 #                   PGM/PPM reader and the model file
@@ -13,27 +16,69 @@
 CC      ?= gcc
 WERROR  ?= -Werror
 CFLAGS  ?= -O3 -g
+# How the compiler takes OpenMP, and what the program links for it. Apple's
+# clang has no OpenMP runtime of its own: on macOS the default is Homebrew's
+# libomp (brew install libomp; README, "Building on macOS").
+ifeq ($(shell uname -s),Darwin)
+LIBOMP      ?= $(shell brew --prefix libomp 2>/dev/null || echo /opt/homebrew/opt/libomp)
+OPENMP      ?= -Xpreprocessor -fopenmp -I$(LIBOMP)/include
+OPENMP_LIBS ?= -L$(LIBOMP)/lib -lomp
+endif
+OPENMP      ?= -fopenmp
+OPENMP_LIBS ?=
 # fp-contract=off: the compiler never fuses a*b+c on its own, so the scalar
-# and AVX2 paths round the same way and results do not depend on the build.
-BASEFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp -ffp-contract=off -I.
+# and portable paths round the same way on every machine, and results do not
+# depend on the build.
+BASEFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) $(OPENMP) -ffp-contract=off -I.
 # gcc turns short copy loops (a pixel's channels) into memcpy calls, which
 # cost more than the copy; keep them loops where the compiler has the flag.
 NO_MEMCPY_IDIOM := $(shell $(CC) -Werror -fno-tree-loop-distribute-patterns -x c -c /dev/null -o /dev/null 2>/dev/null && echo -fno-tree-loop-distribute-patterns)
 BASEFLAGS += $(NO_MEMCPY_IDIOM)
 AVX2FLAGS = -mavx2 -mfma
-LDLIBS    = -lm
+LDLIBS    = $(OPENMP_LIBS) -lm
+
+# The machine the compiler builds for, as it says (x86_64-linux-gnu,
+# aarch64-linux-gnu, arm64-apple-darwin23...). Only an x86-64 build compiles
+# the AVX2 kernels (*_avx2.c, with -mavx2 -mfma); any other tells the sources,
+# which guard them too. A build for another machine than this one (make
+# CC=aarch64-linux-gnu-gcc on x86-64) gets a tree of its own, program
+# included, so that its objects never mix with the native ones.
+TARGET     := $(shell $(CC) -dumpmachine)
+TARGET_CPU := $(firstword $(subst -, ,$(TARGET)))
+ifeq ($(TARGET_CPU),x86_64)
+AVX2_SRCS = $(wildcard simd/*_avx2.c)
+else
+BASEFLAGS += -DCOLORIZE_NO_AVX2
+endif
+ifeq ($(TARGET_CPU),$(shell uname -m))
+B       = build
+PROGRAM = colorize
+else
+B       = build-$(TARGET)
+PROGRAM = $(B)/colorize
+endif
+
+# gcc 12.2 for aarch64 (Debian 12's) crashes vectorising a double fmax or
+# fmin reduction over floats (an internal compiler error in
+# vect_transform_reduction), which only the tests' reference loops contain:
+# there, the test programs (not the library) are built without the loop
+# vectoriser.
+ifeq ($(TARGET_CPU),aarch64)
+TEST_CFLAGS = -fno-tree-vectorize
+endif
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
 # colorize.c and run.c are the program's front end; everything else is the library.
 FRONT_SRCS = colorize.c run.c
-LIB_SRCS   = $(filter-out $(FRONT_SRCS),$(wildcard *.c)) $(wildcard simd/*.c)
+LIB_SRCS   = $(filter-out $(FRONT_SRCS),$(wildcard *.c)) \
+             $(filter-out %_avx2.c,$(wildcard simd/*.c)) $(AVX2_SRCS)
 TEST_SRCS  = $(wildcard tests/test_*.c)
 BENCH_SRCS = $(wildcard tests/bench_*.c)
 
-# Three build trees: the optimised one, one with sanitizers, one counting lines.
-B  = build
+# Three build trees: the optimised one ($(B), above), one with sanitizers,
+# one counting lines.
 BA = build-asan
 BC = build-cov
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -49,11 +94,12 @@ LIB_OBJS_C = $(LIB_SRCS:%.c=$(BC)/%.o)
 TESTS_C    = $(TEST_SRCS:tests/%.c=$(BC)/tests/%)
 BENCHES    = $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
 
-.PHONY: all test test-fast test-asan test-noavx2 coverage bench fuzz run clean format format-check
-all: colorize
+.PHONY: all test test-fast test-asan test-noavx2 test-aarch64 emulated-tests coverage bench fuzz \
+        run clean format format-check
+all: $(PROGRAM)
 
-colorize: $(FRONT_SRCS:%.c=$(B)/%.o) $(LIB_OBJS)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+$(PROGRAM): $(FRONT_SRCS:%.c=$(B)/%.o) $(LIB_OBJS)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c $(wildcard *.h simd/*.h)
 	@mkdir -p $(dir $@)
@@ -68,12 +114,13 @@ $(BA)/colorize: $(FRONT_SRCS:%.c=$(BA)/%.o) $(LIB_OBJS_A)
 
 $(B)/tests/%: tests/%.c $(LIB_OBJS) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS) $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) \
+	  $(CHECK_LIBS) $(LDLIBS)
 
 # Benchmarks need no Check: they link alone, so they run where Check is absent.
 $(B)/tests/bench_%: tests/bench_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
 $(BA)/tests/%: tests/%.c $(LIB_OBJS_A) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
@@ -93,8 +140,8 @@ $(BC)/tests/%: tests/%.c $(LIB_OBJS_C) $(wildcard tests/*.h)
 # Each test program is one Check runner; run them all, report, fail if any failed.
 test: test-fast test-asan
 
-test-fast: colorize $(TESTS)
-	@COLORIZE_BIN=./colorize tests/run_all.sh $(TESTS)
+test-fast: $(PROGRAM) $(TESTS)
+	@COLORIZE_BIN=./$(PROGRAM) tests/run_all.sh $(TESTS)
 
 test-asan: $(BA)/colorize $(TESTS_A)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -108,13 +155,38 @@ test-asan: $(BA)/colorize $(TESTS_A)
 # under emulation. test_kernels says it skipped its AVX2 comparisons when the
 # CPU has no AVX2; without that line the emulation did not hide AVX2.
 QEMU_NOAVX2  = qemu-x86_64 -cpu Nehalem
-NOAVX2_TESTS = $(B)/tests/test_kernels $(B)/tests/test_kmeans $(B)/tests/test_kmeans_ab $(B)/tests/test_cli
-test-noavx2: colorize $(NOAVX2_TESTS)
+NOAVX2_TESTS = $(B)/tests/test_kernels $(B)/tests/test_portable $(B)/tests/test_kmeans \
+               $(B)/tests/test_kmeans_ab $(B)/tests/test_cli
+test-noavx2: $(PROGRAM) $(NOAVX2_TESTS)
 	@command -v qemu-x86_64 >/dev/null || { echo "test-noavx2 needs qemu-x86_64 (apt-get install qemu-user)"; exit 1; }
 	@RUNNER="$(QEMU_NOAVX2)" COLORIZE_BIN="$(QEMU_NOAVX2) ./colorize" CK_TIMEOUT_MULTIPLIER=20 \
 	  tests/run_all.sh $(NOAVX2_TESTS) >$(B)/test-noavx2.log 2>&1; status=$$?; cat $(B)/test-noavx2.log; \
 	  grep -q 'this CPU has no AVX2' $(B)/test-noavx2.log || { echo "test-noavx2: the emulated CPU still has AVX2"; exit 1; }; \
 	  exit $$status
+
+# The aarch64 leg, on an x86-64 machine: the program and the kernel, k-means
+# and command-line tests cross-built (gcc-aarch64-linux-gnu) into
+# build-aarch64-linux-gnu/, linked statically so that qemu-aarch64 needs no
+# arm64 libraries at run time (Check's own from Debian's arm64 multiarch
+# package, check:arm64), and run under qemu-aarch64 by a second make with CC
+# set. test_cli also holds the emulated program's palettes against this
+# machine's ./colorize on its fixture (COLORIZE_REF_BIN), line for line.
+AARCH64_CC   = aarch64-linux-gnu-gcc
+CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab test_cli
+test-aarch64: $(PROGRAM)
+	@command -v $(AARCH64_CC) >/dev/null && command -v qemu-aarch64 >/dev/null || \
+	  { echo "test-aarch64 needs $(AARCH64_CC) and qemu-aarch64" \
+	    "(apt-get install gcc-aarch64-linux-gnu qemu-user; check:arm64 for the tests)"; exit 1; }
+	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) LDFLAGS=-static \
+	  CHECK_LIBS="-lcheck -lsubunit -lm" REF_BIN=./$(PROGRAM) emulated-tests
+
+# Runs CROSS_TESTS built for another machine under qemu for it (test-aarch64
+# calls it with CC set); REF_BIN is a native program to compare with.
+EMULATOR       = qemu-$(TARGET_CPU)
+EMULATED_TESTS = $(CROSS_TESTS:%=$(B)/tests/%)
+emulated-tests: $(PROGRAM) $(EMULATED_TESTS)
+	@RUNNER="$(EMULATOR)" COLORIZE_BIN="$(EMULATOR) $(PROGRAM)" COLORIZE_REF_BIN="$(REF_BIN)" \
+	  CK_TIMEOUT_MULTIPLIER=20 tests/run_all.sh $(EMULATED_TESTS)
 
 # Line coverage of the library (LIB_SRCS and the headers they include, not the
 # tests or the front end) over one run of the Check suite, test_cli driving the
@@ -161,7 +233,7 @@ function report(what, hit, all) {
 endef
 export COVERAGE_AWK
 
-bench: colorize $(BENCHES)
+bench: $(PROGRAM) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 # libFuzzer targets (clang), each a tests/fuzz_NAME.c over the whole library
@@ -203,11 +275,11 @@ DEFAULT_DATA = cifar-10-batches-py
 DATA ?= $(DEFAULT_DATA)
 CIFAR_URL = https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz
 CIFAR_MD5 = c58f30108f718f92721af3b95e74349a
-run: colorize
+run: $(PROGRAM)
 	@if [ ! -d "$(DATA)" ] && [ "$(DATA)" = "$(DEFAULT_DATA)" ]; then \
 	  sh tools/fetch_cifar.sh $(CIFAR_URL) $(CIFAR_MD5) $(DEFAULT_DATA) || exit 1; \
 	fi
-	./colorize $(RUNFLAGS) $(DATA)
+	./$(PROGRAM) $(RUNFLAGS) $(DATA)
 
 FORMAT_SRCS = $(wildcard *.c *.h simd/*.c simd/*.h tests/*.c tests/*.h)
 format:
@@ -217,4 +289,4 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
-	rm -rf $(B) $(BA) $(BC) $(BF) colorize
+	rm -rf build build-* colorize

@@ -4,10 +4,12 @@
  *   colorize info DATA_DIR               what the dataset folder holds
  *   colorize palette DATA_DIR            the k main colours only
  *   colorize predict MODEL IN OUT.ppm    colour a picture with a trained model
+ *   colorize predict MODEL IN... -o DIR  colour many, each into DIR/NAME.ppm
  *
  * This file owns the command line and everything the user sees; the library
  * files return errors and never print. Exit status: 0 done, 1 failure while
- * running, 2 bad command line or bad input, 130 interrupted. */
+ * running, 2 bad command line or bad input, 128 + N stopped by signal N (130
+ * Ctrl-C, 143 SIGTERM, 129 SIGHUP). */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -78,7 +80,9 @@ static void print_help(void) {
            "       %s info DATA_DIR [--class C] [--val N]\n"
            "       %s palette DATA_DIR [--space S] [-k K] [--sample F] [--seed S] [--threads T]\n"
            "                 [--class C]\n"
-           "       %s predict [--temperature T] [--scale N] MODEL IN.pgm|IN.ppm OUT.ppm\n\n"
+           "       %s predict [--temperature T] [--scale N] [-t N] MODEL IN.pgm|IN.ppm OUT.ppm\n"
+           "       %s predict [--temperature T] [--scale N] [-t N] MODEL IN... -o DIR\n"
+           "                 (each IN into DIR/NAME.ppm, NAME its file name without extension)\n\n"
            "Learns to colour grayscale CIFAR-10 images. In the RGB mode (the default): k-means\n"
            "palette of the class's pixels, then a CNN that gives every pixel of the gray image\n"
            "one of the k colours. In the Lab mode: k-means on the pixels' CIE a*b* chroma, a\n"
@@ -114,8 +118,8 @@ static void print_help(void) {
            "  -q, --quiet            only the final summary\n"
            "  -h, --help             this help\n"
            "  -V, --version          the version\n\n"
-           "Environment: COLORIZE_SIMD=scalar forces the portable kernels.\n",
-           program, program, program, program, d.out_dir, d.epochs, d.batch, LAB_DEFAULT_K,
+           "Environment: COLORIZE_SIMD=avx2, portable or scalar asks for a kernel path.\n",
+           program, program, program, program, program, d.out_dir, d.epochs, d.batch, LAB_DEFAULT_K,
            d.sample, d.restarts, d.class_spec, d.val, (unsigned long long)d.seed,
            nn_builtin_names(), LAB_DEFAULT_ARCH, LAB_DEFAULT_FLIP ? "on" : "off",
            LAB_DEFAULT_REBALANCE, LAB_DEFAULT_TEMPERATURE);
@@ -203,7 +207,10 @@ static int parse_option(int c, const char *arg, options *o) {
         if (!arg[0]) return usage_error("--out: the folder name is empty");
         o->out_dir = arg;
         break;
-    case 'e': r = parse_int("--epochs", arg, 1, 100000, &o->epochs); break;
+    case 'e':
+        o->epochs_given = 1;
+        r = parse_int("--epochs", arg, 1, 100000, &o->epochs);
+        break;
     case 'b': r = parse_int("--batch", arg, 1, 4096, &o->batch); break;
     case 'k': r = parse_int("--colors", arg, 2, KMEANS_MAX_K, &o->k); break;
     case 't': r = parse_int("--threads", arg, 1, 1024, &o->threads); break;
@@ -265,8 +272,22 @@ static int parse_option(int c, const char *arg, options *o) {
     return r ? EXIT_BAD_INPUT : 0;
 }
 
-int parse_command_line(int argc, char **argv, options *o, const char **operands, int positional,
-                       const char *what) {
+/* Says so when COLORIZE_SIMD asks for a path this build or CPU lacks, or
+ * names none, and which kernels run instead. */
+static void warn_about_simd_request(void) {
+    const char *env = getenv("COLORIZE_SIMD");
+    const int want = simd_requested();
+    if (!env || want == (int)simd_active()) return;
+    fprintf(stderr, "%s: warning: COLORIZE_SIMD=%s %s; running the %s kernels\n", program, env,
+            want < 0 ? "names no kernel path (scalar, portable, avx2)"
+                     : "is not available on this CPU or in this build",
+            simd_path_name(simd_active()));
+}
+
+/* The options in argv (getopt permutes, so options may follow operands);
+ * optind is then the first operand. Returns 0, an exit status, or -1 for
+ * "done, exit 0" (help, version). */
+static int parse_options(int argc, char **argv, options *o) {
     opterr = 0;
     optind = 1;
     int c, idx;
@@ -284,13 +305,26 @@ int parse_command_line(int argc, char **argv, options *o, const char **operands,
         int r = parse_option(c, optarg, o);
         if (r) return r;
     }
+    return 0;
+}
+
+/* What the options set for the whole process. */
+static void apply_options(const options *o) {
+    if (o->threads > 0) omp_set_num_threads(o->threads);
+    simd_flush_subnormals();
+    warn_about_simd_request();
+}
+
+int parse_command_line(int argc, char **argv, options *o, const char **operands, int positional,
+                       const char *what) {
+    int r = parse_options(argc, argv, o);
+    if (r) return r;
     if (argc - optind != positional)
         return usage_error("expected %s, got %d argument%s", what, argc - optind,
                            argc - optind == 1 ? "" : "s");
     for (int i = 0; i < positional; i++)
         operands[i] = argv[optind + i];
-    if (o->threads > 0) omp_set_num_threads(o->threads);
-    simd_flush_subnormals();
+    apply_options(o);
     return 0;
 }
 
@@ -421,32 +455,181 @@ static int cmd_palette(int argc, char **argv) {
 
 /* ==== colorize predict ==== */
 
-static int cmd_predict(int argc, char **argv) {
-    options o;
-    default_options(&o);
-    const char *arg[3];
-    int r = parse_command_line(argc, argv, &o, arg, 3, "MODEL IN OUT.ppm");
-    if (r) return r < 0 ? 0 : r;
+/* Pictures coloured together, their tiles shared out among the threads:
+ * until they hold this many pixels (24 MB in and out) or this many pictures. */
+enum { GROUP_PIXELS = 4 << 20, GROUP_PICTURES = 256 };
+
+static void say_colour_error(const char *in, const image *pic, const char *why) {
+    if (strstr(why, "out of memory"))
+        say_error("%s: %s", in, why);
+    else
+        say_error("%s: cannot colour a %dx%d image with this model: %s", in, pic->width,
+                  pic->height, why);
+}
+
+/* colorize predict MODEL IN OUT.ppm */
+static int predict_one(const predict_model *m, const predict_options *po, const char *in,
+                       const char *out_path) {
     char err[512];
-    image in = {0}, out = {0};
-    if (image_read_pnm(arg[1], &in, err, sizeof err) != 0) {
+    image pic = {0}, out = {0};
+    if (image_read_pnm(in, &pic, err, sizeof err) != 0) {
         say_error("%s", err);
         return EXIT_BAD_INPUT;
     }
-    predict_options po = {(float)o.temperature, o.scale};
-    if (predict_image(arg[0], &in, &po, &out, err, sizeof err) != 0) {
-        if (strstr(err, arg[0]) == err || strstr(err, "out of memory"))
-            say_error("%s", err);
-        else
-            say_error("%s: cannot colour a %dx%d image with this model: %s", arg[1], in.width,
-                      in.height, err);
+    int r = 0;
+    if (predict_image(m, &pic, po, &out, err, sizeof err) != 0) {
+        say_colour_error(in, &pic, err);
         r = strstr(err, "out of memory") ? EXIT_RUN_FAILED : EXIT_BAD_INPUT;
-    } else if (image_write_pnm(arg[2], &out, err, sizeof err) != 0) {
+    } else if (image_write_pnm(out_path, &out, err, sizeof err) != 0) {
         say_error("%s", err);
         r = EXIT_RUN_FAILED;
     }
     image_free(&out);
-    image_free(&in);
+    image_free(&pic);
+    return r;
+}
+
+/* mkdir -p */
+static int make_folder(const char *dir) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(path, 0777);
+        *p = '/';
+    }
+    struct stat st;
+    if (mkdir(path, 0777) != 0 && !(errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+        return -1;
+    return 0;
+}
+
+/* DIR/NAME.ppm for IN = .../NAME.EXT; -1 if it does not fit. */
+static int output_path(const char *dir, const char *in, char *path, size_t len) {
+    const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
+    const char *dot = strrchr(base, '.');
+    int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    int n = snprintf(path, len, "%s%s%.*s.ppm", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", stem,
+                     base);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* Colours a group of pictures and writes each; returns how many failed. */
+static int colour_group(const predict_model *m, const predict_options *po, image *pics,
+                        const int *which, int n, char **inputs, char (*outputs)[4096]) {
+    enum { ERRLEN = 512 };
+    image *outs = calloc((size_t)n, sizeof *outs);
+    char *errs = calloc((size_t)n, ERRLEN);
+    int failed = 0;
+    if (!outs || !errs) {
+        for (int i = 0; i < n; i++)
+            say_error("%s: out of memory", inputs[which[i]]);
+        failed = n;
+    } else {
+        predict_images(m, pics, n, po, outs, errs, ERRLEN);
+        for (int i = 0; i < n; i++) {
+            char err[512];
+            if (!outs[i].pixels) {
+                say_colour_error(inputs[which[i]], &pics[i], errs + (size_t)i * ERRLEN);
+                failed++;
+            } else if (image_write_pnm(outputs[which[i]], &outs[i], err, sizeof err) != 0) {
+                say_error("%s", err);
+                failed++;
+            }
+            image_free(&outs[i]);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        image_free(&pics[i]);
+    free(outs);
+    free(errs);
+    return failed;
+}
+
+/* colorize predict MODEL IN... -o DIR: every picture into DIR/NAME.ppm;
+ * a picture that cannot be read, coloured or written is said, and the
+ * others still coloured. Pictures are read in order into groups that are
+ * coloured together. */
+static int predict_many(const predict_model *m, const predict_options *po, char **inputs, int n,
+                        const char *dir) {
+    if (make_folder(dir) != 0) {
+        say_error("%s: cannot create the output folder: %s", dir, strerror(errno));
+        return EXIT_RUN_FAILED;
+    }
+    char(*outputs)[4096] = calloc((size_t)n, sizeof *outputs);
+    image *pics = calloc(GROUP_PICTURES, sizeof *pics);
+    int *which = calloc(GROUP_PICTURES, sizeof *which);
+    if (!outputs || !pics || !which) {
+        say_error("out of memory for %d pictures", n);
+        free(outputs), free(pics), free(which);
+        return EXIT_RUN_FAILED;
+    }
+    int failed = 0, count = 0;
+    size_t pixels = 0;
+    for (int i = 0; i <= n; i++) {
+        image pic = {0};
+        if (i < n) {
+            char err[512];
+            int same = -1;
+            if (output_path(dir, inputs[i], outputs[i], sizeof outputs[i]) != 0) {
+                say_error("%s: the output path in %s is too long", inputs[i], dir);
+                failed++;
+                continue;
+            }
+            for (int j = 0; j < i && same < 0; j++)
+                if (strcmp(outputs[j], outputs[i]) == 0) same = j;
+            if (same >= 0) {
+                say_error("%s: not coloured: its output %s is %s's", inputs[i], outputs[i],
+                          inputs[same]);
+                failed++;
+                continue;
+            }
+            if (image_read_pnm(inputs[i], &pic, err, sizeof err) != 0) {
+                say_error("%s", err);
+                failed++;
+                continue;
+            }
+        }
+        size_t px = (size_t)pic.width * pic.height;
+        if (count > 0 && (i == n || count == GROUP_PICTURES || pixels + px > GROUP_PIXELS)) {
+            failed += colour_group(m, po, pics, which, count, inputs, outputs);
+            count = 0, pixels = 0;
+        }
+        if (i < n) pics[count] = pic, which[count++] = i, pixels += px;
+    }
+    free(outputs), free(pics), free(which);
+    return failed ? EXIT_RUN_FAILED : 0;
+}
+
+static int cmd_predict(int argc, char **argv) {
+    options o;
+    default_options(&o);
+    o.out_dir = NULL; /* -o DIR chooses the form with many pictures */
+    int r = parse_options(argc, argv, &o);
+    if (r) return r < 0 ? 0 : r;
+    int n = argc - optind;
+    char **operands = argv + optind;
+    if (o.out_dir ? n < 2 : n != 3)
+        return usage_error("expected MODEL IN OUT.ppm, or MODEL IN... -o DIR, got %d argument%s", n,
+                           n == 1 ? "" : "s");
+    apply_options(&o);
+    predict_options po;
+    predict_default_options(&po);
+    po.temperature = (float)o.temperature;
+    po.scale = o.scale;
+    char err[512];
+    predict_model *m;
+    if (predict_model_load(operands[0], &po, &m, err, sizeof err) != 0) {
+        say_error("%s", err);
+        return EXIT_BAD_INPUT;
+    }
+    r = o.out_dir ? predict_many(m, &po, operands + 1, n - 1, o.out_dir)
+                  : predict_one(m, &po, operands[1], operands[2]);
+    predict_model_free(m);
     return r;
 }
 

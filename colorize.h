@@ -12,7 +12,7 @@
 
 #define COLORIZE_VERSION "1.0.0"
 
-enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_INTERRUPTED = 130 };
+enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2 }; /* a signal that stops a run: 128 + its number */
 
 /* The Lab mode's defaults, chosen by validation error and the look of the
  * pictures (README). */
@@ -25,7 +25,7 @@ enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_INTERRUPTED = 130 };
 typedef struct {
     const char *out_dir, *arch, *class_spec, *resume, *data_dir;
     int epochs, batch, k, val, threads, quiet, restarts;
-    int optimizer_given, space_given;
+    int optimizer_given, space_given, epochs_given;
     colour_space space;
     double sample;
     double rebalance, temperature; /* Lab; < 0 until given or defaulted */

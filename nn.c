@@ -37,11 +37,11 @@ static const struct {
      0.003f},
     {"dense", "conv5:32 relu maxpool:2 conv5:64 relu maxpool:2 dense:512 relu dense:1024*k softmax",
      0.001f},
-    /* The Lab mode's default: skip's shape with conv5:32 where skip has conv5:64 (its colouring
-     * as good as skip's, measured, at half the work) */
+    /* The Lab mode's default: skip's shape, narrower (conv5:32 and pixel:32 where skip has 64):
+     * measured, its colouring is as good as skip's at 40 % of the work (README) */
     {"chroma",
      "conv5:32 relu@c1 maxpool:2 conv5:32 relu upsample concat:input,c1,prev "
-     "pixel:64 relu pixel:k softmax",
+     "pixel:32 relu pixel:k softmax",
      0.003f},
 };
 
@@ -334,29 +334,53 @@ static size_t grad_parts_floats(const nn_layer *L, int B) {
     return L->grads_per_image ? (size_t)B * (L->n_weights + L->n_bias) : 0;
 }
 
-static int allocate_buffers(network *net, char *err, size_t errlen) {
-    int B = net->batch_cap;
-    size_t acts = 0, work = 0;
-    /* every tensor its activations and gradient, but the gray input no gradient */
+/* Layer L's own working memory: a forward-only network holds the part that
+ * forward uses. */
+static size_t own_work_floats(const network *net, const nn_layer *L) {
+    const layer_type *kind = L->type;
+    if (net->forward_only && kind->forward_work_floats)
+        return kind->forward_work_floats(L, net->shapes, net->batch_cap);
+    return kind->work_floats(L, net->shapes, net->batch_cap);
+}
+
+/* The floats of activations (and their gradients, when training) and of
+ * working memory that the network's buffers hold: for training, every
+ * tensor its activations and gradient, but the gray input no gradient, and
+ * each layer its working memory and gradient shares; for forward passes
+ * only, the activations and the forward working memory. */
+static void buffer_floats(const network *net, size_t *acts, size_t *work) {
+    int B = net->batch_cap, grads = !net->forward_only;
+    *acts = *work = 0;
     for (int t = 0; t <= net->n_layers; t++)
         if (!shares_buffers(net, t) && !never_filled(net, t))
-            acts += (t ? 2 : 1) * (size_t)B * nn_shape_size(net->shapes[t]);
+            *acts += (t && grads ? 2 : 1) * (size_t)B * nn_shape_size(net->shapes[t]);
     for (int i = 0; i < net->n_layers; i++) {
         const nn_layer *L = &net->layers[i];
-        work += grad_parts_floats(L, B) + L->type->work_floats(L, net->shapes, B);
+        *work += (grads ? grad_parts_floats(L, B) : 0) + own_work_floats(net, L);
     }
-    size_t n = net->n_params;
-    net->params = calloc(n, sizeof(float));
-    net->grads = calloc(n, sizeof(float));
-    net->opt_m = calloc(n, sizeof(float));
-    net->opt_v = calloc(n, sizeof(float));
+}
+
+/* params: shared weights (forward-only networks), or NULL to allocate them. */
+static int allocate_buffers(network *net, const float *params, char *err, size_t errlen) {
+    int B = net->batch_cap, grads = !net->forward_only;
+    size_t acts, work, n = net->n_params;
+    buffer_floats(net, &acts, &work);
+    /* read only: a forward-only network has no optimiser to write them */
+    net->shares_params = params != NULL;
+    net->params = params ? (float *)params : calloc(n, sizeof(float));
+    if (grads) {
+        net->grads = calloc(n, sizeof(float));
+        net->opt_m = calloc(n, sizeof(float));
+        net->opt_v = calloc(n, sizeof(float));
+        net->image_loss = calloc((size_t)B, sizeof(double));
+        net->batch_targets = malloc((size_t)B * net->shapes[0].h * net->shapes[0].w);
+    }
     /* calloc: the borders of the padded copies must start, and stay, zero. */
     net->activations = calloc(acts, sizeof(float));
     net->layer_work = calloc(work ? work : 1, sizeof(float));
-    net->image_loss = calloc((size_t)B, sizeof(double));
-    net->batch_targets = malloc((size_t)B * net->shapes[0].h * net->shapes[0].w);
-    if (!net->batch_targets || !net->params || !net->grads || !net->opt_m || !net->opt_v ||
-        !net->activations || !net->layer_work || !net->image_loss)
+    if (!net->params || !net->activations || !net->layer_work ||
+        (grads &&
+         (!net->batch_targets || !net->grads || !net->opt_m || !net->opt_v || !net->image_loss)))
         return set_error(err, errlen, "out of memory for the network's buffers");
     float *p = net->activations;
     for (int t = 0; t <= net->n_layers; t++) {
@@ -368,12 +392,12 @@ static int allocate_buffers(network *net, char *err, size_t errlen) {
         }
         if (never_filled(net, t)) continue; /* act[t] and grad[t] stay NULL */
         net->act[t] = p, p += sz;
-        if (t) net->grad[t] = p, p += sz; /* grad[0] stays NULL */
+        if (t && grads) net->grad[t] = p, p += sz; /* grad[0] stays NULL */
     }
     float *q = net->layer_work;
     for (int i = 0; i < net->n_layers; i++) {
         const nn_layer *L = &net->layers[i];
-        size_t parts = grad_parts_floats(L, B), own = L->type->work_floats(L, net->shapes, B);
+        size_t parts = grads ? grad_parts_floats(L, B) : 0, own = own_work_floats(net, L);
         if (parts) net->grad_parts[i] = q, q += parts;
         if (own) net->work[i] = q, q += own;
     }
@@ -392,8 +416,8 @@ static int plan_network(network *net, const char *spec, int h, int w, char *err,
     return plan_parameters(net, err, errlen);
 }
 
-int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
-              char *err, size_t errlen) {
+static int create(const char *spec_or_name, int h, int w, int k, int batch_cap, int forward_only,
+                  const float *params, network **out, char *err, size_t errlen) {
     *out = NULL;
     if (h < 1 || w < 1 || k < 2 || k > NN_MAX_CLASSES || batch_cap < 1)
         return set_error(err, errlen, "bad network size %dx%d, k %d, batch %d", h, w, k, batch_cap);
@@ -404,17 +428,28 @@ int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, netw
     snprintf(net->spec, sizeof net->spec, "%s", spec);
     net->k = k;
     net->batch_cap = batch_cap;
+    net->forward_only = forward_only;
     char why[256];
     if (plan_network(net, spec, h, w, why, sizeof why) != 0) {
         nn_free(net);
         return set_error(err, errlen, "architecture '%s': %s", spec_or_name, why);
     }
-    if (allocate_buffers(net, err, errlen) != 0) {
+    if (allocate_buffers(net, params, err, errlen) != 0) {
         nn_free(net);
         return -1;
     }
     *out = net;
     return 0;
+}
+
+int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
+              char *err, size_t errlen) {
+    return create(spec_or_name, h, w, k, batch_cap, 0, NULL, out, err, errlen);
+}
+
+int nn_create_forward(const char *spec_or_name, int h, int w, int k, const float *params,
+                      network **out, char *err, size_t errlen) {
+    return create(spec_or_name, h, w, k, 1, 1, params, out, err, errlen);
 }
 
 int nn_count_params(const char *spec_or_name, int h, int w, int k, size_t *n_params, char *err,
@@ -444,6 +479,17 @@ static network *plan_only(const char *spec_or_name, int h, int w, int k) {
     return NULL;
 }
 
+size_t nn_forward_bytes(const char *spec_or_name, int h, int w, int k) {
+    network *net = plan_only(spec_or_name, h, w, k);
+    if (!net) return 0;
+    net->batch_cap = 1;
+    net->forward_only = 1;
+    size_t acts, work;
+    buffer_floats(net, &acts, &work);
+    free(net);
+    return (acts + work) * sizeof(float);
+}
+
 int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k) {
     network *net = plan_only(spec_or_name, h, w, k);
     int fixed = 0;
@@ -462,9 +508,52 @@ int nn_side_multiple(const char *spec_or_name, int h, int w, int k) {
     return multiple;
 }
 
+/* Walks the graph with, for every tensor, its resolution (level: a pixel of
+ * it spans 2^level input pixels a side; upsampling makes it negative) and
+ * how many of its pixels next to a window's inner edge can differ from the
+ * whole picture's (spoilt): the window's zero padding and clamped pooling
+ * stand where the picture has real pixels. A layer's spoilt pixels are its
+ * inputs' and its halo, then halved (rounded up) by a stride-2 pool or
+ * doubled by an upsampling. A stride-2 pool at level l needs windows that
+ * start at multiples of 2^(l+1) input pixels. */
+int nn_tile_geometry(const network *net, int *margin, int *align, char *err, size_t errlen) {
+    int level[NN_MAX_LAYERS + 1], spoilt[NN_MAX_LAYERS + 1], align_level = 0;
+    level[0] = spoilt[0] = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        const nn_layer *L = &net->layers[i];
+        layer_reach r;
+        L->type->reach(L, &r);
+        if (r.whole)
+            return set_error(err, errlen, "its %s layer reads the whole picture at once",
+                             L->type->name);
+        if (r.shrink < 1 || r.shrink > 2 || r.grow < 1 || r.grow > 2)
+            return set_error(err, errlen, "its %s layer scales by other than 2", L->type->name);
+        int lv = level[L->inputs[0]], e = 0;
+        for (int j = 0; j < L->n_inputs; j++) {
+            if (level[L->inputs[j]] != lv)
+                return set_error(err, errlen, "its %s layer joins tensors of different scales",
+                                 L->type->name);
+            if (spoilt[L->inputs[j]] > e) e = spoilt[L->inputs[j]];
+        }
+        e += r.halo;
+        if (r.shrink == 2) {
+            if (lv + 1 > align_level) align_level = lv + 1;
+            e = (e + 1) / 2, lv++;
+        }
+        if (r.grow == 2) e *= 2, lv--;
+        level[L->output] = lv;
+        spoilt[L->output] = e;
+    }
+    if (level[net->n_layers] != 0)
+        return set_error(err, errlen, "its output is not at the input's resolution");
+    *align = 1 << align_level;
+    *margin = (spoilt[net->n_layers] + *align - 1) / *align * *align;
+    return 0;
+}
+
 void nn_free(network *net) {
     if (!net) return;
-    free(net->params);
+    if (!net->shares_params) free(net->params);
     free(net->grads);
     free(net->opt_m);
     free(net->opt_v);
@@ -534,8 +623,8 @@ static layer_args args_of(network *net, int i, int B, const uint8_t *targets) {
     a.dy = net->grad[L->output];
     a.w = net->params + L->w_offset;
     a.bias = net->params + L->b_offset;
-    a.dw = net->grads + L->w_offset;
-    a.dbias = net->grads + L->b_offset;
+    a.dw = net->grads ? net->grads + L->w_offset : NULL; /* NULL: forward only */
+    a.dbias = net->grads ? net->grads + L->b_offset : NULL;
     a.layer = L;
     a.k = net->k;
     a.grad_parts = net->grad_parts[i];

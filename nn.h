@@ -108,6 +108,9 @@ typedef struct network {
      * saved in the model file. */
     int weighted;
     float class_weights[NN_MAX_CLASSES];
+
+    int forward_only;  /* nn_create_forward's: activations and forward working memory only */
+    int shares_params; /* params are another network's, read in place and never freed here */
 } network;
 
 /* The built-in architectures by name; NULL if none. */
@@ -123,6 +126,30 @@ const char *nn_builtin_names(void);
 int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
               char *err, size_t errlen);
 void nn_free(network *net);
+/* A network for forward passes only, one image at a time (nn_forward): the
+ * activations and the working memory its layers' forward passes use; no
+ * gradients, optimiser state or training buffers (grads, opt_m, opt_v,
+ * grad[], grad_parts[] are NULL). With params (n_params floats: the weights
+ * of a network of the same spec and k, and of the same size if it fixes its
+ * size) it reads them in place and never writes or frees them, so that
+ * networks for tiles of several sizes share one set of weights; with NULL it
+ * owns zeroed ones. */
+int nn_create_forward(const char *spec_or_name, int h, int w, int k, const float *params,
+                      network **out, char *err, size_t errlen);
+/* The bytes nn_create_forward allocates for (h, w) images besides the
+ * parameters; 0 when the spec does not plan at that size. */
+size_t nn_forward_bytes(const char *spec_or_name, int h, int w, int k);
+/* How to cut a picture into tiles that each give exactly the outputs the
+ * whole picture gives. A tile's window must reach `margin` input pixels
+ * beyond the outputs it keeps on every side that is not the picture's edge
+ * (the layers' reaches, layer_reach, added up through the graph: each conv5
+ * adds 2 pixels at its resolution, a stride-2 pool halves what reaches
+ * through it, an upsampling doubles it), and a window's position and sides
+ * must be multiples of `align` input pixels, so that its pools' windows are
+ * the whole picture's (margin is one too). -1 with err set when no tile can
+ * stand in for the whole picture: a layer that reads its whole input
+ * (dense), or tensors of different resolutions joined. */
+int nn_tile_geometry(const network *net, int *margin, int *align, char *err, size_t errlen);
 /* Whether a network only takes images of the size it is built for (its
  * weights fix it: a dense layer); 0 also when the spec does not parse. */
 int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k);
@@ -220,6 +247,21 @@ void nn_reset_optimiser(network *net);
 /* What the classes are: RGB colours (the seed's task) or a*b* chroma. */
 typedef enum { SPACE_RGB, SPACE_LAB } colour_space;
 
+/* The training plan a model records after every epoch, so that a run
+ * killed part way can be finished exactly as if it had never stopped: the
+ * learning-rate schedule spans the plan's epochs from its first step, and
+ * epoch e's shuffle and flips depend on (seed, e) alone. */
+typedef struct {
+    int first_epoch; /* epochs the model had when the plan began */
+    int epochs;      /* the plan's length; 0: no plan recorded (format 1 and 2 files) */
+    long first_step; /* the optimiser step at which its schedule began */
+    uint64_t seed;
+    int batch;
+    float lr; /* peak */
+    nn_schedule schedule;
+    int flip;
+} nn_plan;
+
 /* Everything needed to use a trained network again (model.bin). */
 typedef struct {
     int k;
@@ -230,6 +272,7 @@ typedef struct {
     nn_optimizer optimizer; /* whose state the model holds */
     float rebalance;        /* SPACE_LAB: the class rebalancing it was trained with */
     float temperature;      /* SPACE_LAB: the decoding's default temperature */
+    nn_plan plan;
 } nn_model_meta;
 
 int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,
@@ -241,5 +284,11 @@ int nn_load(const char *path, int h, int w, int batch_cap, network **net, nn_mod
 /* The same on the file's bytes in memory; path names it in errors. */
 int nn_load_buffer(const uint8_t *data, size_t len, const char *path, int h, int w, int batch_cap,
                    network **net, nn_model_meta *meta, char *err, size_t errlen);
+/* The same at the size it was trained on, as a network for forward passes
+ * only (nn_create_forward) that owns its weights; the optimiser state in the
+ * file is checked and skipped. */
+int nn_load_forward(const char *path, network **net, nn_model_meta *meta, char *err, size_t errlen);
+int nn_load_forward_buffer(const uint8_t *data, size_t len, const char *path, network **net,
+                           nn_model_meta *meta, char *err, size_t errlen);
 
 #endif

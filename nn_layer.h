@@ -62,6 +62,16 @@ typedef struct {
     double *image_loss;         /* (B): the loss layer's backward writes each image's loss sum */
 } layer_args;
 
+/* How far a kind's outputs reach into its inputs, which is what cutting a
+ * picture into tiles needs to know (nn_tile_geometry): each output reads
+ * the input pixels up to `halo` away from its own on every side; the output
+ * has `shrink` times fewer pixels per side than the input (2: a stride-2
+ * pool, whose windows start at even pixels) or `grow` times more (2: an
+ * upsampling); `whole` when every output reads the whole input (dense). */
+typedef struct {
+    int halo, shrink, grow, whole;
+} layer_reach;
+
 /* What a kind's size functions see of the network being built. */
 typedef struct {
     int h, w, k; /* input image size and colour classes */
@@ -83,6 +93,10 @@ struct layer_type {
     /* Floats of working memory for B images, after the plan; zeroed once
      * when it is allocated, and kept between forward and backward. */
     size_t (*work_floats)(const nn_layer *L, const nn_shape *shapes, int B);
+    /* The part of it, at its start, that forward uses: all a network built
+     * for forward passes only (nn_create_forward) holds. NULL: all of it. */
+    size_t (*forward_work_floats)(const nn_layer *L, const nn_shape *shapes, int B);
+    void (*reach)(const nn_layer *L, layer_reach *r);
     /* Its row's name in the network table: "conv5x5 32" (describe_units),
      * "relu" (describe_title), or the kind's own. */
     void (*describe)(const nn_layer *L, const nn_shape *shapes, int k, char *name, size_t len);
@@ -104,9 +118,11 @@ extern const int n_layer_types;
 
 const layer_type *layer_type_named(const char *name); /* NULL if none */
 
-/* Helpers for descriptors of kinds without parameters, work or FLOPs, and
- * for the common ways of naming a row of the network table. */
+/* Helpers for descriptors of kinds without parameters, work or FLOPs, of
+ * kinds whose outputs read their own pixel only, and for the common ways of
+ * naming a row of the network table. */
 size_t layer_no_fan_in(const nn_layer *L, const nn_shape *in);
+void layer_pointwise_reach(const nn_layer *L, layer_reach *r);
 double layer_no_flops(const nn_layer *L, const nn_shape *shapes);
 size_t layer_no_work(const nn_layer *L, const nn_shape *shapes, int B);
 void describe_title(const nn_layer *L, const nn_shape *shapes, int k, char *name, size_t len);

@@ -207,6 +207,11 @@ size_t layer_no_work(const nn_layer *L, const nn_shape *shapes, int B) {
     return 0;
 }
 
+void layer_pointwise_reach(const nn_layer *L, layer_reach *r) {
+    (void)L;
+    *r = (layer_reach){.halo = 0, .shrink = 1, .grow = 1};
+}
+
 /* (h, w, units) for (h, w, c) in: conv5 and pixel. */
 static int units_at_each_pixel(const nn_layer *L, const nn_shape *in, const layer_context *ctx,
                                nn_shape *out, char *err, size_t errlen) {
@@ -270,16 +275,28 @@ static size_t conv5_work_floats(const nn_layer *L, const nn_shape *shapes, int B
            L->n_weights;
 }
 
+/* Forward needs the padded input only, the first part of conv5_carve's. */
+static size_t conv5_forward_work_floats(const nn_layer *L, const nn_shape *shapes, int B) {
+    nn_shape in = shapes[L->inputs[0]];
+    return (size_t)B * padded_size(in, in.c);
+}
+
+/* Each output reads the 5x5 around it. */
+static void conv5_reach(const nn_layer *L, layer_reach *r) {
+    (void)L;
+    *r = (layer_reach){.halo = 2, .shrink = 1, .grow = 1};
+}
+
 // x is (B,h,w,cin), w is (5,5,cin,cout), y is (B,h,w,cout)
 static void conv5_forward(const layer_args *a) {
     nn_shape s = a->in[0].shape;
     int cout = a->layer->units;
-    conv5_work cw = conv5_carve(a->work, s, cout, a->batch_cap);
+    float *pad_in = a->work; /* conv5_carve's first part: a forward-only network has no more */
     size_t in_sz = nn_shape_size(s), pad_sz = padded_size(s, s.c),
            out_sz = (size_t)s.h * s.w * cout;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < a->B; b++) {
-        float *pad = cw.pad_in + b * pad_sz, *y = a->y + b * out_sz;
+        float *pad = pad_in + b * pad_sz, *y = a->y + b * out_sz;
         pad_image(a->in[0].x + b * in_sz, s.h, s.w, s.c, pad);
         conv5x5_forward(pad, s.h, s.w, s.c, a->w, a->bias, cout, y);
         if (a->layer->relu_on_write) relu_apply(y, y, out_sz);
@@ -346,6 +363,8 @@ static const layer_type conv5_layer = {
     .fan_in = conv5_fan_in,
     .flops = conv5_flops,
     .work_floats = conv5_work_floats,
+    .forward_work_floats = conv5_forward_work_floats,
+    .reach = conv5_reach,
     .describe = describe_units,
     .forward = conv5_forward,
     .backward = conv5_backward,
@@ -382,6 +401,7 @@ static const layer_type relu_layer = {
     .out_shape = same_shape,
     .fan_in = layer_no_fan_in,
     .flops = layer_no_flops,
+    .reach = layer_pointwise_reach,
     .work_floats = layer_no_work,
     .describe = describe_title,
     .forward = relu_forward,
@@ -412,6 +432,15 @@ static int maxpool_shape(const nn_layer *L, const nn_shape *in, const layer_cont
     if (out->h == 0 || out->w == 0)
         return set_error(err, errlen, "maxpool:2 on a %dx%d tensor", in[0].h, in[0].w);
     return 0;
+}
+
+/* A stride-2 pool halves the size, its windows at even pixels; a stride-1
+ * one reads the pixel to the right and the one below (its reach to the left
+ * and above is 0: taking 1 there too costs a pixel of margin and keeps the
+ * rule symmetric). */
+static void maxpool_reach(const nn_layer *L, layer_reach *r) {
+    *r = L->stride == 2 ? (layer_reach){.halo = 0, .shrink = 2, .grow = 1}
+                        : (layer_reach){.halo = 1, .shrink = 1, .grow = 1};
 }
 
 static void maxpool_describe(const nn_layer *L, const nn_shape *shapes, int k, char *name,
@@ -502,6 +531,7 @@ static const layer_type maxpool_layer = {
     .title = "maxpool",
     .arg = ARG_STRIDE,
     .out_shape = maxpool_shape,
+    .reach = maxpool_reach,
     .fan_in = layer_no_fan_in,
     .flops = layer_no_flops,
     .work_floats = layer_no_work,
@@ -519,6 +549,11 @@ static int upsample_shape(const nn_layer *L, const nn_shape *in, const layer_con
         return set_error(err, errlen, "upsample of a %dx%d tensor is too large", in[0].h, in[0].w);
     *out = (nn_shape){2 * in[0].h, 2 * in[0].w, in[0].c};
     return 0;
+}
+
+static void upsample_reach(const nn_layer *L, layer_reach *r) {
+    (void)L;
+    *r = (layer_reach){.halo = 0, .shrink = 1, .grow = 2};
 }
 
 // x is (B,h,w,c), y is (B,2h,2w,c): each input pixel fills a 2x2 block
@@ -543,6 +578,7 @@ static const layer_type upsample_layer = {
     .title = "upsample x2",
     .arg = ARG_NONE,
     .out_shape = upsample_shape,
+    .reach = upsample_reach,
     .fan_in = layer_no_fan_in,
     .flops = layer_no_flops,
     .work_floats = layer_no_work,
@@ -614,6 +650,7 @@ static const layer_type concat_layer = {
     .out_shape = concat_shape,
     .fan_in = layer_no_fan_in,
     .flops = layer_no_flops,
+    .reach = layer_pointwise_reach,
     .work_floats = layer_no_work,
     .describe = concat_describe,
     .forward = concat_forward,
@@ -757,6 +794,7 @@ static const layer_type pixel_layer = {
     .out_shape = units_at_each_pixel,
     .fan_in = pixel_fan_in,
     .flops = pixel_flops,
+    .reach = layer_pointwise_reach,
     .work_floats = pixel_work_floats,
     .describe = describe_units,
     .forward = pixel_forward,
@@ -783,6 +821,11 @@ static size_t dense_fan_in(const nn_layer *L, const nn_shape *in) {
 static double dense_flops(const nn_layer *L, const nn_shape *shapes) {
     (void)shapes;
     return 2.0 * (double)L->n_weights;
+}
+
+static void dense_reach(const nn_layer *L, layer_reach *r) {
+    (void)L;
+    *r = (layer_reach){.whole = 1};
 }
 
 // x is (B, nin) flattened, w is (nin, nout), y is (B, nout)
@@ -827,6 +870,7 @@ static const layer_type dense_layer = {
     .title = "dense",
     .arg = ARG_UNITS,
     .out_shape = dense_shape,
+    .reach = dense_reach,
     .fan_in = dense_fan_in,
     .flops = dense_flops,
     .work_floats = layer_no_work,
@@ -888,6 +932,7 @@ static const layer_type softmax_layer = {
     .out_shape = softmax_shape,
     .fan_in = layer_no_fan_in,
     .flops = layer_no_flops,
+    .reach = layer_pointwise_reach,
     .work_floats = layer_no_work,
     .describe = softmax_describe,
     .forward = softmax_forward,

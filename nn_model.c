@@ -5,12 +5,13 @@
  *   "CLRZMODL" u32 version, u32 h, u32 w, u32 spec length, spec bytes,
  *   u32 k, k*3 f32 palette, f32 mean, f32 std, u32 epochs, u32 optimiser
  *   (0 Adam, 1 SGD), i64 step,
- *   [version 2: u32 colour space (0 RGB, 1 Lab), f32 rebalancing, f32 temperature]
+ *   [version >= 2: u32 colour space (0 RGB, 1 Lab), f32 rebalancing, f32 temperature]
+ *   [version 3: the plan: u32 first epoch, u32 epochs, i64 first step, u64 seed,
+ *    u32 batch, f32 peak learning rate, u32 schedule (0 constant, 1 cosine), u32 flip]
  *   u64 n_params, then params, Adam/momentum m, v (n_params f32 each),
  *   and u64 FNV-1a of every byte before it.
- * Version 1 files (RGB only) still load. An RGB model is written as version
- * 1, so the seed's task writes the same bytes as before the Lab mode.
- * Written in a measure-then-write pass, atomically; read with a specific
+ * Versions 1 (RGB only) and 2 (no plan) still load.
+ * Streamed to disk as it is hashed, atomically; read with a specific
  * message for each kind of damage. */
 #include <math.h>
 #include <stdlib.h>
@@ -24,35 +25,43 @@
 #endif
 
 static const char model_magic[8] = {'C', 'L', 'R', 'Z', 'M', 'O', 'D', 'L'};
-enum { MODEL_VERSION_RGB = 1, MODEL_VERSION = 2 };
+enum { MODEL_VERSION_OLDEST = 1, MODEL_VERSION = 3 };
 
-static uint64_t fnv1a(const uint8_t *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
+#define FNV_START 0xcbf29ce484222325ull
+
+/* FNV-1a of n more bytes, from the hash h of those before them. */
+static uint64_t fnv1a_more(uint64_t h, const uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 0x100000001b3ull;
     return h;
 }
 
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+    return fnv1a_more(FNV_START, p, n);
+}
+
+/* The file streamed as it is hashed: no copy of the model in memory (a
+ * checkpoint of `dense`, 51 MB with the optimiser state, is written after
+ * every epoch). */
 typedef struct {
-    uint8_t *buf;
-    size_t len, cap;
+    FILE *f;
+    uint64_t hash;
 } byte_writer;
 
 static void put(byte_writer *bw, const void *p, size_t n) {
-    if (bw->buf && bw->len + n <= bw->cap) memcpy(bw->buf + bw->len, p, n);
-    bw->len += n;
+    bw->hash = fnv1a_more(bw->hash, p, n);
+    fwrite(p, 1, n, bw->f); /* a failure is the commit's to report */
 }
 
 static void put_u32(byte_writer *bw, uint32_t v) {
     put(bw, &v, 4);
 }
 
-/* Serialises into bw; with bw->buf NULL it only measures. */
+/* Everything but the checksum. */
 static void model_serialise(const network *net, const nn_model_meta *meta, byte_writer *bw) {
     uint32_t spec_len = (uint32_t)strlen(net->spec);
     put(bw, model_magic, 8);
-    int version = meta->space == SPACE_RGB ? MODEL_VERSION_RGB : MODEL_VERSION;
-    put_u32(bw, (uint32_t)version);
+    put_u32(bw, MODEL_VERSION);
     put_u32(bw, (uint32_t)net->shapes[0].h);
     put_u32(bw, (uint32_t)net->shapes[0].w);
     put_u32(bw, spec_len);
@@ -65,11 +74,19 @@ static void model_serialise(const network *net, const nn_model_meta *meta, byte_
     put_u32(bw, (uint32_t)meta->optimizer);
     int64_t step = net->step;
     put(bw, &step, 8);
-    if (version >= 2) {
-        put_u32(bw, (uint32_t)meta->space);
-        put(bw, &meta->rebalance, 4);
-        put(bw, &meta->temperature, 4);
-    }
+    put_u32(bw, (uint32_t)meta->space);
+    put(bw, &meta->rebalance, 4);
+    put(bw, &meta->temperature, 4);
+    const nn_plan *p = &meta->plan;
+    int64_t first_step = p->first_step;
+    put_u32(bw, (uint32_t)p->first_epoch);
+    put_u32(bw, (uint32_t)p->epochs);
+    put(bw, &first_step, 8);
+    put(bw, &p->seed, 8);
+    put_u32(bw, (uint32_t)p->batch);
+    put(bw, &p->lr, 4);
+    put_u32(bw, (uint32_t)p->schedule);
+    put_u32(bw, (uint32_t)p->flip);
     uint64_t n = net->n_params;
     put(bw, &n, 8);
     put(bw, net->params, n * sizeof(float));
@@ -79,23 +96,13 @@ static void model_serialise(const network *net, const nn_model_meta *meta, byte_
 
 int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,
             size_t errlen) {
-    byte_writer bw = {0};
-    model_serialise(net, meta, &bw);
-    bw.cap = bw.len + 8;
-    bw.buf = malloc(bw.cap);
-    if (!bw.buf) return set_error(err, errlen, "%s: out of memory", path);
-    bw.len = 0;
-    model_serialise(net, meta, &bw);
-    uint64_t sum = fnv1a(bw.buf, bw.len);
-    put(&bw, &sum, 8);
     atomic_file af;
-    int rc = atomic_open(&af, path, err, errlen);
-    if (rc == 0) {
-        fwrite(bw.buf, 1, bw.len, af.f); /* a failure is the commit's to report */
-        rc = atomic_commit(&af, err, errlen);
-    }
-    free(bw.buf);
-    return rc;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    byte_writer bw = {af.f, FNV_START};
+    model_serialise(net, meta, &bw);
+    uint64_t sum = bw.hash;
+    fwrite(&sum, 1, 8, af.f);
+    return atomic_commit(&af, err, errlen);
 }
 
 typedef struct {
@@ -110,6 +117,21 @@ static int take(byte_reader *br, void *out, size_t n) {
     return 0;
 }
 
+static int read_plan(byte_reader *br, nn_plan *p) {
+    uint32_t first_epoch, epochs, batch, schedule, flip;
+    int64_t first_step;
+    if (take(br, &first_epoch, 4) || take(br, &epochs, 4) || take(br, &first_step, 8) ||
+        take(br, &p->seed, 8) || take(br, &batch, 4) || take(br, &p->lr, 4) ||
+        take(br, &schedule, 4) || take(br, &flip, 4))
+        return -1;
+    if (first_epoch > 1000000000 || epochs > 1000000000 || first_step < 0 || batch > 1 << 20 ||
+        !(p->lr >= 0 && p->lr <= 1e6f) || schedule > SCHED_COSINE || flip > 1)
+        return -1;
+    p->first_epoch = (int)first_epoch, p->epochs = (int)epochs, p->first_step = (long)first_step;
+    p->batch = (int)batch, p->schedule = (nn_schedule)schedule, p->flip = (int)flip;
+    return 0;
+}
+
 /* Reads the header up to the parameter count; checks what can be checked. */
 static int model_read_header(byte_reader *br, const char *path, int *h, int *w, char *spec,
                              nn_model_meta *meta, int64_t *step, uint64_t *n_params, char *err,
@@ -118,9 +140,9 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
     uint32_t version = 0, uh = 0, uw = 0, spec_len = 0, k = 0, epochs = 0, optimizer = 0;
     if (take(br, magic, 8) || memcmp(magic, model_magic, 8) != 0)
         return set_error(err, errlen, "%s: not a colorize model file", path);
-    if (take(br, &version, 4) || version < MODEL_VERSION_RGB || version > MODEL_VERSION)
+    if (take(br, &version, 4) || version < MODEL_VERSION_OLDEST || version > MODEL_VERSION)
         return set_error(err, errlen, "%s: model format version %u, this program reads %d to %d",
-                         path, version, MODEL_VERSION_RGB, MODEL_VERSION);
+                         path, version, MODEL_VERSION_OLDEST, MODEL_VERSION);
     if (take(br, &uh, 4) || take(br, &uw, 4) || take(br, &spec_len, 4) || spec_len >= NN_SPEC_MAX ||
         take(br, spec, spec_len))
         return set_error(err, errlen, "%s: damaged model header", path);
@@ -139,6 +161,9 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
          take(br, &meta->temperature, 4) || !(meta->rebalance >= 0 && meta->rebalance <= 1) ||
          !(meta->temperature >= 0 && isfinite(meta->temperature))))
         return set_error(err, errlen, "%s: damaged model header", path);
+    memset(&meta->plan, 0, sizeof meta->plan);
+    if (version >= 3 && read_plan(br, &meta->plan) != 0)
+        return set_error(err, errlen, "%s: damaged model header", path);
     if (take(br, n_params, 8)) return set_error(err, errlen, "%s: damaged model header", path);
     meta->space = (colour_space)space;
     if (!(meta->std > 0) || !isfinite(meta->mean) || uh == 0 || uw == 0 || uh > 65536 ||
@@ -152,19 +177,10 @@ static int model_read_header(byte_reader *br, const char *path, int *h, int *w, 
     return 0;
 }
 
-int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_model_meta *meta,
-            char *err, size_t errlen) {
-    *out = NULL;
-    uint8_t *buf;
-    size_t len;
-    if (read_file(path, &buf, &len, err, errlen) != 0) return -1;
-    int rc = nn_load_buffer(buf, len, path, h, w, batch_cap, out, meta, err, errlen);
-    free(buf);
-    return rc;
-}
-
-int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int w, int batch_cap,
-                   network **out, nn_model_meta *meta, char *err, size_t errlen) {
+/* nn_load_buffer, or a forward-only network when forward_only. */
+static int load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int w,
+                       int batch_cap, int forward_only, network **out, nn_model_meta *meta,
+                       char *err, size_t errlen) {
     *out = NULL;
     byte_reader br = {buf, len >= 8 ? len - 8 : 0, 0};
     uint64_t stored;
@@ -194,18 +210,53 @@ int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int 
             set_error(err, errlen,
                       "%s: this network has a dense layer and accepts %dx%d images only, not %dx%d",
                       path, tw, th, w, h);
-    if (rc == 0 && nn_create(spec, h, w, meta->k, batch_cap, &net, why, sizeof why) != 0)
+    if (rc == 0 &&
+        (forward_only ? nn_create_forward(spec, h, w, meta->k, NULL, &net, why, sizeof why)
+                      : nn_create(spec, h, w, meta->k, batch_cap, &net, why, sizeof why)) != 0)
         rc = set_error(err, errlen, "%s: %s", path, why);
     if (rc == 0 && net->n_params != n_params) /* only a dense layer's count depends on the size */
         rc = set_error(err, errlen, "%s: the parameter count changes at %dx%d", path, w, h);
     if (rc == 0) {
         take(&br, net->params, n_params * sizeof(float));
-        take(&br, net->opt_m, n_params * sizeof(float));
-        take(&br, net->opt_v, n_params * sizeof(float));
+        if (!forward_only) {
+            take(&br, net->opt_m, n_params * sizeof(float));
+            take(&br, net->opt_v, n_params * sizeof(float));
+        }
         net->step = step;
         *out = net;
     } else {
         nn_free(net);
     }
     return rc;
+}
+
+/* nn_load, or nn_load_forward when forward_only. */
+static int load(const char *path, int h, int w, int batch_cap, int forward_only, network **out,
+                nn_model_meta *meta, char *err, size_t errlen) {
+    *out = NULL;
+    uint8_t *buf;
+    size_t len;
+    if (read_file(path, &buf, &len, err, errlen) != 0) return -1;
+    int rc = load_buffer(buf, len, path, h, w, batch_cap, forward_only, out, meta, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int nn_load_buffer(const uint8_t *buf, size_t len, const char *path, int h, int w, int batch_cap,
+                   network **out, nn_model_meta *meta, char *err, size_t errlen) {
+    return load_buffer(buf, len, path, h, w, batch_cap, 0, out, meta, err, errlen);
+}
+
+int nn_load_forward_buffer(const uint8_t *buf, size_t len, const char *path, network **out,
+                           nn_model_meta *meta, char *err, size_t errlen) {
+    return load_buffer(buf, len, path, 0, 0, 1, 1, out, meta, err, errlen);
+}
+int nn_load(const char *path, int h, int w, int batch_cap, network **out, nn_model_meta *meta,
+            char *err, size_t errlen) {
+    return load(path, h, w, batch_cap, 0, out, meta, err, errlen);
+}
+
+int nn_load_forward(const char *path, network **out, nn_model_meta *meta, char *err,
+                    size_t errlen) {
+    return load(path, 0, 0, 1, 1, out, meta, err, errlen);
 }

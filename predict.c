@@ -1,7 +1,12 @@
-/* Colouring a picture with a trained model (predict.h). */
+/* Colouring pictures with a trained model (predict.h): pictures cut into
+ * tiles that threads colour at once, each thread with its own forward-only
+ * network over the model's weights. */
 #include "predict.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +14,26 @@
 #include "lab.h"
 #include "report.h"
 #include "util.h"
+
+enum {
+    WINDOW_MAX = 256,   /* a tile window's largest side: larger ones (measured up to 512)
+                           save margin but lose more to cache misses */
+    WINDOW_LEAST = 32,  /* and its smallest, unless the margin asks for more */
+    BAND_ROWS = 32,     /* rows of a resized Lab picture painted per task */
+    SCALED_MAX = 65536, /* the longest side a Lab picture is resized to */
+};
+
+struct predict_model {
+    network *net; /* forward-only, at the training size: the weights every tile reads */
+    nn_model_meta meta;
+    int train_h, train_w;
+    int fixed;            /* a dense layer fixes the size: the training size only */
+    int multiple;         /* what the sides are padded to: the pooling's product */
+    int tiles;            /* whether it runs in tiles (nn_tile_geometry) */
+    int margin, align;    /* nn_tile_geometry's */
+    float lightness[256]; /* L* of each gray byte: lab_lightness_of_gray costs three pow */
+    uint8_t colours[NN_MAX_CLASSES][3]; /* RGB: each class's colour, as palette_paint rounds it */
+};
 
 /* ==== Resampling ==== */
 
@@ -46,25 +71,76 @@ static void area_axis_free(area_axis *ax) {
     free(ax->weights);
 }
 
-void resize_area(const float *src, int h, int w, float *dst, int oh, int ow) {
+/* Gray values in [0, 1] of the pixels x0..x0+n-1 of row y: rgb2gray's of a
+ * colour picture. */
+static void gray_span(const image *in, int y, int x0, int n, float *dst) {
+    size_t at = (size_t)y * in->width + x0;
+    if (in->channels == 3)
+        gray_from_rgb(in->pixels + 3 * at, (size_t)n, dst);
+    else
+        for (int i = 0; i < n; i++)
+            dst[i] = in->pixels[at + i] / 255.0f;
+}
+
+/* L* of the pixels x0..x0+n-1 of row y, from the table of gray bytes when
+ * the picture is gray (the same floats: the same function of the same byte). */
+static void lightness_span(const predict_model *m, const image *in, int y, int x0, int n,
+                           float *L) {
+    size_t at = (size_t)y * in->width + x0;
+    if (in->channels == 1) {
+        for (int i = 0; i < n; i++)
+            L[i] = m->lightness[in->pixels[at + i]];
+        return;
+    }
+    gray_span(in, y, x0, n, L);
+    for (int i = 0; i < n; i++)
+        L[i] = lab_lightness_of_gray(L[i]);
+}
+
+/* Where a resize reads its rows: a plane of floats, or a picture's gray
+ * values, made a row at a time so that the picture needs no float copy. */
+typedef struct {
+    const float *plane;
+    const image *picture;
+} gray_source;
+
+/* Row y of w values: in the plane, or made in buf. */
+static const float *source_row(const gray_source *src, int y, int w, float *buf) {
+    if (src->plane) return src->plane + (size_t)y * w;
+    gray_span(src->picture, y, 0, w, buf);
+    return buf;
+}
+
+/* resize_area from a source; -1 when out of memory. */
+static int resize_area_from(const gray_source *src, int h, int w, float *dst, int oh, int ow) {
     area_axis ax = {0}, ay = {0};
     float *rows = malloc(sizeof(float) * (size_t)h * ow); /* resized along x */
-    if (!rows || area_axis_make(w, ow, &ax) || area_axis_make(h, oh, &ay)) {
-        /* Without memory for the tables, nearest neighbour. */
-        for (int y = 0; y < oh; y++)
-            for (int x = 0; x < ow; x++)
-                dst[(size_t)y * ow + x] = src[(size_t)(y * h / oh) * w + (x * w / ow)];
-    } else {
-#pragma omp parallel for schedule(static)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < ow; x++) {
-                const float *wt = ax.weights + (size_t)x * ax.max_count;
-                const float *s = src + (size_t)y * w + ax.first[x];
-                float v = 0;
-                for (int j = 0; j < ax.count[x]; j++)
-                    v += wt[j] * s[j];
-                rows[(size_t)y * ow + x] = v;
+    int failed = !rows || area_axis_make(w, ow, &ax) || area_axis_make(h, oh, &ay);
+    if (!failed) {
+#pragma omp parallel
+        {
+            float *buf = src->plane ? NULL : malloc(sizeof(float) * (size_t)w);
+            if (!src->plane && !buf) {
+#pragma omp atomic write
+                failed = 1;
             }
+#pragma omp for schedule(static)
+            for (int y = 0; y < h; y++) {
+                if (!src->plane && !buf) continue;
+                const float *row = source_row(src, y, w, buf);
+                for (int x = 0; x < ow; x++) {
+                    const float *wt = ax.weights + (size_t)x * ax.max_count;
+                    const float *s = row + ax.first[x];
+                    float v = 0;
+                    for (int j = 0; j < ax.count[x]; j++)
+                        v += wt[j] * s[j];
+                    rows[(size_t)y * ow + x] = v;
+                }
+            }
+            free(buf);
+        }
+    }
+    if (!failed) {
 #pragma omp parallel for schedule(static)
         for (int y = 0; y < oh; y++)
             for (int x = 0; x < ow; x++) {
@@ -78,6 +154,16 @@ void resize_area(const float *src, int h, int w, float *dst, int oh, int ow) {
     free(rows);
     area_axis_free(&ax);
     area_axis_free(&ay);
+    return failed ? -1 : 0;
+}
+
+void resize_area(const float *src, int h, int w, float *dst, int oh, int ow) {
+    gray_source plane = {src, NULL};
+    if (resize_area_from(&plane, h, w, dst, oh, ow) == 0) return;
+    /* Without memory for the tables, nearest neighbour. */
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+            dst[(size_t)y * ow + x] = src[(size_t)(y * h / oh) * w + (x * w / ow)];
 }
 
 /* Source position and weight of output coordinate x on an axis of n -> m. */
@@ -90,103 +176,215 @@ static void bilinear_tap(int x, int n, int m, int *i0, int *i1, float *t) {
     *t = s - (float)*i0;
 }
 
-void resize_bilinear(const float *src, int h, int w, int c, float *dst, int oh, int ow) {
-#pragma omp parallel for schedule(static)
-    for (int y = 0; y < oh; y++) {
-        int y0, y1;
-        float ty;
-        bilinear_tap(y, h, oh, &y0, &y1, &ty);
-        for (int x = 0; x < ow; x++) {
-            int x0, x1;
-            float tx;
-            bilinear_tap(x, w, ow, &x0, &x1, &tx);
-            for (int d = 0; d < c; d++) {
-                float a = src[((size_t)y0 * w + x0) * c + d],
-                      b = src[((size_t)y0 * w + x1) * c + d];
-                float p = src[((size_t)y1 * w + x0) * c + d],
-                      q = src[((size_t)y1 * w + x1) * c + d];
-                float top = a + (b - a) * tx, bottom = p + (q - p) * tx;
-                dst[((size_t)y * ow + x) * c + d] = top + (bottom - top) * ty;
-            }
+/* Row y of the bilinear resize of src (h, w, c) to (oh, ow, c): (ow, c) into dst. */
+static void bilinear_row(const float *src, int h, int w, int c, int y, int oh, float *dst, int ow) {
+    int y0, y1;
+    float ty;
+    bilinear_tap(y, h, oh, &y0, &y1, &ty);
+    for (int x = 0; x < ow; x++) {
+        int x0, x1;
+        float tx;
+        bilinear_tap(x, w, ow, &x0, &x1, &tx);
+        for (int d = 0; d < c; d++) {
+            float a = src[((size_t)y0 * w + x0) * c + d], b = src[((size_t)y0 * w + x1) * c + d];
+            float p = src[((size_t)y1 * w + x0) * c + d], q = src[((size_t)y1 * w + x1) * c + d];
+            float top = a + (b - a) * tx, bottom = p + (q - p) * tx;
+            dst[(size_t)x * c + d] = top + (bottom - top) * ty;
         }
     }
 }
 
-/* ==== The network on one plane ==== */
-
-/* (h, w) padded to (ph, pw) by repeating the last row and column. */
-static void pad_edges(const float *src, int h, int w, float *dst, int ph, int pw) {
-    for (int y = 0; y < ph; y++) {
-        const float *row = src + (size_t)(y < h ? y : h - 1) * w;
-        for (int x = 0; x < pw; x++)
-            dst[(size_t)y * pw + x] = row[x < w ? x : w - 1];
-    }
+void resize_bilinear(const float *src, int h, int w, int c, float *dst, int oh, int ow) {
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < oh; y++)
+        bilinear_row(src, h, w, c, y, oh, dst + (size_t)y * ow * c, ow);
 }
 
-/* Runs the model on a (h, w) plane of gray values in [0, 1]; prob gets
- * (h, w, k) class probabilities. */
-static int classify(const char *path, const float *gray, int h, int w, nn_model_meta *meta,
-                    float **prob, char *err, size_t errlen) {
-    network *net = NULL;
-    if (nn_load(path, 0, 0, 1, &net, meta, err, errlen) != 0) return -1;
-    int th = net->shapes[0].h, tw = net->shapes[0].w;
-    int m = nn_fixes_input_size(net->spec, th, tw, meta->k)
-                ? 1
-                : nn_side_multiple(net->spec, th, tw, meta->k);
-    nn_free(net);
-    int ph = (h + m - 1) / m * m, pw = (w + m - 1) / m * m;
-    if (nn_load(path, ph, pw, 1, &net, meta, err, errlen) != 0) return -1;
-    size_t n = (size_t)ph * pw;
-    float *x = malloc(n * sizeof(float));
-    *prob = malloc((size_t)h * w * meta->k * sizeof(float));
-    if (!x || !*prob) {
-        free(x);
-        free(*prob);
-        *prob = NULL;
-        nn_free(net);
-        return set_error(err, errlen, "out of memory for a %dx%d image", w, h);
-    }
-    pad_edges(gray, h, w, x, ph, pw);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (x[i] - meta->mean) / meta->std;
-    nn_forward(net, x, 1);
-    const float *q = net->act[net->n_layers];
-    size_t row = (size_t)w * meta->k;
-    for (int y = 0; y < h; y++)
-        memcpy(*prob + y * row, q + (size_t)y * pw * meta->k, row * sizeof(float));
-    free(x);
-    nn_free(net);
-    return 0;
+/* ==== The model ==== */
+
+void predict_default_options(predict_options *opt) {
+    *opt =
+        (predict_options){.temperature = -1, .scale = -1, .threads = 0, .window = 0, .margin = -1};
 }
 
-/* ==== The two modes ==== */
-
-static int predict_rgb(const char *path, const float *gray, int h, int w, image *out, char *err,
+int predict_model_load(const char *path, const predict_options *opt, predict_model **out, char *err,
                        size_t errlen) {
-    nn_model_meta meta;
-    float *prob;
-    if (classify(path, gray, h, w, &meta, &prob, err, errlen) != 0) return -1;
-    size_t n = (size_t)h * w;
-    uint8_t *classes = malloc(n);
-    if (!classes) {
-        free(prob);
-        return set_error(err, errlen, "out of memory for a %dx%d image", w, h);
+    *out = NULL;
+    predict_model *m = calloc(1, sizeof *m);
+    if (!m) return set_error(err, errlen, "out of memory");
+    if (nn_load_forward(path, &m->net, &m->meta, err, errlen) != 0) {
+        free(m);
+        return -1;
     }
-    for (size_t p = 0; p < n; p++) {
-        const float *q = prob + p * meta.k;
-        int best = 0;
-        for (int c = 1; c < meta.k; c++)
-            best = q[c] > q[best] ? c : best;
-        classes[p] = (uint8_t)best;
+    if (m->meta.space == SPACE_RGB && (opt->temperature >= 0 || opt->scale >= 0)) {
+        predict_model_free(m);
+        return set_error(err, errlen,
+                         "%s: an RGB model has no --temperature or --scale (they are for Lab "
+                         "models)",
+                         path);
     }
-    palette_paint(classes, n, meta.centres, out->pixels);
-    free(classes);
-    free(prob);
+    const char *spec = m->net->spec;
+    m->train_h = m->net->shapes[0].h, m->train_w = m->net->shapes[0].w;
+    m->fixed = nn_fixes_input_size(spec, m->train_h, m->train_w, m->meta.k);
+    m->multiple = m->fixed ? 1 : nn_side_multiple(spec, m->train_h, m->train_w, m->meta.k);
+    m->tiles = !m->fixed && nn_tile_geometry(m->net, &m->margin, &m->align, NULL, 0) == 0;
+    for (int b = 0; b < 256; b++)
+        m->lightness[b] = lab_lightness_of_gray(b / 255.0f);
+    for (uint8_t c = 0; c < m->meta.k; c++)
+        palette_paint(&c, 1, m->meta.centres, m->colours[c]);
+    *out = m;
     return 0;
 }
 
-/* The size whose shorter side is `side`, keeping the aspect ratio. */
-static void scaled_size(int h, int w, int side, int *oh, int *ow) {
+void predict_model_free(predict_model *m) {
+    if (!m) return;
+    nn_free(m->net);
+    free(m);
+}
+
+/* ==== The plan: windows as large as the memory budget allows ==== */
+
+static int round_up(int n, int multiple) {
+    return (n + multiple - 1) / multiple * multiple;
+}
+
+static size_t window_bytes(const predict_model *m, int side) {
+    return nn_forward_bytes(m->net->spec, side, side, m->meta.k);
+}
+
+/* The largest side from least to WINDOW_MAX, a multiple of align, whose
+ * network fits in `bytes`; 0 if none does. */
+static int largest_window(const predict_model *m, int align, int least, size_t bytes) {
+    int lo = least / align, hi = WINDOW_MAX / align; /* in units of align */
+    if (hi < lo) hi = lo;
+    if (window_bytes(m, lo * align) > bytes) return 0;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (window_bytes(m, mid * align) <= bytes)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo * align;
+}
+
+void predict_plan(const predict_model *m, const predict_options *opt, predict_tile_plan *p) {
+    int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    *p = (predict_tile_plan){.tiles = m->tiles, .threads = threads, .workers = threads, .align = 1};
+    if (!m->tiles) return; /* one window, the whole picture */
+    p->align = m->align;
+    p->margin = opt->margin >= 0 ? opt->margin : m->margin;
+    /* a window keeps at least align pixels a side */
+    int least = round_up(2 * p->margin + p->align, p->align);
+    if (opt->window > 0) {
+        p->window = round_up(opt->window > least ? opt->window : least, p->align);
+    } else {
+        int smallest =
+            round_up(4 * p->margin > WINDOW_LEAST ? 4 * p->margin : WINDOW_LEAST, p->align);
+        if (smallest < least) smallest = least;
+        p->window = largest_window(m, p->align, smallest, PREDICT_NET_BUDGET / threads);
+        if (!p->window) { /* too many threads for the budget: fewer networks */
+            size_t each = window_bytes(m, smallest);
+            p->workers = each ? (int)(PREDICT_NET_BUDGET / each) : 1;
+            if (p->workers < 1) p->workers = 1;
+            p->window = largest_window(m, p->align, smallest, PREDICT_NET_BUDGET / p->workers);
+            if (!p->window) p->window = smallest;
+        }
+    }
+    p->net_bytes = window_bytes(m, p->window);
+}
+
+/* ==== Pictures as jobs, cut into tiles ==== */
+
+/* What a tile does with the probabilities of the outputs it keeps. */
+typedef enum {
+    PAINT_CLASSES,      /* RGB: each pixel its class's palette colour */
+    PAINT_CHROMA,       /* Lab, at the picture's size: the decoded chroma with its lightness */
+    KEEP_CHROMA,        /* Lab, resized: the decoded chroma, painted in bands afterwards */
+    KEEP_PROBABILITIES, /* predict_probabilities */
+} tile_sink;
+
+typedef struct {
+    const image *in;
+    uint8_t *rgb; /* the colouring, (in->height, in->width, 3) */
+    tile_sink sink;
+    /* The plane the network sees: the picture's own gray values (plane
+     * NULL: made from its bytes as the tiles need them), or a Lab
+     * picture's resized copy. */
+    const float *plane;
+    int h, w;         /* its size */
+    int ph, pw;       /* padded to the pooling's multiple */
+    int win_h, win_w; /* every tile's window */
+    int rows, cols;   /* tiles */
+    float *small;     /* KEEP_CHROMA: the resized plane (owned) */
+    float *ab;        /* KEEP_CHROMA: its (h, w, 2) chroma (owned) */
+    float *prob;      /* KEEP_PROBABILITIES: (h, w, k), the caller's */
+    float temperature;
+    int failed;
+    char *err;
+    size_t errlen;
+} job;
+
+/* The first failure of a job is its message; tiles of one job may fail at once. */
+static void job_fail(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void job_fail(job *j, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+#pragma omp critical(predict_job_fail)
+    if (!j->failed) {
+        j->failed = 1;
+        if (j->err && j->errlen) vsnprintf(j->err, j->errlen, fmt, ap);
+    }
+    va_end(ap);
+}
+
+/* The tiles along an axis of P padded pixels with windows of `side`: one
+ * when the window covers it, else enough for each to keep at most
+ * side - 2 margin pixels (whole multiples of align). */
+static int tiles_along(int P, int side, int margin, int align) {
+    if (P <= side) return 1;
+    int keep = (side - 2 * margin) / align * align;
+    return (P + keep - 1) / keep;
+}
+
+/* Tile i of n along an axis: it keeps [keep0, keep1), an even share of the
+ * P pixels on the align grid, and its window of `side` starts `margin`
+ * before that, or is pushed back inside the picture, where the picture's own
+ * edge bounds the whole computation too. */
+typedef struct {
+    int keep0, keep1, start;
+} tile_span;
+
+static tile_span span_of(int P, int side, int margin, int align, int n, int i) {
+    int units = P / align;
+    tile_span t = {(int)((long)units * i / n) * align, (int)((long)units * (i + 1) / n) * align, 0};
+    t.start = t.keep0 - margin;
+    if (t.start > P - side) t.start = P - side;
+    if (t.start < 0) t.start = 0;
+    return t;
+}
+
+static void place_tiles(const predict_model *m, const predict_tile_plan *plan, job *j) {
+    j->ph = round_up(j->h, m->multiple), j->pw = round_up(j->w, m->multiple);
+    j->rows = j->cols = 1;
+    j->win_h = j->ph, j->win_w = j->pw;
+    if (m->fixed && (j->ph != m->train_h || j->pw != m->train_w)) {
+        job_fail(j, "this network has a dense layer and accepts %dx%d images only", m->train_w,
+                 m->train_h);
+        return;
+    }
+    if (!plan->tiles) return; /* one window: the whole picture */
+    if (j->win_h > plan->window) j->win_h = plan->window;
+    if (j->win_w > plan->window) j->win_w = plan->window;
+    j->rows = tiles_along(j->ph, j->win_h, plan->margin, plan->align);
+    j->cols = tiles_along(j->pw, j->win_w, plan->margin, plan->align);
+}
+
+/* The size whose shorter side is `side`, keeping the aspect ratio; -1 if
+ * the longer one would exceed SCALED_MAX. */
+static int scaled_size(int h, int w, int side, int *oh, int *ow) {
+    double longer = (double)(h > w ? h : w) * side / (h < w ? h : w);
+    if (longer > SCALED_MAX) return -1;
     if (h <= w) {
         *oh = side;
         *ow = (int)lround((double)w * side / h);
@@ -196,75 +394,245 @@ static void scaled_size(int h, int w, int side, int *oh, int *ow) {
     }
     if (*oh < 1) *oh = 1;
     if (*ow < 1) *ow = 1;
+    return 0;
 }
 
-static int predict_lab(const char *path, int train_side, const float *gray, int h, int w,
-                       const predict_options *opt, image *out, char *err, size_t errlen) {
-    int side = opt->scale < 0 ? train_side : opt->scale;
-    int sh = h, sw = w;
-    if (side > 0) scaled_size(h, w, side, &sh, &sw);
-    size_t n = (size_t)h * w, sn = (size_t)sh * sw;
-    float *small = sn == n ? NULL : malloc(sn * sizeof(float));
-    float *ab_small = malloc(2 * sn * sizeof(float));
-    float *ab = sn == n ? ab_small : malloc(2 * n * sizeof(float));
-    float *L = malloc(n * sizeof(float));
-    float *prob = NULL;
-    nn_model_meta meta;
-    int rc = 0;
-    if ((sn != n && !small) || !ab_small || !ab || !L) {
-        rc = set_error(err, errlen, "out of memory for a %dx%d image", w, h);
-        goto done;
+/* What a picture needs before its tiles run: its colouring's memory and,
+ * for a Lab picture coloured at another size, the resized plane. */
+static void start_job(const predict_model *m, const predict_tile_plan *plan,
+                      const predict_options *opt, const image *in, image *out, job *j) {
+    int H = in->height, W = in->width;
+    j->in = in;
+    j->h = H, j->w = W;
+    j->temperature = opt->temperature >= 0 ? opt->temperature : m->meta.temperature;
+    if (j->sink != KEEP_PROBABILITIES) {
+        *out = (image){W, H, 3, malloc((size_t)3 * H * W)};
+        if (!out->pixels) {
+            job_fail(j, "out of memory for a %dx%d picture", W, H);
+            return;
+        }
+        j->rgb = out->pixels;
+        j->sink = m->meta.space == SPACE_RGB ? PAINT_CLASSES : PAINT_CHROMA;
     }
-    if (small) resize_area(gray, h, w, small, sh, sw);
-    if ((rc = classify(path, small ? small : gray, sh, sw, &meta, &prob, err, errlen)) != 0)
-        goto done;
-    float t = opt->temperature >= 0 ? opt->temperature : meta.temperature;
-    chroma_decode(prob, sn, meta.k, (const float(*)[3])meta.centres, t, ab_small);
-    if (ab != ab_small) resize_bilinear(ab_small, sh, sw, 2, ab, h, w);
-#pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < n; p++)
-        L[p] = lab_lightness_of_gray(gray[p]);
-    chroma_paint(L, ab, n, out->pixels);
-done:
-    free(small);
-    if (ab != ab_small) free(ab);
-    free(ab_small);
-    free(L);
-    free(prob);
-    return rc;
+    if (j->sink == PAINT_CHROMA) {
+        int side =
+            opt->scale < 0 ? (m->train_h < m->train_w ? m->train_h : m->train_w) : opt->scale;
+        int sh = H, sw = W;
+        if (side > 0 && scaled_size(H, W, side, &sh, &sw) != 0) {
+            job_fail(j, "--scale %d would make it larger than %d pixels a side", side, SCALED_MAX);
+            return;
+        }
+        if (sh != H || sw != W) {
+            size_t n = (size_t)sh * sw;
+            gray_source picture = {NULL, in};
+            j->sink = KEEP_CHROMA;
+            j->h = sh, j->w = sw;
+            j->plane = j->small = malloc(n * sizeof(float));
+            j->ab = malloc(2 * n * sizeof(float));
+            if (!j->small || !j->ab || resize_area_from(&picture, H, W, j->small, sh, sw) != 0) {
+                job_fail(j, "out of memory for a %dx%d picture", W, H);
+                return;
+            }
+        }
+    }
+    place_tiles(m, plan, j);
 }
 
-int predict_image(const char *model_path, const image *in, const predict_options *opt, image *out,
+/* The network's input for the window at (y0, x0): the plane padded by
+ * repeating its last row and column, standardised. buf holds win_w floats. */
+static void fill_window(const predict_model *m, const job *j, int y0, int x0, float *x,
+                        float *buf) {
+    int xa = x0 < j->w ? x0 : j->w - 1, xb = x0 + j->win_w < j->w ? x0 + j->win_w : j->w;
+    for (int r = 0; r < j->win_h; r++) {
+        int y = y0 + r < j->h ? y0 + r : j->h - 1;
+        const float *row = j->plane ? j->plane + (size_t)y * j->w + xa : buf;
+        if (!j->plane) gray_span(j->in, y, xa, xb - xa, buf);
+        float *dst = x + (size_t)r * j->win_w;
+        for (int c = 0; c < j->win_w; c++) {
+            int xx = x0 + c < j->w ? x0 + c : j->w - 1;
+            dst[c] = (row[xx - xa] - m->meta.mean) / m->meta.std;
+        }
+    }
+}
+
+/* The n outputs kept from (y, x0) on, q their (n, k) probabilities, go
+ * where the job wants them. buf holds 3 n floats. */
+static void keep_row(const predict_model *m, job *j, int y, int x0, int n, const float *q,
+                     float *buf) {
+    int k = m->meta.k;
+    const float(*centres)[3] = (const float(*)[3])m->meta.centres;
+    size_t at = (size_t)y * j->w + x0;
+    switch (j->sink) {
+    case PAINT_CLASSES:
+        for (int p = 0; p < n; p++) {
+            const float *qp = q + (size_t)p * k;
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                best = qp[c] > qp[best] ? c : best;
+            memcpy(j->rgb + 3 * (at + p), m->colours[best], 3);
+        }
+        break;
+    case PAINT_CHROMA: {
+        float *ab = buf, *L = buf + 2 * (size_t)n;
+        chroma_decode(q, (size_t)n, k, centres, j->temperature, ab);
+        lightness_span(m, j->in, y, x0, n, L);
+        chroma_paint(L, ab, (size_t)n, j->rgb + 3 * at);
+        break;
+    }
+    case KEEP_CHROMA:
+        chroma_decode(q, (size_t)n, k, centres, j->temperature, j->ab + 2 * at);
+        break;
+    case KEEP_PROBABILITIES: memcpy(j->prob + at * k, q, (size_t)n * k * sizeof(float)); break;
+    }
+}
+
+/* Tile t of job j on this thread's network *net, made again when the
+ * job's windows are of another size than its last. */
+static int run_tile(const predict_model *m, const predict_tile_plan *plan, job *j, int t,
+                    network **net, char *err, size_t errlen) {
+    tile_span sy = span_of(j->ph, j->win_h, plan->margin, plan->align, j->rows, t / j->cols);
+    tile_span sx = span_of(j->pw, j->win_w, plan->margin, plan->align, j->cols, t % j->cols);
+    if (!*net || (*net)->shapes[0].h != j->win_h || (*net)->shapes[0].w != j->win_w) {
+        nn_free(*net);
+        if (nn_create_forward(m->net->spec, j->win_h, j->win_w, m->meta.k, m->net->params, net, err,
+                              errlen) != 0)
+            return -1;
+    }
+    float *buf = malloc(3 * (size_t)j->win_w * sizeof(float));
+    if (!buf) return set_error(err, errlen, "out of memory for a tile");
+    fill_window(m, j, sy.start, sx.start, (*net)->act[0], buf);
+    nn_forward(*net, (*net)->act[0], 1);
+    const float *prob = (*net)->act[(*net)->n_layers];
+    int y1 = sy.keep1 < j->h ? sy.keep1 : j->h, x1 = sx.keep1 < j->w ? sx.keep1 : j->w;
+    for (int y = sy.keep0; y < y1 && sx.keep0 < x1; y++) {
+        size_t at = (size_t)(y - sy.start) * j->win_w + (sx.keep0 - sx.start);
+        keep_row(m, j, y, sx.keep0, x1 - sx.keep0, prob + at * m->meta.k, buf);
+    }
+    free(buf);
+    return 0;
+}
+
+typedef struct {
+    int job, part;
+} task;
+
+/* Every tile of every job that has not failed, one tile per thread at a
+ * time. The layers' own parallel loops are nested inside this one, which
+ * OpenMP runs on one thread (nesting is off unless OMP_MAX_ACTIVE_LEVELS
+ * asks for it): the tiles are the parallel work. */
+static void run_tiles(const predict_model *m, const predict_tile_plan *plan, job *jobs, int n) {
+    int n_tasks = 0;
+    for (int i = 0; i < n; i++)
+        n_tasks += jobs[i].failed ? 0 : jobs[i].rows * jobs[i].cols;
+    task *tasks = malloc(sizeof(task) * (size_t)(n_tasks ? n_tasks : 1));
+    if (!tasks) {
+        for (int i = 0; i < n; i++)
+            job_fail(&jobs[i], "out of memory for the tiles");
+        return;
+    }
+    n_tasks = 0;
+    for (int i = 0; i < n; i++)
+        for (int t = 0; !jobs[i].failed && t < jobs[i].rows * jobs[i].cols; t++)
+            tasks[n_tasks++] = (task){i, t};
+    int workers = plan->workers < n_tasks ? plan->workers : n_tasks;
+#pragma omp parallel num_threads(workers > 0 ? workers : 1) if (n_tasks > 1)
+    {
+        network *net = NULL;
+        char err[256];
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < n_tasks; t++) {
+            job *j = &jobs[tasks[t].job];
+            if (run_tile(m, plan, j, tasks[t].part, &net, err, sizeof err) != 0)
+                job_fail(j, "%s", err);
+        }
+        nn_free(net);
+    }
+    free(tasks);
+}
+
+/* Rows of a resized Lab picture: the chroma upsampled bilinearly, with each
+ * pixel's own lightness. */
+static int paint_band(const predict_model *m, job *j, int band) {
+    int H = j->in->height, W = j->in->width;
+    int y0 = band * BAND_ROWS, y1 = y0 + BAND_ROWS < H ? y0 + BAND_ROWS : H;
+    float *ab = malloc(3 * (size_t)W * sizeof(float)), *L = ab + 2 * (size_t)W;
+    if (!ab) return -1;
+    for (int y = y0; y < y1; y++) {
+        bilinear_row(j->ab, j->h, j->w, 2, y, H, ab, W);
+        lightness_span(m, j->in, y, 0, W, L);
+        chroma_paint(L, ab, (size_t)W, j->rgb + 3 * (size_t)y * W);
+    }
+    free(ab);
+    return 0;
+}
+
+static void paint_bands(const predict_model *m, const predict_tile_plan *plan, job *jobs, int n) {
+    int n_tasks = 0;
+    for (int i = 0; i < n; i++)
+        if (!jobs[i].failed && jobs[i].sink == KEEP_CHROMA)
+            n_tasks += (jobs[i].in->height + BAND_ROWS - 1) / BAND_ROWS;
+    task *tasks = malloc(sizeof(task) * (size_t)(n_tasks ? n_tasks : 1));
+    if (!tasks) {
+        for (int i = 0; i < n; i++)
+            if (jobs[i].sink == KEEP_CHROMA) job_fail(&jobs[i], "out of memory for the bands");
+        return;
+    }
+    n_tasks = 0;
+    for (int i = 0; i < n; i++)
+        for (int b = 0; !jobs[i].failed && jobs[i].sink == KEEP_CHROMA &&
+                        b < (jobs[i].in->height + BAND_ROWS - 1) / BAND_ROWS;
+             b++)
+            tasks[n_tasks++] = (task){i, b};
+#pragma omp parallel for schedule(dynamic, 1) num_threads(plan->threads) if (n_tasks > 1)
+    for (int t = 0; t < n_tasks; t++)
+        if (paint_band(m, &jobs[tasks[t].job], tasks[t].part) != 0)
+            job_fail(&jobs[tasks[t].job], "out of memory for a band of rows");
+    free(tasks);
+}
+
+/* The three steps, each a parallel loop over all the jobs' parts. */
+static void colour_jobs(const predict_model *m, const predict_options *opt, const image *in,
+                        image *out, job *jobs, int n) {
+    predict_tile_plan plan;
+    predict_plan(m, opt, &plan);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(plan.threads) if (n > 1)
+    for (int i = 0; i < n; i++)
+        start_job(m, &plan, opt, &in[i], out ? &out[i] : NULL, &jobs[i]);
+    run_tiles(m, &plan, jobs, n);
+    paint_bands(m, &plan, jobs, n);
+}
+
+int predict_images(const predict_model *m, const image *in, int n, const predict_options *opt,
+                   image *out, char *errs, size_t errlen) {
+    for (int i = 0; i < n; i++)
+        out[i] = (image){0};
+    job *jobs = calloc(n > 0 ? (size_t)n : 1, sizeof *jobs);
+    if (!jobs) {
+        for (int i = 0; i < n; i++)
+            set_error(errs + (size_t)i * errlen, errlen, "out of memory");
+        return n;
+    }
+    for (int i = 0; i < n; i++)
+        jobs[i].err = errs + (size_t)i * errlen, jobs[i].errlen = errlen;
+    colour_jobs(m, opt, in, out, jobs, n);
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        if (jobs[i].failed) image_free(&out[i]), failed++;
+        free(jobs[i].small);
+        free(jobs[i].ab);
+    }
+    free(jobs);
+    return failed;
+}
+
+int predict_image(const predict_model *m, const image *in, const predict_options *opt, image *out,
                   char *err, size_t errlen) {
-    nn_model_meta meta;
-    network *net;
-    /* The model's mode and training size first. */
-    if (nn_load(model_path, 0, 0, 1, &net, &meta, err, errlen) != 0) return -1;
-    int train_side = net->shapes[0].h < net->shapes[0].w ? net->shapes[0].h : net->shapes[0].w;
-    nn_free(net);
-    if (meta.space == SPACE_RGB && (opt->temperature >= 0 || opt->scale >= 0))
-        return set_error(err, errlen,
-                         "%s: an RGB model has no --temperature or --scale (they are for Lab "
-                         "models)",
-                         model_path);
-    size_t n = (size_t)in->width * in->height;
-    float *gray = malloc(n * sizeof(float));
-    *out = (image){in->width, in->height, 3, malloc(3 * n)};
-    if (!gray || !out->pixels) {
-        free(gray);
-        image_free(out);
-        return set_error(err, errlen, "out of memory for a %dx%d image", in->width, in->height);
-    }
-    if (in->channels == 3)
-        gray_from_rgb(in->pixels, n, gray);
-    else
-        for (size_t i = 0; i < n; i++)
-            gray[i] = in->pixels[i] / 255.0f;
-    int rc = meta.space == SPACE_LAB
-                 ? predict_lab(model_path, train_side, gray, in->height, in->width, opt, out, err,
-                               errlen)
-                 : predict_rgb(model_path, gray, in->height, in->width, out, err, errlen);
-    free(gray);
-    if (rc != 0) image_free(out);
-    return rc;
+    return predict_images(m, in, 1, opt, out, err, errlen) ? -1 : 0;
+}
+
+int predict_probabilities(const predict_model *m, const image *in, const predict_options *opt,
+                          float *prob, char *err, size_t errlen) {
+    job j = {.sink = KEEP_PROBABILITIES, .prob = prob, .err = err, .errlen = errlen};
+    colour_jobs(m, opt, in, NULL, &j, 1);
+    return j.failed ? -1 : 0;
 }

@@ -2,6 +2,7 @@
  * inputs, training with a per-epoch log and plot, and every output; in the
  * Lab mode also the colour scores against the no-learning baselines. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,14 +65,24 @@ typedef struct {
     epoch_row
         *rows; /* one per epoch the model has been trained; a resumed run's earlier ones too */
     int n_rows;
+    nn_plan plan; /* the epochs this run trains belong to it (see nn.h) */
     double seconds_load, seconds_palette, seconds_prepare, seconds_train, seconds_eval;
+    double seconds_checkpoint; /* model.bin after every epoch */
 } run_state;
 
+/* The signal that asked the run to stop (SIGINT, SIGTERM, SIGHUP), or 0. */
 static volatile sig_atomic_t interrupted = 0;
 
 static void on_interrupt(int sig) {
-    interrupted = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C ends the program at once */
+    interrupted = sig;
+    signal(sig, SIG_DFL); /* a second signal ends the program at once */
+}
+
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void catch_stop_signals(void (*handler)(int)) {
+    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+        signal(stop_signals[i], handler);
 }
 
 static void say(const run_state *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -125,6 +137,41 @@ static int prepare_out_dir(const char *dir) {
     fclose(f);
     unlink(path);
     return 0;
+}
+
+/* One run per output folder: an advisory lock on DIR/.colorize-lock, held
+ * until the process ends (the system drops it with the process, so a lock
+ * left by a run that died never blocks). Returns the lock's descriptor, or
+ * -1 after saying why. */
+static int lock_out_dir(const char *dir) {
+    char path[OUT_PATH_MAX];
+    path_join(path, sizeof path, dir, ".colorize-lock", NULL, 0);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        say_error("%s: cannot create the lock file: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int why = errno;
+        char holder[24] = "";
+        ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
+        holder[got > 0 ? got : 0] = 0;
+        holder[strcspn(holder, "\n")] = 0;
+        if (why != EWOULDBLOCK)
+            say_error("%s: cannot lock the output folder: %s", dir, strerror(why));
+        else if (holder[0])
+            say_error("%s: another colorize run (pid %s) is writing this folder", dir, holder);
+        else
+            say_error("%s: another colorize run is writing this folder", dir);
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* the pid only makes the message better; the lock holds without it */
+    }
+    return fd;
 }
 
 /* Each pixel gets the centre whose luminance is nearest its gray value;
@@ -421,7 +468,8 @@ static int write_model(run_state *rs, char *err, size_t errlen) {
                           .optimizer = rs->o.optim.optimizer,
                           .space = rs->o.space,
                           .rebalance = (float)rs->o.rebalance,
-                          .temperature = rs->o.space == SPACE_LAB ? (float)rs->o.temperature : 0};
+                          .temperature = rs->o.space == SPACE_LAB ? (float)rs->o.temperature : 0,
+                          .plan = rs->plan};
     memcpy(meta.centres, rs->pal.centres, sizeof meta.centres);
     out_path_buf path = out_path(rs, "model.bin");
     return nn_save(rs->net, &meta, path.s, err, errlen);
@@ -501,6 +549,7 @@ static int write_summary(run_state *rs, char *err, size_t errlen) {
     fprintf(f, "time prepare %.3f s\n", rs->seconds_prepare);
     fprintf(f, "time train   %.3f s\n", rs->seconds_train);
     fprintf(f, "time eval    %.3f s\n", rs->seconds_eval);
+    fprintf(f, "time checkpoint %.3f s (model.bin after every epoch)\n", rs->seconds_checkpoint);
     for (int c = 0; c < rs->pal.k; c++)
         if (rs->o.space == SPACE_LAB)
             fprintf(f, "colour %-5d %.3f %.3f\n", c, rs->pal.centres[c][0], rs->pal.centres[c][1]);
@@ -584,9 +633,10 @@ static int train(run_state *rs, int epochs) {
     int batch = rs->o.batch < n ? rs->o.batch : n;
     long steps_per_epoch = (n + batch - 1) / batch;
     nn_optim_config cfg = rs->o.optim;
-    cfg.first_step = rs->net->step; /* a resumed run's schedule spans its own epochs */
+    cfg.first_step = rs->plan.first_step; /* the schedule spans the plan's epochs */
+    long total_steps = steps_per_epoch * rs->plan.epochs;
     int show = !rs->o.quiet && isatty(STDERR_FILENO), rc = 0;
-    int last_epoch = rs->n_rows + epochs;
+    int last_epoch = rs->plan.first_epoch + rs->plan.epochs;
     for (int e = 0; e < epochs && !interrupted; e++) {
         epoch_row row = {.epoch = rs->n_rows + 1};
         progress_state ps = {now_seconds(), row.epoch, last_epoch};
@@ -598,9 +648,9 @@ static int train(run_state *rs, int epochs) {
         nn_state_save(rs->net, saved, &saved_step);
         char err[512];
         int done;
-        double loss = nn_train_epoch(rs->net, rs->x, rs->classes, order, flip, n, batch, &cfg,
-                                     steps_per_epoch * epochs, &interrupted,
-                                     show ? show_progress : NULL, &ps, &done, err, sizeof err);
+        double loss =
+            nn_train_epoch(rs->net, rs->x, rs->classes, order, flip, n, batch, &cfg, total_steps,
+                           &interrupted, show ? show_progress : NULL, &ps, &done, err, sizeof err);
         row.train_seconds = now_seconds() - ps.start;
         rs->seconds_train += row.train_seconds;
         if (isnan(loss) || done < n) {
@@ -622,11 +672,15 @@ static int train(run_state *rs, int epochs) {
             "%4.0f img/s\n",
             row.epoch, last_epoch, loss, 100 * row.score[0].error, 100 * row.score[1].error,
             100 * row.score[2].error, row.train_seconds, n / row.train_seconds);
-        if (write_errors_tsv(rs, err, sizeof err) || write_errors_svg(rs, err, sizeof err)) {
+        /* The checkpoint last: a model never has an epoch errors.tsv lacks. */
+        t0 = now_seconds();
+        if (write_errors_tsv(rs, err, sizeof err) || write_errors_svg(rs, err, sizeof err) ||
+            write_model(rs, err, sizeof err)) {
             say_error("%s", err);
             rc = EXIT_RUN_FAILED;
             break;
         }
+        rs->seconds_checkpoint += now_seconds() - t0;
     }
     free(order);
     free(flip);
@@ -646,6 +700,40 @@ static void free_run(run_state *rs) {
     nn_free(rs->net);
 }
 
+/* --resume without --epochs: the rest of the model's plan, with the plan's
+ * own seed, batch, learning rate, schedule and flips, so that the result is
+ * the one the run would have given had it never stopped. */
+static int finish_plan(run_state *rs, const nn_model_meta *resumed) {
+    const nn_plan *p = &resumed->plan;
+    options *o = &rs->o;
+    if (p->epochs == 0)
+        return usage_error("--resume %s: the model records no training plan (an older file); "
+                           "give --epochs N",
+                           o->resume);
+    int left = p->first_epoch + p->epochs - resumed->epochs;
+    if (left <= 0)
+        return usage_error("--resume %s: the model has finished its plan of %d epochs; give "
+                           "--epochs N to train more",
+                           o->resume, p->epochs);
+    rs->plan = *p;
+    o->epochs = left, o->seed = p->seed, o->optim.lr = p->lr, o->optim.schedule = p->schedule;
+    o->flip = p->flip;
+    if (p->batch != o->batch) { /* the buffers hold the plan's batch */
+        char err[512];
+        o->batch = p->batch;
+        nn_free(rs->net);
+        nn_model_meta again;
+        if (nn_load(o->resume, CIFAR_SIDE, CIFAR_SIDE, o->batch, &rs->net, &again, err,
+                    sizeof err)) {
+            say_error("%s", err);
+            return EXIT_BAD_INPUT;
+        }
+    }
+    say(rs, "resume   finishing the model's plan: epochs %d to %d of %d\n", resumed->epochs + 1,
+        p->first_epoch + p->epochs, p->first_epoch + p->epochs);
+    return 0;
+}
+
 /* Builds the network (fresh or resumed) before any data is read, so that a
  * bad --arch or --resume is reported at once. */
 static int build_network(run_state *rs, nn_model_meta *resumed) {
@@ -658,8 +746,8 @@ static int build_network(run_state *rs, nn_model_meta *resumed) {
             say_error("%s", err);
             return EXIT_BAD_INPUT;
         }
-        int r = mode_defaults(&rs->o, resumed);
-        if (r) return r;
+        if ((r = mode_defaults(&rs->o, resumed)) != 0) return r;
+        if (!o->epochs_given && (r = finish_plan(rs, resumed)) != 0) return r;
         /* The optimiser state fits one optimiser: keep the model's, or start afresh. */
         if (!o->optimizer_given) {
             rs->o.optim.optimizer = resumed->optimizer;
@@ -682,11 +770,21 @@ static int build_network(run_state *rs, nn_model_meta *resumed) {
     }
     /* Without --lr, the rate the network was measured to train best with. */
     if (rs->o.optim.lr == 0) rs->o.optim.lr = nn_builtin_lr(rs->net->spec);
+    if (!o->resume || o->epochs_given) /* a new plan: this run's epochs */
+        rs->plan = (nn_plan){.first_epoch = o->resume ? resumed->epochs : 0,
+                             .epochs = o->epochs,
+                             .first_step = rs->net->step,
+                             .seed = o->seed,
+                             .batch = o->batch,
+                             .lr = o->optim.lr,
+                             .schedule = o->optim.schedule,
+                             .flip = o->flip};
     return 0;
 }
 
 int cmd_run(int argc, char **argv) {
     run_state rs = {0};
+    int lock_fd = -1;
     default_options(&rs.o);
     const char *dir;
     int r = parse_command_line(argc, argv, &rs.o, &dir, 1, "DATA_DIR");
@@ -706,7 +804,7 @@ int cmd_run(int argc, char **argv) {
         r = EXIT_BAD_INPUT;
         goto done;
     }
-    if (prepare_out_dir(rs.o.out_dir) != 0) {
+    if (prepare_out_dir(rs.o.out_dir) != 0 || (lock_fd = lock_out_dir(rs.o.out_dir)) < 0) {
         r = EXIT_BAD_INPUT;
         goto done;
     }
@@ -726,10 +824,10 @@ int cmd_run(int argc, char **argv) {
         cifar_layout_name(rs.ds.layout), chosen, rs.ds.n_train, rs.ds.n_val, rs.ds.n_test,
         rs.seconds_load);
     if ((r = prepare_data(&rs, rs.o.resume ? &resumed : NULL)) != 0) goto done;
-    signal(SIGINT, on_interrupt);
+    catch_stop_signals(on_interrupt);
     print_network(&rs);
     int train_rc = train(&rs, rs.o.epochs);
-    signal(SIGINT, SIG_DFL);
+    catch_stop_signals(SIG_DFL);
     if (rs.o.space == SPACE_LAB && rs.n_rows && (r = score_chroma(&rs)) != 0) goto done;
     if ((r = write_outputs(&rs)) != 0) goto done;
     if (rs.n_rows && rs.rows[rs.n_rows - 1].epoch) {
@@ -752,10 +850,12 @@ int cmd_run(int argc, char **argv) {
            rs.o.out_dir);
     r = train_rc;
     if (interrupted && r == 0) {
-        fprintf(stderr, "%s: interrupted after %d epochs; outputs written\n", program, rs.n_rows);
-        r = EXIT_INTERRUPTED;
+        fprintf(stderr, "%s: stopped by %s after %d epochs; outputs written\n", program,
+                strsignal(interrupted), rs.n_rows);
+        r = 128 + interrupted; /* as the shell reports a program the signal ended */
     }
 done:
+    if (lock_fd >= 0) close(lock_fd);
     free_run(&rs);
     return r;
 }

@@ -3,6 +3,11 @@
 #ifndef COLORIZE_SIMD_AVX2_UTIL_H
 #define COLORIZE_SIMD_AVX2_UTIL_H
 
+#include "simd/simd.h"
+#if !SIMD_HAVE_AVX2
+#error "simd/avx2_util.h is for the x86-64 AVX2 kernels only"
+#endif
+
 #include <immintrin.h>
 #include <stdint.h>
 

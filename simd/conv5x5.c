@@ -1,5 +1,5 @@
-/* Dispatch between the AVX2 and scalar convolution kernels, and the pieces
- * that are the same on both paths. */
+/* Dispatch between the convolution kernels of each path, and the pieces that
+ * are the same on every path. */
 #include "simd/conv5x5.h"
 
 #include <stddef.h>
@@ -8,10 +8,7 @@
 
 void conv5x5_forward(const float *in, int H, int W, int cin, const float *w, const float *bias,
                      int cout, float *out) {
-    if (simd_active() == SIMD_AVX2)
-        conv5x5_forward_avx2(in, H, W, cin, w, bias, cout, out);
-    else
-        conv5x5_forward_scalar(in, H, W, cin, w, bias, cout, out);
+    SIMD_DISPATCH(conv5x5_forward, (in, H, W, cin, w, bias, cout, out));
 }
 
 // w is (5, 5, cin, cout), w_t is (5, 5, cout, cin)
@@ -32,16 +29,11 @@ void conv5x5_backward_input(const float *dout_padded, int H, int W, int cout, co
 
 void conv5x5_weight_grad(const float *in, const float *dout, int N, int H, int W, int cin, int cout,
                          int tap, int co0, int co1, float *dw) {
-    if (simd_active() == SIMD_AVX2)
-        conv5x5_weight_grad_avx2(in, dout, N, H, W, cin, cout, tap, co0, co1, dw);
-    else
-        conv5x5_weight_grad_scalar(in, dout, N, H, W, cin, cout, tap, co0, co1, dw);
+    SIMD_DISPATCH(conv5x5_weight_grad, (in, dout, N, H, W, cin, cout, tap, co0, co1, dw));
 }
 
 void conv5x5_weight_grad_taps(const float *in, const float *dout, int N, int H, int W, int cin,
                               int cout, int tap0, int tap1, int co0, int co1, float *dw) {
-    if (simd_active() == SIMD_AVX2)
-        conv5x5_weight_grad_taps_avx2(in, dout, N, H, W, cin, cout, tap0, tap1, co0, co1, dw);
-    else
-        conv5x5_weight_grad_taps_scalar(in, dout, N, H, W, cin, cout, tap0, tap1, co0, co1, dw);
+    SIMD_DISPATCH(conv5x5_weight_grad_taps,
+                  (in, dout, N, H, W, cin, cout, tap0, tap1, co0, co1, dw));
 }

@@ -4,9 +4,16 @@
  *   padded input  (H+4, W+4, cin): the image with a zero border of 2
  *   weights       (5, 5, cin, cout)
  *   output        (H, W, cout)
- * FLOPs: 2 * 25 * cin * cout per output pixel. */
+ * FLOPs: 2 * 25 * cin * cout per output pixel.
+ *
+ * Every path (simd/simd.h) sums each output element in the same order; the
+ * scalar and portable kernels round each product and each sum, so they give
+ * the same bits, while the AVX2 ones fuse each multiply-add and differ from
+ * them by float rounding. */
 #ifndef COLORIZE_SIMD_CONV5X5_H
 #define COLORIZE_SIMD_CONV5X5_H
+
+#include "simd/simd.h"
 
 /* out = bias + sum over (ky, kx, ci) of in[y+ky][x+kx][ci] * w[ky][kx][ci][co].
  * bias may be NULL (zero). out is overwritten. */
@@ -14,8 +21,12 @@ void conv5x5_forward(const float *in, int H, int W, int cin, const float *w, con
                      int cout, float *out);
 void conv5x5_forward_scalar(const float *in, int H, int W, int cin, const float *w,
                             const float *bias, int cout, float *out);
+void conv5x5_forward_portable(const float *in, int H, int W, int cin, const float *w,
+                              const float *bias, int cout, float *out);
+#if SIMD_HAVE_AVX2
 void conv5x5_forward_avx2(const float *in, int H, int W, int cin, const float *w, const float *bias,
                           int cout, float *out);
+#endif
 
 /* The gradient to the input is a forward convolution of the zero-padded
  * output gradient with the kernel turned 180 degrees and transposed:
@@ -37,8 +48,12 @@ void conv5x5_weight_grad(const float *in, const float *dout, int N, int H, int W
                          int tap, int co0, int co1, float *dw);
 void conv5x5_weight_grad_scalar(const float *in, const float *dout, int N, int H, int W, int cin,
                                 int cout, int tap, int co0, int co1, float *dw);
+void conv5x5_weight_grad_portable(const float *in, const float *dout, int N, int H, int W, int cin,
+                                  int cout, int tap, int co0, int co1, float *dw);
+#if SIMD_HAVE_AVX2
 void conv5x5_weight_grad_avx2(const float *in, const float *dout, int N, int H, int W, int cin,
                               int cout, int tap, int co0, int co1, float *dw);
+#endif
 
 /* The same for taps [tap0, tap1) in one call, bit-identical to one call per
  * tap. The output gradient is read once for all of them instead of once per
@@ -49,7 +64,12 @@ void conv5x5_weight_grad_taps(const float *in, const float *dout, int N, int H, 
 void conv5x5_weight_grad_taps_scalar(const float *in, const float *dout, int N, int H, int W,
                                      int cin, int cout, int tap0, int tap1, int co0, int co1,
                                      float *dw);
+void conv5x5_weight_grad_taps_portable(const float *in, const float *dout, int N, int H, int W,
+                                       int cin, int cout, int tap0, int tap1, int co0, int co1,
+                                       float *dw);
+#if SIMD_HAVE_AVX2
 void conv5x5_weight_grad_taps_avx2(const float *in, const float *dout, int N, int H, int W, int cin,
                                    int cout, int tap0, int tap1, int co0, int co1, float *dw);
+#endif
 
 #endif

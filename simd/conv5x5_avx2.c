@@ -14,6 +14,9 @@
  * of a group stays in L1); storing and reloading a float does not change it,
  * so the chain per element is the same as one long sum, whatever the blocks,
  * the tap range or the channel range of the call. */
+#include "simd/simd.h"
+
+#if SIMD_HAVE_AVX2 /* the whole file: only x86-64 builds have these kernels */
 #include <immintrin.h>
 
 #include "simd/avx2_util.h"
@@ -224,3 +227,5 @@ void conv5x5_weight_grad_avx2(const float *in, const float *dout, int N, int H, 
                               int cout, int tap, int co0, int co1, float *dw) {
     conv5x5_weight_grad_taps_avx2(in, dout, N, H, W, cin, cout, tap, tap + 1, co0, co1, dw);
 }
+
+#endif

@@ -1,7 +1,8 @@
-/* Portable twins of the 5x5 convolution kernels: plain loops that read like
- * the maths. Each output element is summed in the same order as the AVX2
- * kernels (bias, then ky, kx, ci; or images, rows, columns for the weight
- * gradient); only the rounding of a*b+c differs, as these never fuse it. */
+/* Scalar twins of the 5x5 convolution kernels, the references: plain loops
+ * that read like the maths. Each output element is summed in the same order
+ * as the portable and AVX2 kernels (bias, then ky, kx, ci; or images, rows,
+ * columns for the weight gradient); the portable ones give the same bits,
+ * the AVX2 ones round a*b+c once where these never fuse it. */
 #include "simd/conv5x5.h"
 
 // in is (H+4, W+4, cin), w is (5, 5, cin, cout), out is (H, W, cout)

@@ -8,6 +8,9 @@
  * with fewer rows or masked columns, so an element never depends on M, N or
  * its block. gemm_nt packs a block of B^T into a buffer and runs the same
  * microkernel. */
+#include "simd/simd.h"
+
+#if SIMD_HAVE_AVX2 /* the whole file: only x86-64 builds have these kernels */
 #include <immintrin.h>
 
 #include "simd/avx2_util.h"
@@ -237,3 +240,5 @@ double simd_peak_gflops_avx2(double seconds) {
     (void)sink;
     return (double)iters * 12 * 16 / (t - t0) / 1e9;
 }
+
+#endif

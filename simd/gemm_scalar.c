@@ -1,6 +1,7 @@
-/* Portable twins of the matrix products: every element of C starts from its
- * old value (accumulate) or zero and adds a[k] * b[k] for k = 0..K-1 in order,
- * the same sequence the AVX2 kernels follow (they fuse the multiply-add). */
+/* Scalar twins of the matrix products, the references: every element of C
+ * starts from its old value (accumulate) or zero and adds a[k] * b[k] for
+ * k = 0..K-1 in order, the sequence the portable kernels follow to the bit
+ * and the AVX2 ones with each multiply-add fused. */
 #include "simd/gemm.h"
 
 #include "util.h"

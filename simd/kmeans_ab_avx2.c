@@ -1,6 +1,9 @@
 /* AVX2 chroma k-means kernels: eight points at a time, the same float
  * operations in the same order as the scalar twins (mul and add are never
  * fused). */
+#include "simd/simd.h"
+
+#if SIMD_HAVE_AVX2 /* the whole file: only x86-64 builds have these kernels */
 #include <immintrin.h>
 #include <string.h>
 
@@ -96,3 +99,5 @@ uint64_t kmeans_ab_update_d2_avx2(const float *a, const float *b, const uint32_t
     return sum4_u64(acc) +
            kmeans_ab_update_d2_scalar(a + i, b + i, weights + i, d2 + i, n - i, c, first);
 }
+
+#endif

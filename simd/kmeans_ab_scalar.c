@@ -1,4 +1,5 @@
-/* Portable twins of the chroma k-means kernels, and the run-time dispatch. */
+/* Scalar twins of the chroma k-means kernels (the references), and the run-time
+ * dispatch. */
 #include "simd/kmeans_ab.h"
 
 #include "simd/simd.h"
@@ -64,27 +65,19 @@ uint64_t kmeans_ab_update_d2_scalar(const float *a, const float *b, const uint32
 
 void kmeans_nearest_ab(const float *a, const float *b, size_t n, const float *centres, int k,
                        uint8_t *labels) {
-    if (simd_active() == SIMD_AVX2)
-        kmeans_nearest_ab_avx2(a, b, n, centres, k, labels);
-    else
-        kmeans_nearest_ab_scalar(a, b, n, centres, k, labels);
+    SIMD_DISPATCH(kmeans_nearest_ab, (a, b, n, centres, k, labels));
 }
 
 void kmeans_nearest_lab(const float *lab, size_t n, const float *centres, int k, uint8_t *labels) {
-    if (simd_active() == SIMD_AVX2)
-        kmeans_nearest_lab_avx2(lab, n, centres, k, labels);
-    else
-        kmeans_nearest_lab_scalar(lab, n, centres, k, labels);
+    SIMD_DISPATCH(kmeans_nearest_lab, (lab, n, centres, k, labels));
 }
 
 uint64_t kmeans_ab_potential(const float *a, const float *b, const uint32_t *weights,
                              const uint32_t *d2, size_t n, const float *c) {
-    if (simd_active() == SIMD_AVX2) return kmeans_ab_potential_avx2(a, b, weights, d2, n, c);
-    return kmeans_ab_potential_scalar(a, b, weights, d2, n, c);
+    return SIMD_DISPATCH(kmeans_ab_potential, (a, b, weights, d2, n, c));
 }
 
 uint64_t kmeans_ab_update_d2(const float *a, const float *b, const uint32_t *weights, uint32_t *d2,
                              size_t n, const float *c, int first) {
-    if (simd_active() == SIMD_AVX2) return kmeans_ab_update_d2_avx2(a, b, weights, d2, n, c, first);
-    return kmeans_ab_update_d2_scalar(a, b, weights, d2, n, c, first);
+    return SIMD_DISPATCH(kmeans_ab_update_d2, (a, b, weights, d2, n, c, first));
 }

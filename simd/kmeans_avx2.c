@@ -1,5 +1,8 @@
 /* AVX2 k-means kernels: eight colours at a time, the same float operations in
  * the same order as the scalar twins (mul and add are never fused). */
+#include "simd/simd.h"
+
+#if SIMD_HAVE_AVX2 /* the whole file: only x86-64 builds have these kernels */
 #include "simd/kmeans.h"
 
 #include <immintrin.h>
@@ -115,3 +118,5 @@ uint64_t kmeans_update_d2_avx2(const uint32_t *colours, const uint32_t *weights,
     return sum4_u64(acc) +
            kmeans_update_d2_scalar(colours + i, weights + i, d2 + i, n - i, c, first);
 }
+
+#endif

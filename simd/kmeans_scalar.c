@@ -1,4 +1,4 @@
-/* Portable twins of the k-means kernels, and the run-time dispatch. */
+/* Scalar twins of the k-means kernels (the references), and the run-time dispatch. */
 #include "simd/kmeans.h"
 
 #include "simd/simd.h"
@@ -67,28 +67,20 @@ uint64_t kmeans_update_d2_scalar(const uint32_t *colours, const uint32_t *weight
 
 void kmeans_nearest(const uint32_t *colours, size_t n, const float *centres, int k,
                     uint8_t *labels) {
-    if (simd_active() == SIMD_AVX2)
-        kmeans_nearest_avx2(colours, n, centres, k, labels);
-    else
-        kmeans_nearest_scalar(colours, n, centres, k, labels);
+    SIMD_DISPATCH(kmeans_nearest, (colours, n, centres, k, labels));
 }
 
 void kmeans_nearest_rgb(const uint8_t *rgb, size_t n, const float *centres, int k,
                         uint8_t *labels) {
-    if (simd_active() == SIMD_AVX2)
-        kmeans_nearest_rgb_avx2(rgb, n, centres, k, labels);
-    else
-        kmeans_nearest_rgb_scalar(rgb, n, centres, k, labels);
+    SIMD_DISPATCH(kmeans_nearest_rgb, (rgb, n, centres, k, labels));
 }
 
 uint64_t kmeans_potential(const uint32_t *colours, const uint32_t *weights, const uint32_t *d2,
                           size_t n, uint32_t c) {
-    if (simd_active() == SIMD_AVX2) return kmeans_potential_avx2(colours, weights, d2, n, c);
-    return kmeans_potential_scalar(colours, weights, d2, n, c);
+    return SIMD_DISPATCH(kmeans_potential, (colours, weights, d2, n, c));
 }
 
 uint64_t kmeans_update_d2(const uint32_t *colours, const uint32_t *weights, uint32_t *d2, size_t n,
                           uint32_t c, int first) {
-    if (simd_active() == SIMD_AVX2) return kmeans_update_d2_avx2(colours, weights, d2, n, c, first);
-    return kmeans_update_d2_scalar(colours, weights, d2, n, c, first);
+    return SIMD_DISPATCH(kmeans_update_d2, (colours, weights, d2, n, c, first));
 }

@@ -1,3 +1,4 @@
-/* The softmax kernels for any x86-64 CPU (see simd/softmax.h). */
+/* The softmax kernels for any CPU, the scalar and the portable path's (see
+ * simd/softmax.h). */
 #define SOFTMAX_NAME(f) f##_scalar
 #include "simd/softmax_impl.h"

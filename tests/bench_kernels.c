@@ -1,6 +1,8 @@
 /* GFLOP/s of the convolution and matrix kernels at the shapes of the built-in
  * networks (batch 32), parallelised as the network does it, with 1 and 2
- * OpenMP threads, beside the FMA peak measured in this same binary.
+ * OpenMP threads, beside the multiply-add peak of the active kernel path
+ * (simd_peak_gflops: AVX2 FMAs, or the portable path's vector multiplies and
+ * adds) measured in this same binary.
  *   forward, backward_input: OpenMP over the 32 images of the batch
  *   weight_grad:             OpenMP over (tap, block of output channels) items,
  *                            each summing over the whole batch
@@ -253,7 +255,7 @@ static void bench_gemm(const double *peak, int max_threads) {
 int main(void) {
     const int max_threads = omp_get_max_threads() < 2 ? omp_get_max_threads() : 2;
     printf("kernel path: %s, OpenMP threads: 1..%d\n", simd_path_name(simd_active()), max_threads);
-    /* peak[t]: the summed FMA rate of t threads running the peak loop at
+    /* peak[t]: the summed multiply-add rate of t threads running the peak loop at
      * once, best of 5 tries so that a moment's disturbance does not count */
     double peak[3] = {0, 0, 0};
     for (int t = 1; t <= max_threads; t++) {
@@ -264,7 +266,7 @@ int main(void) {
             if (sum > peak[t]) peak[t] = sum;
         }
         const double sum = peak[t];
-        printf("measured FMA peak, %d thread%s: %.1f GFLOP/s (%.1f per core)\n", t,
+        printf("measured multiply-add peak, %d thread%s: %.1f GFLOP/s (%.1f per core)\n", t,
                t > 1 ? "s" : "", sum, sum / t);
     }
     if (max_threads > 1 && peak[max_threads] < 0.85 * max_threads * peak[1])

@@ -194,8 +194,8 @@ static void bench_bench_pixels(const uint8_t *rgb) {
            "median ms:\n| path     | 1 thread | 2 threads |\n|----------|----------|-----------|\n",
            BENCH_PIXELS);
     simd_path active = simd_active();
-    for (int path = 0; path <= (simd_avx2_supported() ? 1 : 0); path++) {
-        simd_force((simd_path)path);
+    for (int path = 0; path < SIMD_N_PATHS; path++) {
+        if (simd_force((simd_path)path) != 0) continue; /* not in this build or CPU */
         double one = time_quantise(rgb, BENCH_PIXELS, &r2, 1, classes);
         double two = time_quantise(rgb, BENCH_PIXELS, &r2, 2, classes);
         printf("| %-8s | %8.2f | %9.2f |\n", simd_path_name((simd_path)path), one, two);

@@ -8,8 +8,9 @@
  * RUNS rounds of the ratio within a round, so that a slow spell hits both
  * sides of a ratio rather than one. Times are medians over the rounds.
  * GFLOP/s counts three times the forward FLOPs per image (forward, input
- * gradient, weight gradient), beside the FMA peak of as many threads
- * measured in this same binary. */
+ * gradient, weight gradient), beside the multiply-add peak of the active
+ * kernel path (simd_peak_gflops) of as many threads, measured in this same
+ * binary. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < IMAGES; i++)
         order[i] = i;
     simd_flush_subnormals();
-    /* peak[c]: the summed FMA rate of counts[c] threads running the peak
+    /* peak[c]: the summed multiply-add rate of counts[c] threads running the peak
      * loop at once, best of 5 tries */
     double peak[MAX_COUNTS] = {0};
     for (int c = 0; c < n_counts; c++)

@@ -1,8 +1,12 @@
 /* The program as a user meets it: `colorize info`, a whole run on a tiny
  * dataset in both layouts with every output checked, predict, resume, bad
- * command lines, thread-count determinism and Ctrl-C. */
+ * command lines, thread-count determinism, the palettes of another build
+ * (COLORIZE_REF_BIN), killed and resumed runs, the folder lock, full and
+ * read-only folders, and predict in tiles. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 
 #include "cifar.h"
 #include "image.h"
@@ -468,6 +472,47 @@ START_TEST(test_threads_give_identical_results) {
 }
 END_TEST
 
+/* Drops the lines that start with `prefix` (a timing) from text, in place. */
+static void drop_lines(char *text, const char *prefix) {
+    char *w = text;
+    for (const char *r = text; *r;) {
+        const char *end = strchr(r, '\n');
+        size_t len = end ? (size_t)(end - r) + 1 : strlen(r);
+        if (strncmp(r, prefix, strlen(prefix)) != 0) memmove(w, r, len), w += len;
+        r += len;
+    }
+    *w = 0;
+}
+
+/* The program under test gives the same palettes as another build of it,
+ * $COLORIZE_REF_BIN (make test-aarch64: the emulated aarch64 program against
+ * the native x86-64 one): k-means is exact on every kernel path and machine.
+ * Everything but the timing line must match. */
+START_TEST(test_palette_matches_reference_binary) {
+    const char *ref = getenv("COLORIZE_REF_BIN");
+    if (!ref || !*ref) {
+        printf("test_palette_matches_reference_binary: skipped: COLORIZE_REF_BIN is not set\n");
+        return;
+    }
+    char *mine_bin = strdup(tu_binary());
+    const char *modes[] = {"", "--space lab -k 8", "--class all -k 6"};
+    for (int m = 0; m < 3; m++) {
+        ck_assert_int_eq(run("palette %s %s", bin_dir, modes[m]), 0);
+        char *mine = strdup(out);
+        setenv("COLORIZE_BIN", ref, 1);
+        int status = run("palette %s %s", bin_dir, modes[m]);
+        setenv("COLORIZE_BIN", mine_bin, 1);
+        ck_assert_int_eq(status, 0);
+        drop_lines(mine, "time");
+        drop_lines(out, "time");
+        ck_assert_msg(strcmp(mine, out) == 0, "palette %s: %s gives\n%s%s gives\n%s", modes[m],
+                      mine_bin, mine, ref, out);
+        free(mine);
+    }
+    free(mine_bin);
+}
+END_TEST
+
 /* ==== Ctrl-C, whatever the machine's speed ==== */
 
 /* CK_TIMEOUT_MULTIPLIER (1 when unset): sanitizer and emulated runs, which
@@ -537,8 +582,10 @@ static void wait_for(pid_t pid, const char *log, const char *path, const char *n
 
 /* SIGINT, then the exit status; -1 if it had not ended within seconds (times
  * the multiplier) and was killed, 128 + N if signal N ended it. */
-static int interrupt(pid_t pid, double seconds) {
-    ck_assert_int_eq(kill(pid, SIGINT), 0);
+/* Sends sig and waits for the program to end; its exit status, 128 + the
+ * signal if a signal ended it, or -1 if it did not end in time. */
+static int stop_with(pid_t pid, int sig, double seconds) {
+    ck_assert_int_eq(kill(pid, sig), 0);
     double limit = seconds * time_scale(), t0 = now_seconds();
     int status;
     while (waitpid(pid, &status, WNOHANG) != pid) {
@@ -555,9 +602,9 @@ static int interrupt(pid_t pid, double seconds) {
 /* The epochs the program says it kept when interrupted, or -1. */
 static int epochs_kept(const char *log) {
     char *text = read_text(log);
-    const char *at = strstr(text, "interrupted after ");
+    const char *at = strstr(text, "stopped by Interrupt after ");
     int n = -1;
-    if (at) sscanf(at, "interrupted after %d epochs", &n);
+    if (at) sscanf(at, "stopped by Interrupt after %d epochs", &n);
     free(text);
     return n;
 }
@@ -573,7 +620,7 @@ START_TEST(test_interrupt_keeps_completed_work) {
     snprintf(args, sizeof args, "%s -o %s --epochs 100000 --val 4 -q -t 2", bin_dir, o);
     pid_t pid = start(args, log);
     wait_for(pid, log, tsv, NULL, 60);
-    int code = interrupt(pid, 60);
+    int code = stop_with(pid, SIGINT, 60);
     char *text = read_text(log);
     ck_assert_msg(code == 130, "exit status %d, not 130; log:\n%s", code, text);
     free(text);
@@ -643,7 +690,7 @@ START_TEST(test_interrupt_in_the_first_epoch_still_writes_a_model) {
     snprintf(args, sizeof args, "%s -o %s --batch 1 --epochs 5 --val 4 -t 2 --sample 0.1", many, o);
     pid_t pid = start(args, log);
     wait_for(pid, log, log, "     total", 120);
-    int code = interrupt(pid, 120);
+    int code = stop_with(pid, SIGINT, 120);
     char *text = read_text(log);
     ck_assert_msg(code == 130, "exit status %d, not 130; log:\n%s", code, text);
     ck_assert_msg(epochs_kept(log) == 0 && !strstr(text, "epoch   1/"),
@@ -821,6 +868,87 @@ START_TEST(test_lab_bad_options) {
 }
 END_TEST
 
+/* ==== Killed runs, resumed; one run per folder ==== */
+
+/* errors.tsv of dir without its seconds columns */
+static char *tsv_without_seconds(const char *dir) {
+    size_t len;
+    char *tsv = slurp(dir, "errors.tsv", &len);
+    strip_seconds(tsv);
+    return tsv;
+}
+
+START_TEST(test_killed_runs_resume_byte_identical) {
+    /* Five whole runs: natively a few seconds, under an emulator (make
+     * test-noavx2, test-aarch64) minutes, for nothing the native run misses. */
+    if (getenv("RUNNER") && getenv("RUNNER")[0]) {
+        printf("test_killed_runs_resume_byte_identical: skipped under %s\n", getenv("RUNNER"));
+        return;
+    }
+    char many[300], whole[256], o[256], log[300], model[300], args[1024];
+    /* 496 images in batches of 2: epochs long enough that a signal sent as
+     * the first checkpoint appears lands in the second or third */
+    write_many_birds(root, 100, many, sizeof many);
+    const char *common = "--batch 2 --val 4 -t 2 --sample 0.1 -q";
+    snprintf(whole, sizeof whole, "%s/whole", root);
+    ck_assert_msg(run("%s %s --epochs 3 -o %s", many, common, whole) == 0, "%s", err);
+    size_t len_a, len_b;
+    char *model_a = slurp(whole, "model.bin", &len_a), *tsv_a = tsv_without_seconds(whole);
+    const int sigs[2] = {SIGKILL, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        snprintf(o, sizeof o, "%s/killed%d", root, i);
+        snprintf(log, sizeof log, "%s/killed%d.log", root, i);
+        snprintf(model, sizeof model, "%s/model.bin", o);
+        snprintf(args, sizeof args, "%s %s --epochs 3 -o %s", many, common, o);
+        pid_t pid = start(args, log);
+        wait_for(pid, log, model, NULL, 120);
+        int code = stop_with(pid, sigs[i], 120);
+        char *text = read_text(log);
+        ck_assert_msg(code == 128 + sigs[i], "signal %d: exit status %d; log:\n%s", sigs[i], code,
+                      text);
+        free(text);
+        /* the rest of the plan, without --epochs: the same bytes as the run never stopped */
+        ck_assert_msg(run("%s %s --resume %s -o %s", many, common, model, o) == 0, "%s", err);
+        char *model_b = slurp(o, "model.bin", &len_b), *tsv_b = tsv_without_seconds(o);
+        ck_assert_msg(len_a == len_b && memcmp(model_a, model_b, len_a) == 0,
+                      "signal %d: the resumed model differs from the whole run's", sigs[i]);
+        ck_assert_str_eq(tsv_a, tsv_b);
+        free(model_b);
+        free(tsv_b);
+    }
+    /* a finished plan has nothing left to do without --epochs */
+    ck_assert_int_eq(run("%s %s --resume %s -o %s", many, common, model, o), 2);
+    ck_assert_ptr_nonnull(strstr(err, "finished its plan of 3 epochs"));
+    free(model_a);
+    free(tsv_a);
+}
+END_TEST
+
+START_TEST(test_one_run_per_folder) {
+    char o[256], args[1024], log[300], tsv[300];
+    snprintf(o, sizeof o, "%s/locked", root);
+    snprintf(log, sizeof log, "%s/locked.log", root);
+    snprintf(tsv, sizeof tsv, "%s/errors.tsv", o);
+    snprintf(args, sizeof args, "%s -o %s --epochs 100000 --val 4 -q -t 2", bin_dir, o);
+    pid_t pid = start(args, log);
+    wait_for(pid, log, tsv, NULL, 60);
+    /* a second run into the folder a live run is writing is refused */
+    ck_assert_int_eq(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, o), 2);
+    ck_assert_msg(strstr(err, "another colorize run (pid ") && count(err, "\n") == 1, "%s", err);
+    /* SIGHUP stops it as Ctrl-C does, with every output */
+    int code = stop_with(pid, SIGHUP, 60);
+    ck_assert_int_eq(code, 128 + SIGHUP);
+    char *text = read_text(log);
+    ck_assert_msg(strstr(text, "stopped by Hangup after") && strstr(text, "outputs written"), "%s",
+                  text);
+    free(text);
+    size_t len;
+    free(slurp(o, "summary.txt", &len));
+    /* the lock of a run that has ended never blocks */
+    ck_assert_msg(run("%s -o %s --epochs 1 --val 4 -q", bin_dir, o) == 0, "%s", err);
+}
+END_TEST
+
 /* ==== When the system says no ==== */
 
 /* A run whose output folder fills up: exit 1, the file named with the
@@ -911,6 +1039,149 @@ START_TEST(test_read_only_folder) {
 }
 END_TEST
 
+/* ==== Predict in tiles, and many pictures at once ==== */
+
+static int same_file(const char *a, const char *b) {
+    uint8_t *x, *y;
+    size_t nx, ny;
+    char e[256];
+    ck_assert_msg(read_file(a, &x, &nx, e, sizeof e) == 0, "%s", e);
+    ck_assert_msg(read_file(b, &y, &ny, e, sizeof e) == 0, "%s", e);
+    int same = nx == ny && memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* A picture wider than one tile's window at any thread count: coloured
+ * exactly as the whole picture is (check_predicted_colours runs the network
+ * on the whole of it), and the same bytes on 1, 2 and 3 threads. */
+START_TEST(test_predict_in_tiles_on_any_threads) {
+    char model[300], pic[300], res[300], first[300];
+    snprintf(model, sizeof model, "%s/untrained.bin", root);
+    write_untrained_model(model);
+    write_picture("wide.pgm", 1001, 91, 1);
+    snprintf(pic, sizeof pic, "%s/wide.pgm", root);
+    snprintf(first, sizeof first, "%s/wide-1.ppm", root);
+    ck_assert_msg(run("predict -t 1 %s %s %s", model, pic, first) == 0, "%s", err);
+    check_predicted_colours(model, pic, first);
+    for (int t = 2; t <= 3; t++) {
+        snprintf(res, sizeof res, "%s/wide-%d.ppm", root, t);
+        ck_assert_msg(run("predict -t %d %s %s %s", t, model, pic, res) == 0, "%s", err);
+        ck_assert_msg(same_file(first, res), "-t %d colours differently from -t 1", t);
+    }
+}
+END_TEST
+
+/* The names in a folder, sorted, space-separated. */
+static void folder_names(const char *dir, char *names, size_t len) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    char list[16][256];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 16;)
+        if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")))
+            snprintf(list[n++], sizeof list[0], "%s", e->d_name);
+    closedir(d);
+    qsort(list, (size_t)n, sizeof list[0], (int (*)(const void *, const void *))strcmp);
+    names[0] = 0;
+    for (int i = 0; i < n; i++)
+        snprintf(names + strlen(names), len - strlen(names), "%s%s", i ? " " : "", list[i]);
+}
+
+START_TEST(test_predict_many_pictures) {
+    char model[300], dir[300], sub[300], single[300], path[400];
+    snprintf(model, sizeof model, "%s/untrained.bin", root);
+    write_untrained_model(model);
+    write_picture("a.pgm", 48, 40, 1);
+    write_picture("b.ppm", 33, 17, 3);
+    /* damaged: the header promises more pixels than the file holds */
+    tu_write(root, "bad.pgm", "P5\n10 10\n255\nshort", 19);
+    snprintf(sub, sizeof sub, "%s/sub", root);
+    ck_assert_int_eq(mkdir(sub, 0777), 0);
+    tu_write(sub, "a.pgm", "P5\n2 2\n255\n0123", 15); /* a second a.ppm */
+    snprintf(dir, sizeof dir, "%s/coloured/deeper", root);
+    ck_assert_int_eq(
+        run("predict -t 2 %s %s/a.pgm %s/bad.pgm %s/b.ppm %s/missing.pgm %s/a.pgm -o %s", model,
+            root, root, root, root, sub, dir),
+        1);
+    /* one line for each picture that failed, naming it */
+    ck_assert_msg(count(err, "\n") == 3, "%s", err);
+    ck_assert_msg(strstr(err, "bad.pgm") && strstr(err, "missing.pgm") && strstr(err, "sub/a.pgm"),
+                  "%s", err);
+    char names[1024];
+    folder_names(dir, names, sizeof names);
+    ck_assert_str_eq(names, "a.ppm b.ppm");
+    /* each as the single form colours it */
+    const char *good[2] = {"a.pgm", "b.ppm"}, *out_names[2] = {"a.ppm", "b.ppm"};
+    for (int i = 0; i < 2; i++) {
+        char pic[300];
+        snprintf(pic, sizeof pic, "%s/%s", root, good[i]);
+        snprintf(single, sizeof single, "%s/single.ppm", root);
+        ck_assert_msg(run("predict %s %s %s", model, pic, single) == 0, "%s", err);
+        snprintf(path, sizeof path, "%s/%s", dir, out_names[i]);
+        ck_assert_msg(same_file(single, path), "%s differs from the single form's", path);
+        check_predicted_colours(model, pic, path);
+    }
+    /* all good: exit 0, and the output folder may exist already */
+    ck_assert_msg(run("predict %s %s/a.pgm %s/b.ppm -o %s", model, root, root, dir) == 0, "%s",
+                  err);
+    ck_assert_str_eq(err, "");
+    /* without -o, exactly MODEL IN OUT.ppm */
+    ck_assert_int_eq(run("predict %s %s/a.pgm", model, root), 2);
+    ck_assert_int_eq(run("predict %s %s/a.pgm %s/b.ppm %s/x.ppm", model, root, root, root), 2);
+    ck_assert_int_eq(run("predict %s -o %s", model, dir), 2);
+}
+END_TEST
+
+/* Runs colorize ARGS in a child and returns the peak resident memory, in
+ * kB, of the processes that child waited for; *status gets the exit status. */
+static long peak_rss_kb(const char *args, int *status) {
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+        long v[2] = {tu_run(args, NULL, 0, NULL, 0), 0};
+        struct rusage ru;
+        getrusage(RUSAGE_CHILDREN, &ru);
+        v[1] = ru.ru_maxrss;
+        _exit(write(fd[1], v, sizeof v) == (ssize_t)sizeof v ? 0 : 1);
+    }
+    close(fd[1]);
+    long v[2] = {-1, -1};
+    ck_assert_int_eq(read(fd[0], v, sizeof v), (ssize_t)sizeof v);
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+    *status = (int)v[0];
+    return v[1];
+}
+
+/* A 12-megapixel picture is coloured in well under 300 MB. */
+START_TEST(test_predict_a_large_picture_in_bounded_memory) {
+#ifdef __SANITIZE_ADDRESS__
+    printf("test_predict_a_large_picture_in_bounded_memory: skipped under AddressSanitizer, "
+           "whose shadow memory is not the program's\n");
+    return;
+#endif
+    char model[300], pic[300], res[300], args[1024];
+    snprintf(model, sizeof model, "%s/untrained.bin", root);
+    write_untrained_model(model);
+    write_picture("large.pgm", 4000, 3000, 1);
+    snprintf(pic, sizeof pic, "%s/large.pgm", root);
+    snprintf(res, sizeof res, "%s/large.ppm", root);
+    snprintf(args, sizeof args, "predict -t 2 %s %s %s", model, pic, res);
+    int status;
+    long kb = peak_rss_kb(args, &status);
+    ck_assert_int_eq(status, 0);
+    ck_assert_msg(kb > 0 && kb < 300 * 1024, "peak resident memory %ld kB", kb);
+    struct stat st;
+    ck_assert_int_eq(stat(res, &st), 0);
+    ck_assert_int_eq(st.st_size, (off_t)strlen("P6\n4000 3000\n255\n") + 3L * 4000 * 3000);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -923,13 +1194,19 @@ int main(void) {
     tcase_add_test(tc, test_predict_and_resume);
     tcase_add_test(tc, test_bad_command_lines);
     tcase_add_test(tc, test_threads_give_identical_results);
+    tcase_add_test(tc, test_palette_matches_reference_binary);
     tcase_add_test(tc, test_lab_run_outputs);
     tcase_add_test(tc, test_lab_bad_options);
+    tcase_add_test(tc, test_killed_runs_resume_byte_identical);
+    tcase_add_test(tc, test_one_run_per_folder);
     tcase_add_test(tc, test_interrupt_keeps_completed_work);
     tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
     tcase_add_test(tc, test_full_output_folder);
     tcase_add_test(tc, test_read_only_folder);
     tcase_add_test(tc, test_full_standard_output);
+    tcase_add_test(tc, test_predict_in_tiles_on_any_threads);
+    tcase_add_test(tc, test_predict_many_pictures);
+    tcase_add_test(tc, test_predict_a_large_picture_in_bounded_memory);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -207,7 +207,7 @@ END_TEST
 
 START_TEST(forward_avx2_matches_naive) {
     if (skip_without_avx2()) return;
-    check_forward_vs_naive(conv5x5_forward_avx2, "avx2");
+    check_forward_vs_naive(AVX2_FN(conv5x5_forward), "avx2");
 }
 END_TEST
 
@@ -303,7 +303,7 @@ END_TEST
 
 START_TEST(weight_grad_avx2_matches_naive) {
     if (skip_without_avx2()) return;
-    check_weight_grad_vs_naive(conv5x5_weight_grad_avx2, "avx2");
+    check_weight_grad_vs_naive(AVX2_FN(conv5x5_weight_grad), "avx2");
 }
 END_TEST
 
@@ -322,7 +322,7 @@ START_TEST(forward_avx2_matches_scalar_random) {
               *bias = alloc_random(&r, cout);
         float *a = alloc_filled(n, NAN), *b = alloc_filled(n, NAN), *m = alloc_filled(n, NAN);
         float *ain = abs_copy(in, nin), *aw = abs_copy(w, nw), *ab = abs_copy(bias, cout);
-        conv5x5_forward_avx2(in, H, W, cin, w, bias, cout, a);
+        AVX2_FN(conv5x5_forward)(in, H, W, cin, w, bias, cout, a);
         conv5x5_forward_scalar(in, H, W, cin, w, bias, cout, b);
         conv5x5_forward_scalar(ain, H, W, cin, aw, ab, cout, m);
         char what[128];
@@ -347,7 +347,7 @@ START_TEST(weight_grad_avx2_matches_scalar_random) {
         float *in = alloc_random(&r, nin), *dout = alloc_random(&r, nd);
         float *ain = abs_copy(in, nin), *ad = abs_copy(dout, nd);
         float *a = alloc_filled(nw, 0.0f), *b = alloc_filled(nw, 0.0f), *m = alloc_filled(nw, 0.0f);
-        conv5x5_weight_grad_avx2(in, dout, N, H, W, cin, cout, tap, co0, co1, a);
+        AVX2_FN(conv5x5_weight_grad)(in, dout, N, H, W, cin, cout, tap, co0, co1, a);
         conv5x5_weight_grad_scalar(in, dout, N, H, W, cin, cout, tap, co0, co1, b);
         conv5x5_weight_grad_scalar(ain, ad, N, H, W, cin, cout, tap, co0, co1, m);
         char what[160];
@@ -407,7 +407,7 @@ END_TEST
 
 START_TEST(forward_avx2_blocks_deterministic) {
     if (skip_without_avx2()) return;
-    check_forward_blocks_deterministic(conv5x5_forward_avx2, "avx2 forward window/slice");
+    check_forward_blocks_deterministic(AVX2_FN(conv5x5_forward), "avx2 forward window/slice");
 }
 END_TEST
 
@@ -477,7 +477,8 @@ END_TEST
 
 START_TEST(weight_grad_taps_avx2_matches_per_tap) {
     if (skip_without_avx2()) return;
-    check_weight_grad_taps(conv5x5_weight_grad_avx2, conv5x5_weight_grad_taps_avx2, "avx2 taps");
+    check_weight_grad_taps(AVX2_FN(conv5x5_weight_grad), AVX2_FN(conv5x5_weight_grad_taps),
+                           "avx2 taps");
 }
 END_TEST
 
@@ -488,7 +489,7 @@ END_TEST
 
 START_TEST(weight_grad_avx2_split_deterministic) {
     if (skip_without_avx2()) return;
-    check_weight_grad_split(conv5x5_weight_grad_avx2, "avx2 weight_grad split");
+    check_weight_grad_split(AVX2_FN(conv5x5_weight_grad), "avx2 weight_grad split");
 }
 END_TEST
 
@@ -563,7 +564,7 @@ static void check_gemm_vs_naive(gemm_fn const fns[3], const char *name) {
 }
 
 static gemm_fn const gemm_scalar_fns[3] = {gemm_nn_scalar, gemm_tn_scalar, gemm_nt_scalar};
-static gemm_fn const gemm_avx2_fns[3] = {gemm_nn_avx2, gemm_tn_avx2, gemm_nt_avx2};
+static gemm_fn const gemm_avx2_fns[3] = {AVX2_FN(gemm_nn), AVX2_FN(gemm_tn), AVX2_FN(gemm_nt)};
 
 START_TEST(gemm_scalar_matches_naive) {
     check_gemm_vs_naive(gemm_scalar_fns, "scalar");
@@ -759,7 +760,7 @@ END_TEST
 
 START_TEST(gemm_pieces_avx2) {
     if (skip_without_avx2()) return;
-    check_gemm_pieces(gemm_nn_pieces_avx2, gemm_nn_avx2, "avx2");
+    check_gemm_pieces(AVX2_FN(gemm_nn_pieces), AVX2_FN(gemm_nn), "avx2");
 }
 END_TEST
 
@@ -781,14 +782,14 @@ START_TEST(dispatch_follows_forced_path) {
         ck_assert_int_eq(simd_force(path), 0);
         ck_assert_int_eq(simd_active(), path);
         conv5x5_forward(in, H, W, cin, w, NULL, cout, a);
-        (p ? conv5x5_forward_avx2 : conv5x5_forward_scalar)(in, H, W, cin, w, NULL, cout, b);
+        (p ? AVX2_FN(conv5x5_forward) : conv5x5_forward_scalar)(in, H, W, cin, w, NULL, cout, b);
         check_same_bits("conv5x5_forward dispatch", a, b, (long)H * W * cout);
         conv5x5_weight_grad(in, dout, N, H, W, cin, cout, 7, 0, cout, ga);
-        (p ? conv5x5_weight_grad_avx2 : conv5x5_weight_grad_scalar)(in, dout, N, H, W, cin, cout, 7,
-                                                                    0, cout, gb);
+        (p ? AVX2_FN(conv5x5_weight_grad) : conv5x5_weight_grad_scalar)(in, dout, N, H, W, cin,
+                                                                        cout, 7, 0, cout, gb);
         check_same_bits("conv5x5_weight_grad dispatch", ga, gb, 25L * cin * cout);
         conv5x5_weight_grad_taps(in, dout, N, H, W, cin, cout, 3, 17, 2, cout, ga);
-        (p ? conv5x5_weight_grad_taps_avx2
+        (p ? AVX2_FN(conv5x5_weight_grad_taps)
            : conv5x5_weight_grad_taps_scalar)(in, dout, N, H, W, cin, cout, 3, 17, 2, cout, gb);
         check_same_bits("conv5x5_weight_grad_taps dispatch", ga, gb, 25L * cin * cout);
         gemm_fn const *fns = p ? gemm_avx2_fns : gemm_scalar_fns;
@@ -929,15 +930,15 @@ START_TEST(softmax_avx2_matches_scalar) {
         softmax_case(&r, pixels, k, z, t);
         if (c % 8 == 0) z[n / 2] = NAN;
         softmax_pixels_scalar(z, q1, pixels, k);
-        softmax_pixels_avx2(z, q2, pixels, k);
+        AVX2_FN(softmax_pixels)(z, q2, pixels, k);
         ck_assert_msg(memcmp(q1, q2, (size_t)n * sizeof(float)) == 0, "softmax, k %d, %zu pixels",
                       k, pixels);
         const double l1 = xent_pixels_scalar(q1, t, pixels, k, NULL),
-                     l2 = xent_pixels_avx2(q1, t, pixels, k, NULL);
+                     l2 = AVX2_FN(xent_pixels)(q1, t, pixels, k, NULL);
         ck_assert_msg(memcmp(&l1, &l2, sizeof l1) == 0, "loss %.17g against %.17g", l1, l2);
         ck_assert(c % 8 != 0 || isnan(l1));
         xent_grad_pixels_scalar(q1, t, pixels, k, 0.001f, NULL, d1);
-        xent_grad_pixels_avx2(q1, t, pixels, k, 0.001f, NULL, d2);
+        AVX2_FN(xent_grad_pixels)(q1, t, pixels, k, 0.001f, NULL, d2);
         ck_assert_msg(memcmp(d1, d2, (size_t)n * sizeof(float)) == 0, "gradient, k %d", k);
         free(z), free(q1), free(q2), free(d1), free(d2), free(t);
     }
@@ -945,10 +946,10 @@ START_TEST(softmax_avx2_matches_scalar) {
 END_TEST
 
 START_TEST(peak_gflops_is_measured) {
-    const double g = simd_peak_gflops(0.05);
-    ck_assert_msg(g > 0.1 && g < 1e5, "peak %g GFLOP/s is not plausible", g);
+    const double g = simd_peak_gflops(0.05); /* emulated CPUs (make test-aarch64) are slow */
+    ck_assert_msg(g > 1e-3 && g < 1e5, "peak %g GFLOP/s is not plausible", g);
     if (simd_avx2_supported())
-        ck_assert(simd_peak_gflops_avx2(0.05) > simd_peak_gflops_scalar(0.05) * 0.5);
+        ck_assert(AVX2_FN(simd_peak_gflops)(0.05) > simd_peak_gflops_scalar(0.05) * 0.5);
 }
 END_TEST
 

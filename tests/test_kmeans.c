@@ -217,7 +217,7 @@ START_TEST(test_threads_and_simd_bit_identical) {
     uint8_t *base_labels = malloc(n), *labels = malloc(n);
     const double samples[2] = {1.0, 0.3};
     const int ks[3] = {4, 9, 64};
-    int paths = skip_without_avx2("test_threads_and_simd_bit_identical (AVX2 path)") ? 1 : 2;
+    skip_without_avx2("test_threads_and_simd_bit_identical (AVX2 path)");
     for (int s = 0; s < 2; s++)
         for (int q = 0; q < 3; q++) {
             kmeans_options opt;
@@ -230,9 +230,9 @@ START_TEST(test_threads_and_simd_bit_identical) {
             omp_set_num_threads(1);
             fit_ok(rgb, n, &opt, &base);
             kmeans_quantise(rgb, n, &base, base_labels);
-            for (int path = 0; path < paths; path++)
+            for (int path = 0; path < SIMD_N_PATHS; path++)
                 for (int threads = 1; threads <= 3; threads++) {
-                    simd_force((simd_path)path);
+                    if (simd_force((simd_path)path) != 0) continue; /* not in this build or CPU */
                     omp_set_num_threads(threads);
                     fit_ok(rgb, n, &opt, &res);
                     ck_assert_msg(
@@ -454,9 +454,9 @@ START_TEST(test_quantise_ties_to_lower_class) {
     uint8_t rgb[3 * 37], classes[37];
     for (size_t i = 0; i < n; i++)
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 100;
-    int paths = skip_without_avx2("test_quantise_ties_to_lower_class (AVX2 path)") ? 1 : 2;
-    for (int path = 0; path < paths; path++) {
-        simd_force((simd_path)path);
+    skip_without_avx2("test_quantise_ties_to_lower_class (AVX2 path)");
+    for (int path = 0; path < SIMD_N_PATHS; path++) {
+        if (simd_force((simd_path)path) != 0) continue;
         memset(classes, 9, n);
         kmeans_quantise(rgb, n, &pal, classes);
         for (size_t i = 0; i < n; i++)
@@ -497,11 +497,11 @@ START_TEST(test_quantise_avx2_matches_scalar) {
         ck_assert_int_eq(memcmp(a, b, n), 0);
         for (size_t len = 0; len < 40; len++) { // short runs and tails
             kmeans_nearest_rgb_scalar(rgb + 3 * 5, len, &pal.centres[0][0], pal.k, a);
-            kmeans_nearest_rgb_avx2(rgb + 3 * 5, len, &pal.centres[0][0], pal.k, b);
+            AVX2_FN(kmeans_nearest_rgb)(rgb + 3 * 5, len, &pal.centres[0][0], pal.k, b);
             ck_assert_int_eq(memcmp(a, b, len), 0);
         }
         kmeans_nearest_scalar(packed, n, &pal.centres[0][0], pal.k, a);
-        kmeans_nearest_avx2(packed, n, &pal.centres[0][0], pal.k, b);
+        AVX2_FN(kmeans_nearest)(packed, n, &pal.centres[0][0], pal.k, b);
         ck_assert_int_eq(memcmp(a, b, n), 0);
         for (size_t i = 0; i < n; i += 997) { // and both are the nearest centre
             double best = INFINITY;
@@ -541,9 +541,9 @@ START_TEST(test_potential_avx2_matches_scalar) {
         uint32_t c = (uint32_t)rng_below(&rng, 1u << 24);
         for (size_t len = n - 20; len <= n; len++)
             ck_assert_uint_eq(kmeans_potential_scalar(colours, weights, d2a, len, c),
-                              kmeans_potential_avx2(colours, weights, d2a, len, c));
+                              AVX2_FN(kmeans_potential)(colours, weights, d2a, len, c));
         uint64_t a = kmeans_update_d2_scalar(colours, weights, d2a, n, c, t == 0);
-        uint64_t b = kmeans_update_d2_avx2(colours, weights, d2b, n, c, t == 0);
+        uint64_t b = AVX2_FN(kmeans_update_d2)(colours, weights, d2b, n, c, t == 0);
         ck_assert_uint_eq(a, b);
         ck_assert_int_eq(memcmp(d2a, d2b, sizeof d2a), 0);
     }
@@ -617,14 +617,18 @@ static void check_nearest_everywhere(const uint8_t *rgb, size_t n, const float *
         check_labels("kmeans_nearest_scalar", k, off, got, w, m);
         kmeans_nearest_rgb_scalar(px, m, centres, k, got);
         check_labels("kmeans_nearest_rgb_scalar", k, off, got, w, m);
+        kmeans_nearest_portable(packed + off, m, centres, k, got);
+        check_labels("kmeans_nearest_portable", k, off, got, w, m);
+        kmeans_nearest_rgb_portable(px, m, centres, k, got);
+        check_labels("kmeans_nearest_rgb_portable", k, off, got, w, m);
         if (avx2) {
-            kmeans_nearest_avx2(packed + off, m, centres, k, got);
+            AVX2_FN(kmeans_nearest)(packed + off, m, centres, k, got);
             check_labels("kmeans_nearest_avx2", k, off, got, w, m);
-            kmeans_nearest_rgb_avx2(px, m, centres, k, got);
+            AVX2_FN(kmeans_nearest_rgb)(px, m, centres, k, got);
             check_labels("kmeans_nearest_rgb_avx2", k, off, got, w, m);
         }
-        for (int path = 0; path < (avx2 ? 2 : 1); path++) {
-            simd_force((simd_path)path);
+        for (int path = 0; path < SIMD_N_PATHS; path++) {
+            if (simd_force((simd_path)path) != 0) continue;
             kmeans_nearest(packed + off, m, centres, k, got);
             check_labels("kmeans_nearest", k, off, got, w, m);
             kmeans_nearest_rgb(px, m, centres, k, got);

@@ -507,7 +507,7 @@ START_TEST(test_threads_and_simd_bit_identical) {
     uint8_t *base_labels = malloc(n), *labels = malloc(n);
     const int ks[3] = {4, 16, 64};
     const double samples[3] = {1.0, 0.3, 1.0};
-    int paths = skip_without_avx2("test_threads_and_simd_bit_identical (AVX2 path)") ? 1 : 2;
+    skip_without_avx2("test_threads_and_simd_bit_identical (AVX2 path)");
     for (int q = 0; q < 3; q++) {
         kmeans_options opt;
         kmeans_default_options(&opt);
@@ -520,9 +520,9 @@ START_TEST(test_threads_and_simd_bit_identical) {
         omp_set_num_threads(1);
         fit_ab(rgb, n, &opt, &base);
         kmeans_quantise_ab(lab, n, &base, base_labels);
-        for (int path = 0; path < paths; path++)
+        for (int path = 0; path < SIMD_N_PATHS; path++)
             for (int threads = 1; threads <= 3; threads++) {
-                simd_force((simd_path)path);
+                if (simd_force((simd_path)path) != 0) continue; /* not in this build or CPU */
                 omp_set_num_threads(threads);
                 fit_ab(rgb, n, &opt, &res);
                 ck_assert_msg(same_result(&base, &res),
@@ -594,8 +594,8 @@ START_TEST(test_quantise_matches_brute_force) {
                 centres[2 * j + d] = pal.centres[j][d];
             }
         brute_labels(lab, n, centres, pal.k, want);
-        for (int path = 0; path < (avx2 ? 2 : 1); path++) {
-            simd_force((simd_path)path);
+        for (int path = 0; path < SIMD_N_PATHS; path++) {
+            if (simd_force((simd_path)path) != 0) continue;
             memset(got, 0xff, n);
             kmeans_quantise_ab(lab, n, &pal, got);
             check_labels("kmeans_quantise_ab", pal.k, 0, got, want, n);
@@ -606,14 +606,18 @@ START_TEST(test_quantise_matches_brute_force) {
                 check_labels("kmeans_nearest_lab_scalar", pal.k, off, got, want + off, len);
                 kmeans_nearest_ab_scalar(a + off, b + off, len, centres, pal.k, got);
                 check_labels("kmeans_nearest_ab_scalar", pal.k, off, got, want + off, len);
+                kmeans_nearest_lab_portable(lab + 3 * off, len, centres, pal.k, got);
+                check_labels("kmeans_nearest_lab_portable", pal.k, off, got, want + off, len);
+                kmeans_nearest_ab_portable(a + off, b + off, len, centres, pal.k, got);
+                check_labels("kmeans_nearest_ab_portable", pal.k, off, got, want + off, len);
                 if (!avx2) continue;
-                kmeans_nearest_lab_avx2(lab + 3 * off, len, centres, pal.k, got);
+                AVX2_FN(kmeans_nearest_lab)(lab + 3 * off, len, centres, pal.k, got);
                 check_labels("kmeans_nearest_lab_avx2", pal.k, off, got, want + off, len);
-                kmeans_nearest_ab_avx2(a + off, b + off, len, centres, pal.k, got);
+                AVX2_FN(kmeans_nearest_ab)(a + off, b + off, len, centres, pal.k, got);
                 check_labels("kmeans_nearest_ab_avx2", pal.k, off, got, want + off, len);
             }
-        for (int path = 0; path < (avx2 ? 2 : 1); path++) {
-            simd_force((simd_path)path);
+        for (int path = 0; path < SIMD_N_PATHS; path++) {
+            if (simd_force((simd_path)path) != 0) continue;
             kmeans_nearest_ab(a, b, n, centres, pal.k, got);
             check_labels("kmeans_nearest_ab", pal.k, 0, got, want, n);
         }
@@ -637,9 +641,9 @@ START_TEST(test_quantise_ties_to_lower_class) {
     uint8_t classes[37];
     for (size_t i = 0; i < n; i++)
         lab[3 * i] = 50, lab[3 * i + 1] = lab[3 * i + 2] = 0;
-    int paths = skip_without_avx2("test_quantise_ties_to_lower_class (AVX2 path)") ? 1 : 2;
-    for (int path = 0; path < paths; path++) {
-        simd_force((simd_path)path);
+    skip_without_avx2("test_quantise_ties_to_lower_class (AVX2 path)");
+    for (int path = 0; path < SIMD_N_PATHS; path++) {
+        if (simd_force((simd_path)path) != 0) continue;
         memset(classes, 9, n);
         kmeans_quantise_ab(lab, n, &pal, classes);
         for (size_t i = 0; i < n; i++)
@@ -672,17 +676,26 @@ START_TEST(test_potentials) {
     ck_assert_uint_eq(kmeans_ab_update_d2_scalar(&one_a, &one_b, &one_w, &one_d2, 1, origin, 0),
                       2u * 25 * 8192);
     ck_assert_uint_eq(one_d2, 25 * 8192);
-    if (skip_without_avx2("test_potentials (AVX2 path)")) return;
-    for (int t = 0; t < 4; t++) {
-        float c[2] = {t == 3 ? -127.5f : 200.0f * rng_uniform(&rng) - 100.0f,
-                      t == 3 ? -127.5f : 200.0f * rng_uniform(&rng) - 100.0f};
-        for (size_t len = n - 20; len <= n; len++)
-            ck_assert_uint_eq(kmeans_ab_potential_scalar(a, b, weights, d2a, len, c),
-                              kmeans_ab_potential_avx2(a, b, weights, d2a, len, c));
-        uint64_t x = kmeans_ab_update_d2_scalar(a, b, weights, d2a, n, c, t == 0);
-        uint64_t y = kmeans_ab_update_d2_avx2(a, b, weights, d2b, n, c, t == 0);
-        ck_assert_uint_eq(x, y);
-        ck_assert_int_eq(memcmp(d2a, d2b, sizeof d2a), 0);
+    /* the portable kernels, then the AVX2 ones where the CPU has them */
+    typedef uint64_t (*potential_fn)(const float *, const float *, const uint32_t *,
+                                     const uint32_t *, size_t, const float *);
+    typedef uint64_t (*update_fn)(const float *, const float *, const uint32_t *, uint32_t *,
+                                  size_t, const float *, int);
+    const potential_fn potential[2] = {kmeans_ab_potential_portable, AVX2_FN(kmeans_ab_potential)};
+    const update_fn update[2] = {kmeans_ab_update_d2_portable, AVX2_FN(kmeans_ab_update_d2)};
+    for (int path = 0; path < 2; path++) {
+        if (path == 1 && skip_without_avx2("test_potentials (AVX2 path)")) return;
+        for (int t = 0; t < 4; t++) {
+            float c[2] = {t == 3 ? -127.5f : 200.0f * rng_uniform(&rng) - 100.0f,
+                          t == 3 ? -127.5f : 200.0f * rng_uniform(&rng) - 100.0f};
+            for (size_t len = n - 20; len <= n; len++)
+                ck_assert_uint_eq(kmeans_ab_potential_scalar(a, b, weights, d2a, len, c),
+                                  potential[path](a, b, weights, d2a, len, c));
+            uint64_t x = kmeans_ab_update_d2_scalar(a, b, weights, d2a, n, c, t == 0);
+            uint64_t y = update[path](a, b, weights, d2b, n, c, t == 0);
+            ck_assert_uint_eq(x, y);
+            ck_assert_int_eq(memcmp(d2a, d2b, sizeof d2a), 0);
+        }
     }
 }
 END_TEST

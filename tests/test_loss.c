@@ -169,11 +169,11 @@ START_TEST(test_weighted_avx2_matches_scalar) {
         if (i % 8 == 0) z[n / 2] = NAN;
         softmax_pixels_scalar(z, q, pixels, k);
         const double l1 = xent_pixels_scalar(q, t, pixels, k, w),
-                     l2 = xent_pixels_avx2(q, t, pixels, k, w);
+                     l2 = AVX2_FN(xent_pixels)(q, t, pixels, k, w);
         ck_assert_msg(memcmp(&l1, &l2, sizeof l1) == 0, "k %d: loss %.17g against %.17g", k, l1,
                       l2);
         xent_grad_pixels_scalar(q, t, pixels, k, 0.001f, w, d1);
-        xent_grad_pixels_avx2(q, t, pixels, k, 0.001f, w, d2);
+        AVX2_FN(xent_grad_pixels)(q, t, pixels, k, 0.001f, w, d2);
         ck_assert_msg(memcmp(d1, d2, n * sizeof(float)) == 0, "gradient, k %d, %zu pixels", k,
                       pixels);
         free(z), free(q), free(d1), free(d2), free(t);
@@ -356,7 +356,7 @@ int main(void) {
     tcase_add_test(tc, test_weighted_avx2_matches_scalar);
     tcase_add_test(tc, test_weights_of_one_are_unweighted);
     tcase_add_loop_test(tc, test_weighted_network_gradient_matches_finite_differences, SIMD_SCALAR,
-                        SIMD_AVX2 + 1);
+                        SIMD_N_PATHS);
     tcase_add_test(tc, test_network_weights_set_and_cleared);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

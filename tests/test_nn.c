@@ -378,7 +378,7 @@ START_TEST(test_every_layer_kind_is_whole_and_tested) {
     for (int t = 0; t < n_layer_types; t++) {
         const layer_type *k = layer_types[t];
         ck_assert_msg(k->name && k->title && k->out_shape && k->fan_in && k->flops &&
-                          k->work_floats && k->describe && k->forward && k->backward,
+                          k->work_floats && k->reach && k->describe && k->forward && k->backward,
                       "layer kind %d (%s) has a missing entry", t, k->name ? k->name : "?");
         ck_assert_msg(layer_type_named(k->name) == k, "two kinds are named '%s'", k->name);
         ck_assert_msg(ref_kind(&(nn_layer){.type = k}) >= 0, "the reference has no '%s'", k->name);
@@ -824,8 +824,8 @@ START_TEST(test_network_table) {
                         64 * 4 * 1024)},
         {"pixel", 2.0 * (25 * 64 * 1024 + 25 * 64 * 64 * 1024 + 64 * 32 * 1024 + 32 * 4 * 1024)},
         {"dense", 2.0 * (25 * 32 * 1024 + 25 * 32 * 64 * 256 + 4096 * 512 + 512 * 4096)},
-        {"chroma", 2.0 * (25 * 32 * 1024 + 25 * 32 * 32 * 256 + 33 * 64 * 1024 + 32 * 64 * 256 +
-                          64 * 4 * 1024)},
+        {"chroma", 2.0 * (25 * 32 * 1024 + 25 * 32 * 32 * 256 + 33 * 32 * 1024 + 32 * 32 * 256 +
+                          32 * 4 * 1024)},
     };
     network *net;
     char err[256];
@@ -941,9 +941,9 @@ START_TEST(test_model_round_trip_and_damage) {
 }
 END_TEST
 
-/* A Lab model records its space, rebalancing and temperature (format
- * version 2); an RGB model is still written as version 1, as before the Lab
- * mode, and a version 2 header with a bad field is refused. */
+/* A model records its colour space, rebalancing, temperature and training
+ * plan (format version 3), and a header with a bad field is refused even
+ * when its checksum is good. */
 START_TEST(test_model_lab_fields) {
     char dir[64], path[128], err[256];
     tu_mkdtemp(dir, sizeof dir);
@@ -957,7 +957,8 @@ START_TEST(test_model_lab_fields) {
                           .std = 0.25f,
                           .epochs = 1,
                           .rebalance = 0.5f,
-                          .temperature = 0.38f};
+                          .temperature = 0.38f,
+                          .plan = {2, 7, 1234, 0x123456789abcdefull, 48, 0.003f, SCHED_COSINE, 1}};
     for (int c = 0; c < 16; c++)
         meta.centres[c][0] = (float)c, meta.centres[c][1] = -2.5f * c;
     ck_assert_msg(nn_save(net, &meta, path, err, sizeof err) == 0, "%s", err);
@@ -965,26 +966,31 @@ START_TEST(test_model_lab_fields) {
     ck_assert_msg(nn_load(path, 0, 0, 1, &back, &got, err, sizeof err) == 0, "%s", err);
     ck_assert(got.space == SPACE_LAB && got.rebalance == 0.5f && got.temperature == 0.38f);
     ck_assert(got.k == 16 && got.centres[15][1] == -37.5f);
+    ck_assert(memcmp(&got.plan, &meta.plan, sizeof got.plan) == 0);
     nn_free(back);
     uint8_t *bytes;
     size_t len;
     ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
     uint32_t version;
     memcpy(&version, bytes + 8, 4);
-    ck_assert_uint_eq(version, 2);
-    /* the fields sit after the step: space, rebalancing, temperature; a bad
-     * value with a good checksum is still refused */
+    ck_assert_uint_eq(version, 3);
+    /* the fields sit after the step: space, rebalancing, temperature, then the
+     * plan: first epoch, epochs, first step, seed, batch, lr, schedule, flip */
     size_t spec_len = strlen(net->spec);
-    size_t at = 8 + 4 * 4 + spec_len + 4 + 16 * 12 + 4 * 4 + 8;
+    size_t at = 8 + 4 * 4 + spec_len + 4 + 16 * 12 + 4 * 4 + 8, plan = at + 12;
     const float bad_values[] = {-0.1f, 1.5f, NAN};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         uint8_t *copy = malloc(len);
         memcpy(copy, bytes, len);
         if (i < 3)
             memcpy(copy + at + 4, &bad_values[i], 4); /* rebalancing */
+        else if (i == 3)
+            copy[at] = 7; /* no such space */
+        else if (i == 4)
+            copy[plan + 4 + 4 + 8 + 8 + 4 + 4] = 2; /* no such schedule */
         else
-            copy[at] = 7;                   /* no such space */
-        uint64_t h = 0xcbf29ce484222325ull; /* the checksum made good again */
+            copy[plan + 4 + 4 + 8 + 8 + 4 + 4 + 4] = 3; /* flip is 0 or 1 */
+        uint64_t h = 0xcbf29ce484222325ull;             /* the checksum made good again */
         for (size_t j = 0; j < len - 8; j++)
             h = (h ^ copy[j]) * 0x100000001b3ull;
         memcpy(copy + len - 8, &h, 8);
@@ -996,16 +1002,12 @@ START_TEST(test_model_lab_fields) {
         free(copy);
     }
     free(bytes);
-    /* RGB: version 1 */
-    meta.space = SPACE_RGB;
+    /* RGB */
+    meta.space = SPACE_RGB, meta.rebalance = 0, meta.temperature = 0;
     ck_assert(nn_save(net, &meta, path, err, sizeof err) == 0);
-    ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
-    memcpy(&version, bytes + 8, 4);
-    ck_assert_uint_eq(version, 1);
     ck_assert(nn_load(path, 0, 0, 1, &back, &got, err, sizeof err) == 0);
     ck_assert(got.space == SPACE_RGB && got.rebalance == 0 && got.temperature == 0);
     nn_free(back);
-    free(bytes);
     nn_free(net);
     tu_rmtree(dir);
 }
@@ -1119,8 +1121,8 @@ int main(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("nn");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_forward_matches_reference, SIMD_SCALAR, SIMD_AVX2 + 1);
-    tcase_add_loop_test(tc, test_backward_matches_finite_differences, SIMD_SCALAR, SIMD_AVX2 + 1);
+    tcase_add_loop_test(tc, test_forward_matches_reference, SIMD_SCALAR, SIMD_N_PATHS);
+    tcase_add_loop_test(tc, test_backward_matches_finite_differences, SIMD_SCALAR, SIMD_N_PATHS);
     tcase_add_test(tc, test_cases_take_every_path);
     tcase_add_test(tc, test_every_layer_kind_is_whole_and_tested);
     tcase_add_test(tc, test_smaller_batch_than_buffers);

@@ -16,6 +16,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "simd/simd.h"
+
+/* NAME_avx2 where the build has the AVX2 kernels (x86-64). Elsewhere there
+ * is no such function: a null pointer of the scalar twin's type stands in,
+ * which is never called, since every AVX2 check skips first when
+ * simd_avx2_supported() says no, as it always does there. */
+#if SIMD_HAVE_AVX2
+#define AVX2_FN(name) name##_avx2
+#else
+#define AVX2_FN(name) ((__typeof__(&name##_scalar))0)
+#endif
+
 /* A fresh folder under /tmp; the caller removes it with tu_rmtree. */
 static inline void tu_mkdtemp(char *path, size_t len) {
     snprintf(path, len, "/tmp/colorize-test-XXXXXX");
