@@ -277,6 +277,15 @@ typedef struct {
 
 int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,
             size_t errlen);
+/* The same for the state nn_state_save took (state, step) instead of the
+ * network's own. It reads net's architecture and size only, so the network
+ * may go on training meanwhile (a checkpoint written in the background). */
+int nn_save_state(const network *net, const float *state, long step, const nn_model_meta *meta,
+                  const char *path, char *err, size_t errlen);
+/* The checksum a model file holds after its first n bytes, by the format
+ * version those bytes give (for tests and the fuzzer, which damage files and
+ * make the checksum good again). */
+uint64_t nn_model_checksum(const uint8_t *buf, size_t n);
 /* Reads a model file and builds its network for (h, w) inputs; h = w = 0
  * means the size it was trained on. */
 int nn_load(const char *path, int h, int w, int batch_cap, network **net, nn_model_meta *meta,

@@ -9,8 +9,9 @@
  *   [version 3: the plan: u32 first epoch, u32 epochs, i64 first step, u64 seed,
  *    u32 batch, f32 peak learning rate, u32 schedule (0 constant, 1 cosine), u32 flip]
  *   u64 n_params, then params, Adam/momentum m, v (n_params f32 each),
- *   and u64 FNV-1a of every byte before it.
- * Versions 1 (RGB only) and 2 (no plan) still load.
+ *   and u64 checksum of every byte before it: from version 4, the word sum
+ *   below; before it, FNV-1a of each byte.
+ * Versions 1 (RGB only), 2 (no plan) and 3 (FNV-1a) still load.
  * Streamed to disk as it is hashed, atomically; read with a specific
  * message for each kind of damage. */
 #include <math.h>
@@ -25,31 +26,86 @@
 #endif
 
 static const char model_magic[8] = {'C', 'L', 'R', 'Z', 'M', 'O', 'D', 'L'};
-enum { MODEL_VERSION_OLDEST = 1, MODEL_VERSION = 3 };
+enum { MODEL_VERSION_OLDEST = 1, MODEL_VERSION_FNV_LAST = 3, MODEL_VERSION = 4 };
 
 #define FNV_START 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
 
 /* FNV-1a of n more bytes, from the hash h of those before them. */
 static uint64_t fnv1a_more(uint64_t h, const uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
+        h = (h ^ p[i]) * FNV_PRIME;
     return h;
 }
 
-static uint64_t fnv1a(const uint8_t *p, size_t n) {
-    return fnv1a_more(FNV_START, p, n);
+/* The word sum (version 4 on). FNV-1a takes a multiply per byte, one after
+ * another: 65 ms for the 51 MB of a `dense` checkpoint, which is written
+ * after every epoch. This one takes the bytes as 64-bit words in four
+ * independent FNV-style lanes (xor, then multiply by the FNV prime, both
+ * invertible, so any one changed word changes its lane), about 6 ms for the
+ * same file; FNV-1a of the lanes and the length ends it. Fed in pieces of any
+ * size (the writer streams the file), the same as in one. */
+typedef struct {
+    uint64_t lane[4];
+    uint8_t pending[32]; /* a block's bytes not yet taken */
+    size_t n_pending;
+    uint64_t length;
+} word_sum;
+
+static const word_sum word_sum_start = {
+    {FNV_START, FNV_START ^ 1, FNV_START ^ 2, FNV_START ^ 3}, {0}, 0, 0};
+
+static void word_sum_block(word_sum *s, const uint8_t *p) {
+    for (int j = 0; j < 4; j++) {
+        uint64_t word;
+        memcpy(&word, p + 8 * j, 8);
+        s->lane[j] = (s->lane[j] ^ word) * FNV_PRIME;
+    }
 }
 
-/* The file streamed as it is hashed: no copy of the model in memory (a
+static void word_sum_more(word_sum *s, const uint8_t *p, size_t n) {
+    s->length += n;
+    if (s->n_pending > 0) {
+        size_t take = 32 - s->n_pending < n ? 32 - s->n_pending : n;
+        memcpy(s->pending + s->n_pending, p, take);
+        s->n_pending += take, p += take, n -= take;
+        if (s->n_pending < 32) return;
+        word_sum_block(s, s->pending);
+        s->n_pending = 0;
+    }
+    for (; n >= 32; p += 32, n -= 32)
+        word_sum_block(s, p);
+    memcpy(s->pending, p, n);
+    s->n_pending = n;
+}
+
+static uint64_t word_sum_end(const word_sum *s) {
+    word_sum last = *s;
+    memset(last.pending + last.n_pending, 0, 32 - last.n_pending); /* the length tells */
+    if (last.n_pending > 0) word_sum_block(&last, last.pending);
+    uint64_t h = fnv1a_more(FNV_START, (const uint8_t *)last.lane, sizeof last.lane);
+    return fnv1a_more(h, (const uint8_t *)&last.length, 8);
+}
+
+uint64_t nn_model_checksum(const uint8_t *buf, size_t n) {
+    uint32_t version = 0;
+    if (n >= 12) memcpy(&version, buf + 8, 4);
+    if (version <= MODEL_VERSION_FNV_LAST) return fnv1a_more(FNV_START, buf, n);
+    word_sum s = word_sum_start;
+    word_sum_more(&s, buf, n);
+    return word_sum_end(&s);
+}
+
+/* The file streamed as it is summed: no copy of the model in memory (a
  * checkpoint of `dense`, 51 MB with the optimiser state, is written after
  * every epoch). */
 typedef struct {
     FILE *f;
-    uint64_t hash;
+    word_sum sum;
 } byte_writer;
 
 static void put(byte_writer *bw, const void *p, size_t n) {
-    bw->hash = fnv1a_more(bw->hash, p, n);
+    word_sum_more(&bw->sum, p, n);
     fwrite(p, 1, n, bw->f); /* a failure is the commit's to report */
 }
 
@@ -57,8 +113,11 @@ static void put_u32(byte_writer *bw, uint32_t v) {
     put(bw, &v, 4);
 }
 
-/* Everything but the checksum. */
-static void model_serialise(const network *net, const nn_model_meta *meta, byte_writer *bw) {
+/* Everything but the checksum: net's architecture and size, with the
+ * parameters and optimiser state given (n_params floats each) and step. */
+static void model_serialise(const network *net, const float *params, const float *opt_m,
+                            const float *opt_v, int64_t step, const nn_model_meta *meta,
+                            byte_writer *bw) {
     uint32_t spec_len = (uint32_t)strlen(net->spec);
     put(bw, model_magic, 8);
     put_u32(bw, MODEL_VERSION);
@@ -72,7 +131,6 @@ static void model_serialise(const network *net, const nn_model_meta *meta, byte_
     put(bw, &meta->std, 4);
     put_u32(bw, (uint32_t)meta->epochs);
     put_u32(bw, (uint32_t)meta->optimizer);
-    int64_t step = net->step;
     put(bw, &step, 8);
     put_u32(bw, (uint32_t)meta->space);
     put(bw, &meta->rebalance, 4);
@@ -89,20 +147,31 @@ static void model_serialise(const network *net, const nn_model_meta *meta, byte_
     put_u32(bw, (uint32_t)p->flip);
     uint64_t n = net->n_params;
     put(bw, &n, 8);
-    put(bw, net->params, n * sizeof(float));
-    put(bw, net->opt_m, n * sizeof(float));
-    put(bw, net->opt_v, n * sizeof(float));
+    put(bw, params, n * sizeof(float));
+    put(bw, opt_m, n * sizeof(float));
+    put(bw, opt_v, n * sizeof(float));
+}
+
+static int save(const network *net, const float *params, const float *opt_m, const float *opt_v,
+                long step, const nn_model_meta *meta, const char *path, char *err, size_t errlen) {
+    atomic_file af;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    byte_writer bw = {af.f, word_sum_start};
+    model_serialise(net, params, opt_m, opt_v, step, meta, &bw);
+    uint64_t sum = word_sum_end(&bw.sum);
+    fwrite(&sum, 1, 8, af.f);
+    return atomic_commit(&af, err, errlen);
 }
 
 int nn_save(const network *net, const nn_model_meta *meta, const char *path, char *err,
             size_t errlen) {
-    atomic_file af;
-    if (atomic_open(&af, path, err, errlen) != 0) return -1;
-    byte_writer bw = {af.f, FNV_START};
-    model_serialise(net, meta, &bw);
-    uint64_t sum = bw.hash;
-    fwrite(&sum, 1, 8, af.f);
-    return atomic_commit(&af, err, errlen);
+    return save(net, net->params, net->opt_m, net->opt_v, net->step, meta, path, err, errlen);
+}
+
+int nn_save_state(const network *net, const float *state, long step, const nn_model_meta *meta,
+                  const char *path, char *err, size_t errlen) {
+    size_t n = net->n_params;
+    return save(net, state, state + n, state + 2 * n, step, meta, path, err, errlen);
 }
 
 typedef struct {
@@ -184,7 +253,7 @@ static int load_buffer(const uint8_t *buf, size_t len, const char *path, int h, 
     *out = NULL;
     byte_reader br = {buf, len >= 8 ? len - 8 : 0, 0};
     uint64_t stored;
-    if (len < 8 || (memcpy(&stored, buf + len - 8, 8), stored != fnv1a(buf, len - 8)))
+    if (len < 8 || (memcpy(&stored, buf + len - 8, 8), stored != nn_model_checksum(buf, len - 8)))
         return len >= 8 && memcmp(buf, model_magic, 8) != 0
                    ? set_error(err, errlen, "%s: not a colorize model file", path)
                    : set_error(err, errlen, "%s: damaged or truncated model (checksum mismatch)",

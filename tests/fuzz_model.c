@@ -18,14 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* nn_model.c's checksum: FNV-1a, 64 bits. */
-static uint64_t fnv1a(const uint8_t *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     omp_set_num_threads(1); /* one core per fuzzer */
@@ -83,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(buf, data, size);
     try_load(buf, size, 0, 0, 0);
     if (size >= 8) {
-        uint64_t sum = fnv1a(buf, size - 8);
+        uint64_t sum = nn_model_checksum(buf, size - 8);
         memcpy(buf + size - 8, &sum, 8);
         uint32_t h = 0, w = 0; /* after "CLRZMODL" and the version */
         if (size >= 20) memcpy(&h, buf + 12, 4), memcpy(&w, buf + 16, 4);

@@ -1085,8 +1085,12 @@ static void folder_names(const char *dir, char *names, size_t len) {
     closedir(d);
     qsort(list, (size_t)n, sizeof list[0], (int (*)(const void *, const void *))strcmp);
     names[0] = 0;
-    for (int i = 0; i < n; i++)
-        snprintf(names + strlen(names), len - strlen(names), "%s%s", i ? " " : "", list[i]);
+    for (int i = 0; i < n; i++) {
+        size_t at = strlen(names), name_len = strlen(list[i]);
+        ck_assert(at + 1 + name_len < len);
+        if (i) names[at++] = ' ';
+        memcpy(names + at, list[i], name_len + 1);
+    }
 }
 
 START_TEST(test_predict_many_pictures) {

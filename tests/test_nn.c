@@ -942,7 +942,7 @@ START_TEST(test_model_round_trip_and_damage) {
 END_TEST
 
 /* A model records its colour space, rebalancing, temperature and training
- * plan (format version 3), and a header with a bad field is refused even
+ * plan (format version 3 on), and a header with a bad field is refused even
  * when its checksum is good. */
 START_TEST(test_model_lab_fields) {
     char dir[64], path[128], err[256];
@@ -973,7 +973,7 @@ START_TEST(test_model_lab_fields) {
     ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
     uint32_t version;
     memcpy(&version, bytes + 8, 4);
-    ck_assert_uint_eq(version, 3);
+    ck_assert_uint_eq(version, 4);
     /* the fields sit after the step: space, rebalancing, temperature, then the
      * plan: first epoch, epochs, first step, seed, batch, lr, schedule, flip */
     size_t spec_len = strlen(net->spec);
@@ -990,9 +990,7 @@ START_TEST(test_model_lab_fields) {
             copy[plan + 4 + 4 + 8 + 8 + 4 + 4] = 2; /* no such schedule */
         else
             copy[plan + 4 + 4 + 8 + 8 + 4 + 4 + 4] = 3; /* flip is 0 or 1 */
-        uint64_t h = 0xcbf29ce484222325ull;             /* the checksum made good again */
-        for (size_t j = 0; j < len - 8; j++)
-            h = (h ^ copy[j]) * 0x100000001b3ull;
+        uint64_t h = nn_model_checksum(copy, len - 8);  /* the checksum made good again */
         memcpy(copy + len - 8, &h, 8);
         tu_write(dir, "bad.bin", copy, len);
         char p[128];
@@ -1024,9 +1022,7 @@ static uint8_t *model_with_spec(const uint8_t *bytes, size_t *len, const char *s
     memcpy(copy + 20, &new_len, 4);
     memcpy(copy + 24, spec, new_len);
     memcpy(copy + 24 + new_len, bytes + 24 + old_len, *len - 24 - old_len);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t j = 0; j < n - 8; j++)
-        h = (h ^ copy[j]) * 0x100000001b3ull;
+    uint64_t h = nn_model_checksum(copy, n - 8);
     memcpy(copy + n - 8, &h, 8);
     *len = n;
     return copy;
@@ -1037,6 +1033,58 @@ static uint8_t *model_with_spec(const uint8_t *bytes, size_t *len, const char *s
  * control character in it would split the message; and a layer far larger
  * than the file's parameters made the loader ask for terabytes before it
  * counted them. Each is now one line naming the file, before any buffer. */
+/* The checksum: version 4 writes the word sum, which any one changed byte
+ * changes wherever it is (whole blocks and the last, partial one); files of
+ * versions 1 to 3, summed with FNV-1a, still load. */
+START_TEST(test_model_checksum_by_version) {
+    char dir[] = "/tmp/colorize-nn-XXXXXX", err[256], path[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/m.bin", dir);
+    network *net, *back;
+    ck_assert(nn_create("pixel:5 relu pixel:k softmax", 32, 32, 4, 1, &net, err, sizeof err) == 0);
+    for (size_t i = 0; i < net->n_params; i++)
+        net->params[i] = (float)i * 0.25f - 3.0f;
+    nn_model_meta meta = {.k = 4, .mean = 0.5f, .std = 0.25f, .epochs = 1};
+    ck_assert(nn_save(net, &meta, path, err, sizeof err) == 0);
+    uint8_t *bytes;
+    size_t len;
+    ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
+    ck_assert_uint_ne(len % 32, 8); /* the word sum's last block is a partial one */
+    uint64_t stored, fnv = 0xcbf29ce484222325ull;
+    memcpy(&stored, bytes + len - 8, 8);
+    for (size_t i = 0; i < len - 8; i++)
+        fnv = (fnv ^ bytes[i]) * 0x100000001b3ull;
+    ck_assert(stored == nn_model_checksum(bytes, len - 8) && stored != fnv);
+    for (size_t i = 0; i < len - 8; i++)
+        for (int bit = 0; bit < 8; bit += 7) {
+            bytes[i] ^= (uint8_t)(1u << bit);
+            ck_assert_msg(nn_model_checksum(bytes, len - 8) != stored, "byte %zu bit %d", i, bit);
+            bytes[i] ^= (uint8_t)(1u << bit);
+        }
+    free(bytes);
+    nn_free(net);
+    const char *older[] = {"v1_rgb_pixel.bin", "v2_lab_skip.bin", "v3_rgb_pixel.bin"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "tests/fuzz-seeds/model/%s", older[i]);
+        ck_assert_msg(read_file(path, &bytes, &len, err, sizeof err) == 0, "%s", err);
+        uint32_t version;
+        memcpy(&version, bytes + 8, 4);
+        ck_assert_uint_eq(version, (uint32_t)i + 1);
+        fnv = 0xcbf29ce484222325ull;
+        for (size_t j = 0; j < len - 8; j++)
+            fnv = (fnv ^ bytes[j]) * 0x100000001b3ull;
+        memcpy(&stored, bytes + len - 8, 8);
+        ck_assert(stored == fnv && nn_model_checksum(bytes, len - 8) == fnv);
+        nn_model_meta got;
+        ck_assert_msg(nn_load_buffer(bytes, len, path, 0, 0, 1, &back, &got, err, sizeof err) == 0,
+                      "%s", err);
+        nn_free(back);
+        free(bytes);
+    }
+    tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_model_damage_found_by_fuzzing) {
     char dir[64], path[128], err[512];
     tu_mkdtemp(dir, sizeof dir);
@@ -1138,6 +1186,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_specs_are_rejected);
     tcase_add_test(tc, test_model_round_trip_and_damage);
     tcase_add_test(tc, test_model_lab_fields);
+    tcase_add_test(tc, test_model_checksum_by_version);
     tcase_add_test(tc, test_model_damage_found_by_fuzzing);
     tcase_add_test(tc, test_divergence_stops_with_the_last_good_weights);
     suite_add_tcase(s, tc);
