@@ -791,11 +791,15 @@ static int finish_plan(run_state *rs, const nn_model_meta *resumed) {
                            "give --epochs N",
                            o->resume);
     int left = p->first_epoch + p->epochs - resumed->epochs;
-    if (left <= 0)
-        return usage_error("--resume %s: the model has finished its plan of %d epochs; give "
-                           "--epochs N to train more",
-                           o->resume, p->epochs);
     rs->plan = *p;
+    if (left <= 0) { /* killed after its last epoch: the outputs it may lack */
+        o->epochs = 0;
+        say(rs,
+            "resume   the model has finished its plan of %d epochs: nothing to train, the "
+            "outputs are written again (--epochs N trains more)\n",
+            p->epochs);
+        return 0;
+    }
     o->epochs = left, o->seed = p->seed, o->optim.lr = p->lr, o->optim.schedule = p->schedule;
     o->flip = p->flip;
     if (p->batch != o->batch) { /* the buffers hold the plan's batch */

@@ -34,9 +34,9 @@ for t in $(seq 1 "$trials"); do
     pid=$!
     sleep "$at"
     kill -"$sig" "$pid" 2>/dev/null
-    wait "$pid"
+    wait "$pid" 2>/dev/null
     code=$?
-    epochs=$( [ -f "$out/model.bin" ] && cut -f1 "$out/errors.tsv" | tail -1 || echo none)
+    rows=$(($( [ -f "$out/errors.tsv" ] && wc -l <"$out/errors.tsv" || echo 1) - 1))
     if [ ! -f "$out/model.bin" ]; then
         printf 'trial %d: signal %2d at %5.1f s, exit %d: no model yet, nothing to resume\n' \
             "$t" "$sig" "$at" "$code"
@@ -55,7 +55,7 @@ for t in $(seq 1 "$trials"); do
         verdict="DIFFERS"
         failed=1
     fi
-    printf 'trial %d: signal %2d at %5.1f s, exit %d, errors.tsv at epoch %s: resumed, %s\n' \
-        "$t" "$sig" "$at" "$code" "$epochs" "$verdict"
+    printf 'trial %d: signal %2d at %5.1f s, exit %d, errors.tsv %d epochs: resumed, %s\n' \
+        "$t" "$sig" "$at" "$code" "$rows" "$verdict"
 done
 exit $failed
