@@ -72,6 +72,7 @@ typedef struct {
      * errors.svg written, model.bin handed over), and the time model.bin took
      * to write in the background. */
     double seconds_checkpoint, seconds_checkpoint_behind;
+    int model_written; /* model.bin holds the network as it is now */
 } run_state;
 
 /* The signal that asked the run to stop (SIGINT, SIGTERM, SIGHUP), or 0. */
@@ -571,13 +572,14 @@ static int write_summary(run_state *rs, char *err, size_t errlen) {
     return atomic_commit(&af, err, errlen);
 }
 
-/* Every output is tried, the model first; the first failure is reported. */
+/* Every output is tried, the model first unless train() has just written
+ * it; the first failure is reported. */
 static int write_outputs(run_state *rs) {
     int (*writers[])(run_state *, char *, size_t) = {write_model,      write_errors_tsv,
                                                      write_errors_svg, write_palette,
                                                      write_compare,    write_summary};
     int rc = 0;
-    for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++) {
+    for (size_t i = rs->model_written ? 1 : 0; i < sizeof writers / sizeof writers[0]; i++) {
         char err[512];
         if (writers[i](rs, err, sizeof err) != 0 && rc == 0) {
             say_error("%s", err);
@@ -684,9 +686,8 @@ static int checkpoint_wait(run_state *rs, checkpoint *c) {
 /* Trains `epochs` more epochs. Ctrl-C, or divergence, takes the network back
  * to the end of its last complete epoch, so that the model written matches
  * errors.tsv. After each epoch errors.tsv and errors.svg are rewritten, and
- * model.bin while the next epoch trains; the last epoch's model is left to
- * the final outputs. Returns 0, or EXIT_RUN_FAILED (diverged, out of memory,
- * a write failed). */
+ * model.bin while the next epoch trains, or at once after the last. Returns
+ * 0, or EXIT_RUN_FAILED (diverged, out of memory, a write failed). */
 static int train(run_state *rs, int epochs) {
     int n = rs->count[SPLIT_TRAIN];
     int *order = malloc(sizeof(int) * (size_t)n);
@@ -710,6 +711,7 @@ static int train(run_state *rs, int epochs) {
     int show = !rs->o.quiet && isatty(STDERR_FILENO), rc = 0;
     int last_epoch = rs->plan.first_epoch + rs->plan.epochs;
     checkpoint ck = {0};
+    int unsaved = 0; /* an epoch has finished whose model is not being written */
     for (int e = 0; e < epochs && !interrupted; e++) {
         epoch_row row = {.epoch = rs->n_rows + 1};
         progress_state ps = {now_seconds(), row.epoch, last_epoch};
@@ -721,7 +723,8 @@ static int train(run_state *rs, int epochs) {
         double t0 = now_seconds();
         if ((rc = checkpoint_wait(rs, &ck)) != 0) break;
         nn_state_save(rs->net, saved, &saved_step);
-        if (e > 0) checkpoint_start(rs, &ck, saved, saved_step);
+        if (unsaved) checkpoint_start(rs, &ck, saved, saved_step);
+        unsaved = 0;
         rs->seconds_checkpoint += now_seconds() - t0;
         ps.start = now_seconds();
         char err[512];
@@ -745,6 +748,7 @@ static int train(run_state *rs, int epochs) {
         row.eval_seconds = now_seconds() - t0;
         rs->seconds_eval += row.eval_seconds;
         rs->rows[rs->n_rows++] = row;
+        unsaved = 1;
         say(rs,
             "epoch %3d/%d  loss %.3f  error  train %5.2f%%  val %5.2f%%  test %5.2f%%  %5.1f s  "
             "%4.0f img/s\n",
@@ -761,6 +765,15 @@ static int train(run_state *rs, int epochs) {
     }
     double t0 = now_seconds();
     int written = checkpoint_wait(rs, &ck);
+    if (rc == 0 && written == 0 && unsaved) { /* the last epoch's, before anything else */
+        char err[512];
+        if (write_model(rs, err, sizeof err) == 0) {
+            rs->model_written = 1;
+        } else {
+            say_error("%s", err);
+            written = EXIT_RUN_FAILED;
+        }
+    }
     rs->seconds_checkpoint += now_seconds() - t0;
     free(order);
     free(flip);
