@@ -1036,9 +1036,16 @@ static uint8_t *model_with_spec(const uint8_t *bytes, size_t *len, const char *s
 /* The checksum: version 4 writes the word sum, which any one changed byte
  * changes wherever it is (whole blocks and the last, partial one); files of
  * versions 1 to 3, summed with FNV-1a, still load. */
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
 START_TEST(test_model_checksum_by_version) {
-    char dir[] = "/tmp/colorize-nn-XXXXXX", err[256], path[128];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[64], err[256], path[128];
+    tu_mkdtemp(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/m.bin", dir);
     network *net, *back;
     ck_assert(nn_create("pixel:5 relu pixel:k softmax", 32, 32, 4, 1, &net, err, sizeof err) == 0);
@@ -1050,11 +1057,9 @@ START_TEST(test_model_checksum_by_version) {
     size_t len;
     ck_assert(read_file(path, &bytes, &len, err, sizeof err) == 0);
     ck_assert_uint_ne(len % 32, 8); /* the word sum's last block is a partial one */
-    uint64_t stored, fnv = 0xcbf29ce484222325ull;
+    uint64_t stored;
     memcpy(&stored, bytes + len - 8, 8);
-    for (size_t i = 0; i < len - 8; i++)
-        fnv = (fnv ^ bytes[i]) * 0x100000001b3ull;
-    ck_assert(stored == nn_model_checksum(bytes, len - 8) && stored != fnv);
+    ck_assert(stored == nn_model_checksum(bytes, len - 8) && stored != fnv1a(bytes, len - 8));
     for (size_t i = 0; i < len - 8; i++)
         for (int bit = 0; bit < 8; bit += 7) {
             bytes[i] ^= (uint8_t)(1u << bit);
@@ -1070,11 +1075,8 @@ START_TEST(test_model_checksum_by_version) {
         uint32_t version;
         memcpy(&version, bytes + 8, 4);
         ck_assert_uint_eq(version, (uint32_t)i + 1);
-        fnv = 0xcbf29ce484222325ull;
-        for (size_t j = 0; j < len - 8; j++)
-            fnv = (fnv ^ bytes[j]) * 0x100000001b3ull;
         memcpy(&stored, bytes + len - 8, 8);
-        ck_assert(stored == fnv && nn_model_checksum(bytes, len - 8) == fnv);
+        ck_assert(stored == fnv1a(bytes, len - 8) && nn_model_checksum(bytes, len - 8) == stored);
         nn_model_meta got;
         ck_assert_msg(nn_load_buffer(bytes, len, path, 0, 0, 1, &back, &got, err, sizeof err) == 0,
                       "%s", err);
