@@ -2,7 +2,8 @@
  * output bit for bit the one the whole picture gives (probabilities and
  * colourings, RGB and Lab, odd sizes, several windows and thread counts),
  * a margin one pixel short that shows, the memory plan, networks for forward
- * passes only, and many pictures at once. */
+ * passes only, many pictures at once, and (when COLORIZE_BIG_PREDICT is set)
+ * a 12-megapixel picture. */
 #include <math.h>
 #include <omp.h>
 
@@ -563,6 +564,92 @@ START_TEST(test_many_pictures_at_once) {
 }
 END_TEST
 
+/* ==== A 12-megapixel picture (COLORIZE_BIG_PREDICT) ==== */
+
+/* Where the whole-picture reference would fill more than this, it is not
+ * computed. */
+#define BIG_REFERENCE_LIMIT ((size_t)16 << 30)
+
+/* README, issue 12: predict at any size. A 4000x3000 picture, every kind,
+ * RGB, Lab at --scale 0 and Lab at the training size, coloured in tiles as
+ * `colorize predict` does (the planned windows, all cores) and by the whole
+ * picture at once, byte for byte. The whole picture's network takes
+ * gigabytes and minutes (9.2 GB resident at most, 6 to 13 minutes on two
+ * busy cores), so the test only runs when COLORIZE_BIG_PREDICT is set, with
+ * a timeout of an hour (or CK_DEFAULT_TIMEOUT's). `pixel` at the full size
+ * would fill 17-18 GiB: only its Lab colouring at the training size is
+ * compared. */
+START_TEST(test_a_12_megapixel_picture_colours_as_the_whole) {
+    if (!getenv("COLORIZE_BIG_PREDICT")) {
+        printf("test_a_12_megapixel_picture_colours_as_the_whole: skipped (set "
+               "COLORIZE_BIG_PREDICT=1 to run it: 6-13 minutes and 9 GB on 2 busy cores)\n");
+        return;
+    }
+    const int w = 4000, h = 3000;
+    const size_t n = (size_t)w * h;
+    const struct {
+        colour_space space;
+        int scale;
+        const char *name;
+    } modes[] = {{SPACE_RGB, -1, "RGB"}, {SPACE_LAB, 0, "Lab --scale 0"}, {SPACE_LAB, -1, "Lab"}};
+    int compared = 0, skipped = 0;
+    for (int kind = 0; kind < N_KINDS; kind++)
+        for (int i = 0; i < 3; i++) {
+            const char *label = kind < 4 ? kinds[kind] : "deep";
+            int k = modes[i].space == SPACE_LAB ? 16 : 4;
+            /* A network at the full size (4000 and 3000 are multiples of every kind's
+             * pooling, so nothing is padded) fills its activations and forward working
+             * memory; besides, the planes of the picture: gray, the network's input, the
+             * probabilities, the colourings. The training buffers nn_load also reserves
+             * are never touched by a forward pass. */
+            size_t need = n * (4 * (size_t)k + 40);
+            if (modes[i].scale == 0 || modes[i].space == SPACE_RGB)
+                need += nn_forward_bytes(kinds[kind], h, w, k);
+            if (need > BIG_REFERENCE_LIMIT) {
+                printf("big predict: %s, %s: skipped, the whole-picture reference would fill "
+                       "%.1f GiB (limit %.0f GiB)\n",
+                       label, modes[i].name, need / 1073741824.0,
+                       BIG_REFERENCE_LIMIT / 1073741824.0);
+                fflush(stdout);
+                skipped++;
+                continue;
+            }
+            char path[256], e[256];
+            model_path(kinds[kind], modes[i].space, path, sizeof path);
+            image in = picture(w, h, i == 2 ? 3 : 1, 20 + kind);
+            double t0 = omp_get_wtime();
+            image want = whole_colouring(path, &in, modes[i].scale), got;
+            double t1 = omp_get_wtime();
+            predict_options opt;
+            predict_default_options(&opt);
+            if (modes[i].space == SPACE_LAB) opt.scale = modes[i].scale;
+            predict_model *m = load(path, &opt);
+            ck_assert_msg(predict_image(m, &in, &opt, &got, e, sizeof e) == 0, "%s", e);
+            double t2 = omp_get_wtime();
+            ck_assert(got.width == w && got.height == h && got.channels == 3);
+            size_t at = 0;
+            while (at < 3 * n && got.pixels[at] == want.pixels[at])
+                at++;
+            ck_assert_msg(at == 3 * n,
+                          "%s, %s, %dx%d: byte %zu (pixel (%zu, %zu) channel %zu) is %d, not %d",
+                          label, modes[i].name, w, h, at, at / 3 % w, at / 3 / w, at % 3,
+                          got.pixels[at], want.pixels[at]);
+            printf("big predict: %s, %s: tiles and whole picture identical (whole %.1f s, tiles "
+                   "%.1f s)\n",
+                   label, modes[i].name, t1 - t0, t2 - t1);
+            fflush(stdout);
+            compared++;
+            predict_model_free(m);
+            image_free(&got);
+            image_free(&want);
+            image_free(&in);
+        }
+    ck_assert_int_eq(compared + skipped, N_KINDS * 3);
+    /* the Lab mode at the training size colours every kind */
+    ck_assert_int_ge(compared, N_KINDS);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("predict");
     TCase *tc = tcase_create("predict");
@@ -577,5 +664,10 @@ int main(void) {
     tcase_add_test(tc, test_layers_run_on_their_tiles_thread);
     tcase_add_test(tc, test_many_pictures_at_once);
     suite_add_tcase(s, tc);
+    TCase *big = tcase_create("big");
+    if (!getenv("CK_DEFAULT_TIMEOUT")) tcase_set_timeout(big, 3600);
+    tcase_add_checked_fixture(big, setup, teardown);
+    tcase_add_test(big, test_a_12_megapixel_picture_colours_as_the_whole);
+    suite_add_tcase(s, big);
     return tu_run_suite(s);
 }
