@@ -68,9 +68,10 @@ typedef struct {
     int n_rows;
     nn_plan plan; /* the epochs this run trains belong to it (see nn.h) */
     double seconds_load, seconds_palette, seconds_prepare, seconds_train, seconds_eval;
-    /* The checkpoints: the time training waited for them (errors.tsv and
-     * errors.svg written, model.bin handed over), and the time model.bin took
-     * to write in the background. */
+    /* The checkpoints between epochs: the time training waited for them
+     * (errors.tsv and errors.svg written, the state copied, model.bin handed
+     * over), and the time model.bin took to write in the background. The
+     * last epoch's model is an output like the others. */
     double seconds_checkpoint, seconds_checkpoint_behind;
     int model_written; /* model.bin holds the network as it is now */
 } run_state;
@@ -560,8 +561,8 @@ static int write_summary(run_state *rs, char *err, size_t errlen) {
     fprintf(f, "time train   %.3f s\n", rs->seconds_train);
     fprintf(f, "time eval    %.3f s\n", rs->seconds_eval);
     fprintf(f,
-            "time checkpoint %.3f s (model.bin after every epoch; %.3f s more written alongside "
-            "training)\n",
+            "time checkpoint %.3f s (training's wait for the checkpoints between epochs; "
+            "model.bin written alongside in %.3f s)\n",
             rs->seconds_checkpoint, rs->seconds_checkpoint_behind);
     for (int c = 0; c < rs->pal.k; c++)
         if (rs->o.space == SPACE_LAB)
@@ -765,6 +766,7 @@ static int train(run_state *rs, int epochs) {
     }
     double t0 = now_seconds();
     int written = checkpoint_wait(rs, &ck);
+    rs->seconds_checkpoint += now_seconds() - t0;
     if (rc == 0 && written == 0 && unsaved) { /* the last epoch's, before anything else */
         char err[512];
         if (write_model(rs, err, sizeof err) == 0) {
@@ -774,7 +776,6 @@ static int train(run_state *rs, int epochs) {
             written = EXIT_RUN_FAILED;
         }
     }
-    rs->seconds_checkpoint += now_seconds() - t0;
     free(order);
     free(flip);
     free(saved);
