@@ -1,16 +1,18 @@
 #!/bin/sh
 # Runs each Check program given, then prints one closing line for the lot:
 # "checks: N passed, M failed" (a program that dies, or exits non-zero after
-# passing every check, counts as one failure). $RUNNER, if set, is put in
-# front of each program (an emulator).
+# passing every check, counts as one failure), and how long each took.
+# $RUNNER, if set, is put in front of each program (an emulator).
 passed=0
 failed=0
 log=$(mktemp)
 for t in "$@"; do
     echo "== $t"
+    start=$(date +%s)
     $RUNNER "$t" >"$log" 2>&1
     status=$?
     cat "$log"
+    echo "   ($(($(date +%s) - start)) s)"
     line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)
     if [ "$status" -ne 0 ] && [ -n "$line" ] && echo "$line" | grep -q '^100%'; then
         echo "$t: exit status $status after all checks passed"
