@@ -452,35 +452,33 @@ int nn_create_forward(const char *spec_or_name, int h, int w, int k, const float
     return create(spec_or_name, h, w, k, 1, 1, params, out, err, errlen);
 }
 
-int nn_count_params(const char *spec_or_name, int h, int w, int k, size_t *n_params, char *err,
-                    size_t errlen) {
+/* The plan of a spec for (h, w) inputs, without buffers; NULL, with the
+ * reason in err when given, if it does not parse. */
+static network *plan_only(const char *spec_or_name, int h, int w, int k, char *err, size_t errlen) {
     const char *spec = nn_builtin_spec(spec_or_name);
     network *net = calloc(1, sizeof *net);
-    if (!net) return set_error(err, errlen, "out of memory");
+    if (!net) {
+        set_error(err, errlen, "out of memory");
+        return NULL;
+    }
     net->k = k;
-    char why[256];
-    int rc = plan_network(net, spec ? spec : spec_or_name, h, w, why, sizeof why);
-    if (rc == 0)
-        *n_params = net->n_params;
-    else
-        set_error(err, errlen, "architecture '%s': %s", spec_or_name, why);
-    free(net);
-    return rc;
-}
-
-/* The plan of a spec for (h, w) inputs, without buffers; NULL if it does not parse. */
-static network *plan_only(const char *spec_or_name, int h, int w, int k) {
-    const char *spec = nn_builtin_spec(spec_or_name);
-    network *net = calloc(1, sizeof *net);
-    if (!net) return NULL;
-    net->k = k;
-    if (plan_network(net, spec ? spec : spec_or_name, h, w, NULL, 0) == 0) return net;
+    if (plan_network(net, spec ? spec : spec_or_name, h, w, err, errlen) == 0) return net;
     free(net);
     return NULL;
 }
 
+int nn_count_params(const char *spec_or_name, int h, int w, int k, size_t *n_params, char *err,
+                    size_t errlen) {
+    char why[256];
+    network *net = plan_only(spec_or_name, h, w, k, why, sizeof why);
+    if (!net) return set_error(err, errlen, "architecture '%s': %s", spec_or_name, why);
+    *n_params = net->n_params;
+    free(net);
+    return 0;
+}
+
 size_t nn_forward_bytes(const char *spec_or_name, int h, int w, int k) {
-    network *net = plan_only(spec_or_name, h, w, k);
+    network *net = plan_only(spec_or_name, h, w, k, NULL, 0);
     if (!net) return 0;
     net->batch_cap = 1;
     net->forward_only = 1;
@@ -491,7 +489,7 @@ size_t nn_forward_bytes(const char *spec_or_name, int h, int w, int k) {
 }
 
 int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k) {
-    network *net = plan_only(spec_or_name, h, w, k);
+    network *net = plan_only(spec_or_name, h, w, k, NULL, 0);
     int fixed = 0;
     for (int i = 0; net && i < net->n_layers; i++)
         fixed |= net->layers[i].type->fixes_input_size;
@@ -500,7 +498,7 @@ int nn_fixes_input_size(const char *spec_or_name, int h, int w, int k) {
 }
 
 int nn_side_multiple(const char *spec_or_name, int h, int w, int k) {
-    network *net = plan_only(spec_or_name, h, w, k);
+    network *net = plan_only(spec_or_name, h, w, k, NULL, 0);
     int multiple = 1;
     for (int i = 0; net && i < net->n_layers; i++)
         if (net->layers[i].stride > 1) multiple *= net->layers[i].stride;
