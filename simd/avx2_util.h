@@ -1,5 +1,6 @@
 /* Small AVX2 helpers shared by the *_avx2.c kernels (and only by them: they
- * are compiled with -mavx2 -mfma). */
+ * are compiled with -mavx2 -mfma), and at the end of the file, the names
+ * simd/blocks.h lists for the kernels written once. */
 #ifndef COLORIZE_SIMD_AVX2_UTIL_H
 #define COLORIZE_SIMD_AVX2_UTIL_H
 
@@ -53,11 +54,48 @@ INLINE uint64_t sum4_u64(__m256i acc) {
     return lanes[0] + lanes[1] + lanes[2] + lanes[3];
 }
 
-/* The register-blocked kernels take their block height (var: pixels or
- * rows) as a compile-time constant so that their accumulators stay in
- * registers: a switch over every height, up to 6 for two 8-wide column
- * vectors and 12 for one (12 accumulators). CASE(H, NV, MASKED) is one case;
- * nv and masked must be in scope. */
+/* ==== The kernels written once: the AVX2 build ====
+ * What simd/blocks.h asks of a vector path, with eight-float ymm vectors; a
+ * masked vector's lanes are those of a lane_mask. */
+
+#define VEC_NAME(f) f##_avx2
+#define VEC_LANES   8
+typedef __m256 vecf;
+typedef __m256i vec_mask;
+
+INLINE vec_mask vec_mask_of(int n) {
+    return lane_mask(n);
+}
+
+INLINE vecf vecf_load(const float *p, int masked, vec_mask m) {
+    return load_vec(p, masked, m);
+}
+
+INLINE void vecf_store(float *p, vecf v, int masked, vec_mask m) {
+    store_vec(p, v, masked, m);
+}
+
+INLINE vecf vecf_zero(void) {
+    return _mm256_setzero_ps();
+}
+
+INLINE vecf vecf_broadcast(const float *p) {
+    return _mm256_broadcast_ss(p);
+}
+
+/* acc + a * b rounded once (a fused multiply-add): these bits differ from
+ * the scalar twins', by design. */
+INLINE vecf vecf_muladd(vecf a, vecf b, vecf acc) {
+    return _mm256_fmadd_ps(a, b, acc);
+}
+
+/* max(x, 0), which gives 0 for NaN and -0 as the scalar select does. */
+INLINE vecf vecf_relu(vecf x) {
+    return _mm256_max_ps(x, _mm256_setzero_ps());
+}
+
+/* Every block shape: nv of 1..2 vectors of eight columns (the 16 of a
+ * panel), masked or not, of a height (var: pixels or rows) up to 12 / nv. */
 /* clang-format off */
 #define BLOCK_CASES_2(var, CASE, M)                                                                \
     switch (var) {                                                                                 \
@@ -71,7 +109,7 @@ INLINE uint64_t sum4_u64(__m256i acc) {
     default: break;                                                                                \
     }
 /* clang-format on */
-#define BLOCK_DISPATCH(var, CASE)                                                                  \
+#define VEC_BLOCK_SHAPES(var, CASE)                                                                \
     if (nv == 2 && !masked) {                                                                      \
         BLOCK_CASES_2(var, CASE, 0)                                                                \
     } else if (nv == 2) {                                                                          \

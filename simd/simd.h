@@ -3,12 +3,22 @@
  * Every kernel family in simd/ has up to four entry points:
  *   NAME_scalar    plain C that reads like the maths: the reference the tests
  *                  hold every other path against;
- *   NAME_portable  written once with GCC/Clang vector extensions (simd/vec.h):
- *                  SSE2 on any x86-64, NEON on aarch64;
- *   NAME_avx2      AVX2+FMA intrinsics, in the *_avx2.c files, which only an
- *                  x86-64 build compiles (with -mavx2 -mfma) and declares;
+ *   NAME_portable  GCC/Clang vector extensions (simd/vec.h): SSE2 on any
+ *                  x86-64, NEON on aarch64;
+ *   NAME_avx2      AVX2+FMA, which only an x86-64 build compiles (with
+ *                  -mavx2 -mfma) and declares;
  *   NAME           the dispatch: the path simd_active() names.
- * Which results agree bit for bit: see README ("Kernel paths"). */
+ * and one layout of files:
+ *   NAME.h         the API: layouts, FLOPs, which paths agree bit for bit;
+ *   NAME.c         the dispatch, each entry point one SIMD_DISPATCH, and the
+ *                  pieces that are the same on every path;
+ *   NAME_scalar.c  the scalar reference;
+ *   NAME_portable.c, NAME_avx2.c
+ *                  the vector paths. Where they are the same lines over other
+ *                  vectors they are one source, NAME_impl.h, that each of
+ *                  them includes after its vectors (simd/blocks.h says what
+ *                  those give); what stays two says why where it does.
+ * No other file calls a NAME_PATH function but the tests and benchmarks. */
 #ifndef COLORIZE_SIMD_H
 #define COLORIZE_SIMD_H
 

@@ -1,4 +1,4 @@
-/* The softmax kernels for any CPU, the scalar and the portable path's (see
- * simd/softmax.h). */
+/* The softmax kernels of simd/softmax_impl.h for the scalar path, the
+ * references (see simd/softmax.h). */
 #define SOFTMAX_NAME(f) f##_scalar
 #include "simd/softmax_impl.h"

@@ -5,6 +5,8 @@
  *
  * A vector of four floats (16 bytes, the width both SSE and NEON have) is the
  * unit; the register-blocked kernels keep up to 12 of them as accumulators.
+ * The end of this file gives them, under the names simd/blocks.h lists, to
+ * the kernels written once for both vector paths.
  * +, -, * on vectors are IEEE operations lane by lane and the build never
  * fuses a * b + c (-ffp-contract=off), so a kernel that adds the same
  * products in the same order as its scalar twin gives the same bits, on
@@ -93,12 +95,46 @@ VEC_INLINE uint64_t vu64_sum(const vu64x4 *acc) {
     return (*acc)[0] + (*acc)[1] + (*acc)[2] + (*acc)[3];
 }
 
-/* The register-blocked kernels take their block height (var: pixels or rows)
- * and width (nv vectors of four columns) as compile-time constants so that
- * their accumulators stay in registers: a switch over every shape with
- * height * nv <= 12, and a masked single vector (the last 1..3 columns) of
- * any height up to 12. CASE(HEIGHT, NV, MASKED) is one case; nv and masked
- * must be in scope. */
+/* ==== The kernels written once: the portable build ====
+ * What simd/blocks.h asks of a vector path, with four-float vectors; a
+ * masked vector is its first `vec_mask` lanes. */
+
+#define VEC_NAME(f) f##_portable
+#define VEC_LANES   4
+typedef vf4 vecf;
+typedef int vec_mask;
+
+VEC_INLINE vec_mask vec_mask_of(int n) {
+    return n;
+}
+
+VEC_INLINE vecf vecf_load(const float *p, int masked, vec_mask m) {
+    return vf4_load(p, masked ? m : 4);
+}
+
+VEC_INLINE void vecf_store(float *p, vecf v, int masked, vec_mask m) {
+    vf4_store(p, v, masked ? m : 4);
+}
+
+VEC_INLINE vecf vecf_zero(void) {
+    return vf4_splat(0.0f);
+}
+
+VEC_INLINE vecf vecf_broadcast(const float *p) {
+    return vf4_splat(*p);
+}
+
+/* acc + a * b, the product rounded before the sum, as the scalar twins do. */
+VEC_INLINE vecf vecf_muladd(vecf a, vecf b, vecf acc) {
+    return acc + a * b;
+}
+
+VEC_INLINE vecf vecf_relu(vecf x) {
+    return vf4_relu(x);
+}
+
+/* Every block shape: nv of 1..4 vectors of four columns (the 16 of a panel),
+ * masked or not, of a height (var: pixels or rows) up to 12 / nv. */
 /* clang-format off */
 #define VEC_CASES_1(var, CASE, M)                                                                  \
     switch (var) {                                                                                 \
@@ -106,32 +142,31 @@ VEC_INLINE uint64_t vu64_sum(const vu64x4 *acc) {
         CASE(7, 1, M) CASE(8, 1, M) CASE(9, 1, M) CASE(10, 1, M) CASE(11, 1, M) CASE(12, 1, M)     \
     default: break;                                                                                \
     }
-#define VEC_DISPATCH(var, CASE)                                                                    \
-    if (masked) {                                                                                  \
-        VEC_CASES_1(var, CASE, 1)                                                                  \
-    } else if (nv == 4) {                                                                          \
-        switch (var) { CASE(1, 4, 0) CASE(2, 4, 0) CASE(3, 4, 0) default: break; }                 \
+#define VEC_CASES_2(var, CASE, M)                                                                  \
+    switch (var) {                                                                                 \
+        CASE(1, 2, M) CASE(2, 2, M) CASE(3, 2, M) CASE(4, 2, M) CASE(5, 2, M) CASE(6, 2, M)        \
+    default: break;                                                                                \
+    }
+#define VEC_CASES_3(var, CASE, M)                                                                  \
+    switch (var) { CASE(1, 3, M) CASE(2, 3, M) CASE(3, 3, M) CASE(4, 3, M) default: break; }
+#define VEC_CASES_4(var, CASE, M)                                                                  \
+    switch (var) { CASE(1, 4, M) CASE(2, 4, M) CASE(3, 4, M) default: break; }
+#define VEC_CASES(var, CASE, M)                                                                    \
+    if (nv == 4) {                                                                                 \
+        VEC_CASES_4(var, CASE, M)                                                                  \
     } else if (nv == 3) {                                                                          \
-        switch (var) { CASE(1, 3, 0) CASE(2, 3, 0) CASE(3, 3, 0) CASE(4, 3, 0) default: break; }   \
+        VEC_CASES_3(var, CASE, M)                                                                  \
     } else if (nv == 2) {                                                                          \
-        switch (var) {                                                                             \
-            CASE(1, 2, 0) CASE(2, 2, 0) CASE(3, 2, 0) CASE(4, 2, 0) CASE(5, 2, 0) CASE(6, 2, 0)    \
-        default: break;                                                                            \
-        }                                                                                          \
+        VEC_CASES_2(var, CASE, M)                                                                  \
     } else {                                                                                       \
-        VEC_CASES_1(var, CASE, 0)                                                                  \
+        VEC_CASES_1(var, CASE, M)                                                                  \
     }
 /* clang-format on */
-
-/* The columns [j, n) as a block of vectors: up to nv_max full vectors, or,
- * when fewer than four columns are left, one masked vector of *tail lanes. */
-VEC_INLINE void vec_block(int left, int nv_max, int *nv, int *masked, int *tail) {
-    if (left >= 4) {
-        *nv = left / 4 < nv_max ? left / 4 : nv_max;
-        *masked = 0, *tail = 4;
-    } else {
-        *nv = 1, *masked = 1, *tail = left;
+#define VEC_BLOCK_SHAPES(var, CASE)                                                                \
+    if (masked) {                                                                                  \
+        VEC_CASES(var, CASE, 1)                                                                    \
+    } else {                                                                                       \
+        VEC_CASES(var, CASE, 0)                                                                    \
     }
-}
 
 #endif
