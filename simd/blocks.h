@@ -32,8 +32,17 @@
 #error "include simd/vec.h or simd/avx2_util.h (a path's vectors) before simd/blocks.h"
 #endif
 
-#define MAX_ACC 12 /* accumulators of a block: 16 registers less the operands */
-#define PANEL   16 /* columns of a panel: two AVX2 vectors, four portable ones */
+#define MAX_ACC    12 /* accumulators of a block: 16 registers less the operands */
+#define PANEL      16 /* columns of a panel: two AVX2 vectors, four portable ones */
+#define PANEL_VECS (PANEL / VEC_LANES)
+
+/* Unrolls a loop over the vectors of a panel (GCC reads no macro in its
+ * pragmas, hence one per width). */
+#if VEC_LANES == 8
+#define UNROLL_PANEL _Pragma("GCC unroll 2")
+#else
+#define UNROLL_PANEL _Pragma("GCC unroll 4")
+#endif
 
 /* The next columns of a panel, up to `most` of the `left` there are, as *nv
  * vectors, the last of them masked (*masked, *mask) when they do not fill

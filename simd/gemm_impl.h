@@ -25,29 +25,29 @@ gemm_block(const int mr, const int nv, const int masked, vec_mask mask, int kc, 
     vecf acc[MAX_ACC];
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++)
-            acc[i * nv + v] =
-                load_c ? vecf_load(C + i * ldc + VEC_LANES * v, masked && v == nv - 1, mask)
-                       : vecf_zero();
+        UNROLL_PANEL
+    for (int v = 0; v < nv; v++)
+        acc[i * nv + v] = load_c
+                              ? vecf_load(C + i * ldc + VEC_LANES * v, masked && v == nv - 1, mask)
+                              : vecf_zero();
     for (int k = 0; k < kc; k++) {
-        vecf b[4];
-#pragma GCC unroll 4
+        vecf b[PANEL_VECS];
+        UNROLL_PANEL
         for (int v = 0; v < nv; v++)
             b[v] = vecf_load(B + k * ldb + VEC_LANES * v, masked && v == nv - 1, mask);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
             const vecf a = vecf_broadcast(A + i * sai + k * sak);
-#pragma GCC unroll 4
+            UNROLL_PANEL
             for (int v = 0; v < nv; v++)
                 acc[i * nv + v] = vecf_muladd(a, b[v], acc[i * nv + v]);
         }
     }
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++)
-            vecf_store(C + i * ldc + VEC_LANES * v, acc[i * nv + v], masked && v == nv - 1, mask);
+        UNROLL_PANEL
+    for (int v = 0; v < nv; v++)
+        vecf_store(C + i * ldc + VEC_LANES * v, acc[i * nv + v], masked && v == nv - 1, mask);
 }
 
 #define GM(MR, NV, MASKED)                                                                         \
@@ -126,22 +126,22 @@ pieces_block(const int mr, const int nv, const int masked, vec_mask mask, int n,
     vecf acc[MAX_ACC];
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++)
-            acc[i * nv + v] = vecf_load(bias ? bias + VEC_LANES * v : C + i * ldc + VEC_LANES * v,
-                                        masked && v == nv - 1, mask);
+        UNROLL_PANEL
+    for (int v = 0; v < nv; v++)
+        acc[i * nv + v] = vecf_load(bias ? bias + VEC_LANES * v : C + i * ldc + VEC_LANES * v,
+                                    masked && v == nv - 1, mask);
     for (int q = 0; q < n; q++) {
         const float *A = pieces[q].a + row0 * pieces[q].lda, *B = pieces[q].b + col0;
         const long lda = pieces[q].lda;
         for (int k = 0; k < pieces[q].k; k++) {
-            vecf b[4];
-#pragma GCC unroll 4
+            vecf b[PANEL_VECS];
+            UNROLL_PANEL
             for (int v = 0; v < nv; v++)
                 b[v] = vecf_load(B + k * ldb + VEC_LANES * v, masked && v == nv - 1, mask);
 #pragma GCC unroll 12
             for (int i = 0; i < mr; i++) {
                 const vecf a = vecf_broadcast(A + i * lda + k);
-#pragma GCC unroll 4
+                UNROLL_PANEL
                 for (int v = 0; v < nv; v++)
                     acc[i * nv + v] = vecf_muladd(a, b[v], acc[i * nv + v]);
             }
@@ -149,11 +149,10 @@ pieces_block(const int mr, const int nv, const int masked, vec_mask mask, int n,
     }
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++)
-            vecf_store(C + i * ldc + VEC_LANES * v,
-                       relu ? vecf_relu(acc[i * nv + v]) : acc[i * nv + v], masked && v == nv - 1,
-                       mask);
+        UNROLL_PANEL
+    for (int v = 0; v < nv; v++)
+        vecf_store(C + i * ldc + VEC_LANES * v, relu ? vecf_relu(acc[i * nv + v]) : acc[i * nv + v],
+                   masked && v == nv - 1, mask);
 }
 
 #define PB(MR, NV, MASKED)                                                                         \

@@ -14,6 +14,7 @@
 #include "simd/kmeans.h"
 #include "simd/kmeans_ab.h"
 #include "simd/simd.h"
+#include "simd/softmax.h"
 #include "tests/testutil.h"
 #include "util.h"
 
@@ -181,6 +182,52 @@ START_TEST(gemm_pieces_is_scalar) {
         for (int q = 0; q < n; q++)
             free((void *)pc[q].a), free((void *)pc[q].b);
         free(bias), free(a), free(b);
+    }
+}
+END_TEST
+
+/* The portable build of the softmax source, and the dispatch on the
+ * portable path, give the scalar bits: probabilities, the loss with and
+ * without class weights, the gradient; odd pixel counts, the task's k = 4
+ * and the chroma mode's many classes, NaN logits included. */
+START_TEST(softmax_is_scalar) {
+    rng_state r;
+    rng_seed(&r, 46);
+    ck_assert_int_eq(simd_force(SIMD_PORTABLE), 0);
+    for (int trial = 0; trial < 30; trial++) {
+        const int k = trial % 3 == 0 ? 4 : trial % 3 == 1 ? rand_in(&r, 2, 9) : 313;
+        const size_t pixels = (size_t)rand_in(&r, 1, 700);
+        const long n = (long)pixels * k;
+        float *z = alloc_random(&r, n), *w = alloc_random(&r, k);
+        float *q1 = alloc_random(&r, n), *q2 = alloc_random(&r, n), *q3 = alloc_random(&r, n);
+        uint8_t *t = malloc(pixels);
+        ck_assert_ptr_nonnull(t);
+        for (long e = 0; e < n; e++)
+            z[e] *= 30.0f;
+        for (size_t p = 0; p < pixels; p++)
+            t[p] = (uint8_t)rng_below(&r, (uint64_t)k);
+        if (trial % 7 == 0) z[n / 2] = NAN;
+        char what[96];
+        snprintf(what, sizeof what, "softmax k %d, %zu pixels", k, pixels);
+        softmax_pixels_portable(z, q1, pixels, k);
+        softmax_pixels(z, q2, pixels, k);
+        softmax_pixels_scalar(z, q3, pixels, k);
+        check_same_bits(what, q1, q3, n);
+        check_same_bits(what, q2, q3, n);
+        for (int weighted = 0; weighted < 2; weighted++) {
+            const float *cw = weighted ? w : NULL;
+            const double l1 = xent_pixels_portable(q3, t, pixels, k, cw),
+                         l2 = xent_pixels(q3, t, pixels, k, cw),
+                         l3 = xent_pixels_scalar(q3, t, pixels, k, cw);
+            ck_assert_msg(memcmp(&l1, &l3, sizeof l1) == 0 && memcmp(&l2, &l3, sizeof l2) == 0,
+                          "%s: loss %.17g, %.17g against %.17g", what, l1, l2, l3);
+            xent_grad_pixels_portable(q3, t, pixels, k, 0.001f, cw, q1);
+            xent_grad_pixels(q3, t, pixels, k, 0.001f, cw, q2);
+            xent_grad_pixels_scalar(q3, t, pixels, k, 0.001f, cw, z);
+            check_same_bits(what, q1, z, n);
+            check_same_bits(what, q2, z, n);
+        }
+        free(z), free(w), free(q1), free(q2), free(q3), free(t);
     }
 }
 END_TEST
@@ -413,6 +460,7 @@ int main(void) {
     tcase_add_test(tc, conv_weight_grad_is_scalar);
     tcase_add_test(tc, gemm_is_scalar);
     tcase_add_test(tc, gemm_pieces_is_scalar);
+    tcase_add_test(tc, softmax_is_scalar);
     tcase_add_test(tc, kmeans_is_scalar);
     tcase_add_test(tc, kmeans_ab_is_scalar);
     tcase_add_test(tc, threads_split_deterministically);
