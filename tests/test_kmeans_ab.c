@@ -411,6 +411,45 @@ START_TEST(test_sorted_by_chroma_and_inertia_checked) {
 }
 END_TEST
 
+/* More distinct colours than kmeans_ab.c converts to a*b* at a time (65,536),
+ * each with its own pixel count: a colour past the first batch that took
+ * another's count (an index cut to 16 bits, or one that forgets the batch's
+ * start) would move the centres and the inertia away from the pixels'. */
+START_TEST(test_many_colours_keep_their_counts) {
+    const size_t n_colours = 100000; // colours i * 40503 mod 2^24: all distinct
+    rng_state rng;
+    rng_seed(&rng, 17);
+    uint32_t *count = malloc(n_colours * sizeof *count);
+    size_t n = 0;
+    for (size_t i = 0; i < n_colours; i++)
+        n += count[i] = 1 + (uint32_t)rng_below(&rng, 4);
+    uint8_t *rgb = malloc(3 * n);
+    for (size_t i = 0, p = 0; i < n_colours; i++) {
+        uint32_t c = (uint32_t)(i * 40503u) & 0xFFFFFFu;
+        for (uint32_t r = 0; r < count[i]; r++, p++)
+            rgb[3 * p] = (uint8_t)(c >> 16), rgb[3 * p + 1] = (uint8_t)(c >> 8),
+                    rgb[3 * p + 2] = (uint8_t)c;
+    }
+    float *lab = grid_lab(rgb, n);
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    opt.k = 8;
+    kmeans_profile prof;
+    kmeans_result res;
+    char err[256] = "";
+    opt.space = KMEANS_AB;
+    ck_assert_msg(kmeans_fit_profiled(rgb, n, &opt, &res, &prof, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(prof.n_colours, n_colours);
+    ck_assert_uint_eq(res.n_points, n);
+    double brute = inertia_of(lab, n, &res);
+    ck_assert_msg(fabs(res.inertia - brute) <= 1e-9 * brute, "inertia %.12g, pixels %.12g",
+                  res.inertia, brute);
+    free(count);
+    free(rgb);
+    free(lab);
+}
+END_TEST
+
 /* The a*b* palette clusters the pixels the RGB palette samples: with as many
  * centres as sampled pixels of distinct colours, each palette is those
  * pixels, in its own space. */
@@ -784,6 +823,7 @@ int main(void) {
     tcase_add_test(tc, test_planted_chroma_clusters);
     tcase_add_test(tc, test_sorted_by_chroma_and_inertia_checked);
     tcase_add_test(tc, test_same_sample_as_rgb);
+    tcase_add_test(tc, test_many_colours_keep_their_counts);
     tcase_add_test(tc, test_one_colour);
     tcase_add_test(tc, test_restarts_keep_lowest);
     tcase_add_test(tc, test_threads_and_simd_bit_identical);
