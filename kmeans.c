@@ -17,7 +17,12 @@
  *
  * Every sum is an integer sum, so neither the thread count nor the schedule
  * can change a bit of the result; k-means++ works in integers too (its
- * centres are pixels, so squared distances are integers). */
+ * centres are pixels, so squared distances are integers).
+ *
+ * The cube is this file's own; Lloyd, reseeding, k-means++ and restarts are
+ * kmeans_driver.h's, shared with the a*b* k-means of kmeans_ab.c. This file
+ * also holds the API: sampling the pixels and finding their distinct colours
+ * serve both spaces. */
 #include "kmeans.h"
 
 #include <math.h>
@@ -32,27 +37,69 @@
 #define CUBE_WORDS (1u << 18) /* cubes of side 4: one 64-bit word of presence each */
 #define TOP_CUBES  (1u << 12) /* cubes of side 16, where each Lloyd walk starts */
 #define TOP_LEVEL  2          /* levels: 0 side 4, 1 side 8, 2 side 16 */
-#define SEED_CHUNK 4096       /* colours per chunk of the k-means++ running sums */
-#define MAX_TRIALS 8          /* greedy k-means++ candidates per centre: 2 + ln k */
+
+/* For kmeans_driver.h: colours are integer points, so the sums need no scale. */
+#define DIM   3
+#define FIXED 1.0
 /* Squared-distance slack of the cube test: each float distance of the kernel is
  * within 0.06 of the exact one (5 roundings of 2^-24 relative, d <= 3 * 255^2),
  * so a centre pruned with this slack can never win in the kernel. */
 #define DIST_SLACK 0.5
+/* The potentials are exact integer squared distances, and so is the least
+ * squared distance from a colour to a box of colours: no slack. */
+#define POT_SLACK 0.0
+#define POT_D2(d) ((uint64_t)(d))
 
 typedef struct {
-    uint64_t w, r, g, b, q; /* pixels, sums of r, g, b, and of r^2 + g^2 + b^2 */
+    uint64_t w;    /* pixels */
+    uint64_t s[3]; /* sums of r, g, b */
+    uint64_t q;    /* sum of r^2 + g^2 + b^2 */
 } moments;
 
 typedef struct {
-    size_t n_points;
-    size_t n_colours;
-    uint32_t *colours; // (n_colours) 0x00RRGGBB, Morton order
-    uint32_t *weights; // (n_colours) pixels of each colour
-    uint32_t *start;   // (CUBE_WORDS + 1) first colour of each cube of side 4
-    moments *cube[3];  // (2^18), (2^15), (2^12) sums over cubes of side 4, 8, 16
-    uint64_t *chunk_w; // (n_chunks) pixels per SEED_CHUNK colours
-    size_t n_chunks;
+    size_t n;              /* distinct colours */
+    uint64_t n_points;     /* pixels */
+    uint32_t *colours;     // (n) 0x00RRGGBB, Morton order
+    uint32_t *w;           // (n) pixels of each colour
+    uint32_t *start;       // (CUBE_WORDS + 1) first colour of each cube of side 4
+    moments *cube[3];      // (2^18), (2^15), (2^12) sums over cubes of side 4, 8, 16
+    size_t n_chunks;       /* of SEED_CHUNK colours */
+    uint64_t *chunk_w;     // (n_chunks) pixels per chunk
+    float (*chunk_box)[6]; // (n_chunks) their box: least r, g, b, most r, g, b
 } colour_set;
+
+typedef colour_set point_set; /* kmeans_driver.h's name for it */
+
+static moments colour_moments(uint32_t colour, uint32_t weight) {
+    uint64_t r = colour >> 16 & 255, g = colour >> 8 & 255, b = colour & 255, w = weight;
+    return (moments){w, {w * r, w * g, w * b}, w * (r * r + g * g + b * b)};
+}
+
+static moments point_moments(const colour_set *cs, size_t i) {
+    return colour_moments(cs->colours[i], cs->w[i]);
+}
+
+static float point_coord(const colour_set *cs, size_t i, int d) {
+    return (float)(cs->colours[i] >> (16 - 8 * d) & 255);
+}
+
+static void nearest_points(const colour_set *cs, size_t first, size_t count, const float *centres,
+                           int k, uint8_t *labels) {
+    kmeans_nearest(cs->colours + first, count, centres, k, labels);
+}
+
+static uint64_t potential_points(const colour_set *cs, size_t first, size_t count,
+                                 const uint32_t *d2, size_t c) {
+    return kmeans_potential(cs->colours + first, cs->w + first, d2, count, cs->colours[c]);
+}
+
+static uint64_t update_d2_points(const colour_set *cs, size_t first, size_t count, uint32_t *d2,
+                                 size_t c, int first_centre) {
+    return kmeans_update_d2(cs->colours + first, cs->w + first, d2, count, cs->colours[c],
+                            first_centre);
+}
+
+#include "kmeans_driver.h"
 
 void kmeans_default_options(kmeans_options *opt) {
     opt->k = 4;
@@ -159,20 +206,7 @@ static void mark_colours(const pixel_buckets *pb, colour_set *cs, uint32_t *buck
     }
 }
 
-static void add_moments(moments *to, const moments *m) {
-    to->w += m->w;
-    to->r += m->r;
-    to->g += m->g;
-    to->b += m->b;
-    to->q += m->q;
-}
-
-static moments colour_moments(uint32_t colour, uint32_t weight) {
-    uint64_t r = colour >> 16 & 255, g = colour >> 8 & 255, b = colour & 255, w = weight;
-    return (moments){w, w * r, w * g, w * b, w * (r * r + g * g + b * b)};
-}
-
-// colours, weights, start and the sums of the cubes of side 4, bucket by bucket
+// colours, w, start and the sums of the cubes of side 4, bucket by bucket
 static void count_colours(const pixel_buckets *pb, const uint32_t *bucket_first, colour_set *cs) {
 #pragma omp parallel
     {
@@ -189,9 +223,9 @@ static void count_colours(const pixel_buckets *pb, const uint32_t *bucket_first,
                 for (uint64_t bits = pb->bitmap[cube]; bits; bits &= bits - 1) {
                     uint32_t low = w << 6 | (uint32_t)__builtin_ctzll(bits);
                     cs->colours[out] = morton_to_packed(b << BUCKET_BITS | low);
-                    cs->weights[out] = count[low];
+                    cs->w[out] = count[low];
                     count[low] = 0;
-                    moments one = colour_moments(cs->colours[out], cs->weights[out]);
+                    moments one = colour_moments(cs->colours[out], cs->w[out]);
                     add_moments(&m, &one);
                     out++;
                 }
@@ -199,7 +233,7 @@ static void count_colours(const pixel_buckets *pb, const uint32_t *bucket_first,
             }
         }
     }
-    cs->start[CUBE_WORDS] = (uint32_t)cs->n_colours;
+    cs->start[CUBE_WORDS] = (uint32_t)cs->n;
 }
 
 static void sum_upper_cubes(colour_set *cs) {
@@ -212,34 +246,30 @@ static void sum_upper_cubes(colour_set *cs) {
             cs->cube[level][c] = m;
         }
     }
-    for (size_t c = 0; c < cs->n_chunks; c++) {
-        size_t end = (c + 1) * SEED_CHUNK < cs->n_colours ? (c + 1) * SEED_CHUNK : cs->n_colours;
-        uint64_t s = 0;
-        for (size_t i = c * SEED_CHUNK; i < end; i++)
-            s += cs->weights[i];
-        cs->chunk_w[c] = s;
-    }
 }
 
 static void free_colour_set(colour_set *cs) {
     free(cs->colours);
-    free(cs->weights);
+    free(cs->w);
     free(cs->start);
     for (int l = 0; l <= TOP_LEVEL; l++)
         free(cs->cube[l]);
     free(cs->chunk_w);
+    free(cs->chunk_box);
     memset(cs, 0, sizeof *cs);
 }
 
-static int alloc_colour_set(colour_set *cs, size_t n_colours) {
-    cs->n_colours = n_colours;
-    cs->n_chunks = (n_colours + SEED_CHUNK - 1) / SEED_CHUNK;
-    cs->colours = malloc(n_colours * sizeof *cs->colours);
-    cs->weights = malloc(n_colours * sizeof *cs->weights);
+static int alloc_colour_set(colour_set *cs, size_t n) {
+    cs->n = n;
+    cs->n_chunks = (n + SEED_CHUNK - 1) / SEED_CHUNK;
+    cs->colours = malloc(n * sizeof *cs->colours);
+    cs->w = malloc(n * sizeof *cs->w);
     cs->chunk_w = malloc((cs->n_chunks ? cs->n_chunks : 1) * sizeof *cs->chunk_w);
+    cs->chunk_box = malloc((cs->n_chunks ? cs->n_chunks : 1) * sizeof *cs->chunk_box);
     for (int l = 0; l <= TOP_LEVEL; l++)
         cs->cube[l] = malloc((CUBE_WORDS >> (3 * l)) * sizeof(moments));
-    return cs->colours && cs->weights && cs->chunk_w && cs->cube[0] && cs->cube[1] && cs->cube[2]
+    return cs->colours && cs->w && cs->chunk_w && cs->chunk_box && cs->cube[0] && cs->cube[1] &&
+                   cs->cube[2]
                ? 0
                : -1;
 }
@@ -269,6 +299,7 @@ static int build_colour_set(const uint8_t *rgb, size_t n, const uint64_t *select
         if (alloc_colour_set(cs, total) == 0) {
             count_colours(&pb, bucket_first, cs);
             sum_upper_cubes(cs);
+            sum_chunks(cs);
             rc = 0;
         }
     }
@@ -282,104 +313,24 @@ static int build_colour_set(const uint8_t *rgb, size_t n, const uint64_t *select
     return set_error(err, errlen, "k-means: out of memory for the colours of %zu pixels", n);
 }
 
-/* ==== Lloyd assignment by cube filtering ==== */
-
-/* Per Lloyd iteration: for each pair of centres (a, b), the terms of
- * |x-a|^2 - |x-b|^2 = sum 2 x (b - a) + a^2 - b^2, linear in x. */
-typedef struct {
-    int k;
-    const float *centres;                       // (k,3)
-    double diff[KMEANS_MAX_K][KMEANS_MAX_K][3]; // b - a
-    double rise[KMEANS_MAX_K][KMEANS_MAX_K];    // sum of the positive parts of b - a
-    double base[KMEANS_MAX_K][KMEANS_MAX_K];    // a^2 - b^2
-} centre_pairs;
-
-static void pair_centres(const float *centres, int k, centre_pairs *cp) {
-    cp->k = k;
-    cp->centres = centres;
-    for (int a = 0; a < k; a++)
-        for (int b = 0; b < k; b++) {
-            const float *ca = centres + 3 * a, *cb = centres + 3 * b;
-            cp->rise[a][b] = 0.0;
-            cp->base[a][b] = 0.0;
-            for (int d = 0; d < 3; d++) {
-                double diff = (double)cb[d] - ca[d];
-                cp->diff[a][b][d] = diff;
-                cp->rise[a][b] += diff > 0 ? diff : 0.0;
-                cp->base[a][b] += (double)ca[d] * ca[d] - (double)cb[d] * cb[d];
-            }
-        }
-}
-
-/* Whether centre b is farther than centre a, by more than DIST_SLACK in squared
- * distance, from every point of the cube [lo, lo + side - 1]^3: the largest
- * |x-a|^2 - |x-b|^2 is at the corner taking the high side where b - a > 0. */
-static int dominated(const centre_pairs *cp, int a, int b, const int *lo, int side) {
-    const double *diff = cp->diff[a][b];
-    double worst = 2.0 * (lo[0] * diff[0] + lo[1] * diff[1] + lo[2] * diff[2]) +
-                   2.0 * (side - 1) * cp->rise[a][b] + cp->base[a][b];
-    return worst < -DIST_SLACK;
-}
-
-/* Keeps in keep (increasing index order) the candidates not dominated over the
- * cube by the one nearest its middle, which goes to *nearest; returns how many. */
-static int filter_candidates(const centre_pairs *cp, const uint8_t *cand, int n_cand, const int *lo,
-                             int side, uint8_t *keep, int *nearest) {
-    float half = 0.5f * (float)(side - 1);
-    float mid[3] = {(float)lo[0] + half, (float)lo[1] + half, (float)lo[2] + half};
-    int z = cand[0];
-    float z_d = INFINITY;
-    for (int j = 0; j < n_cand; j++) {
-        const float *c = cp->centres + 3 * cand[j];
-        float dr = mid[0] - c[0], dg = mid[1] - c[1], db = mid[2] - c[2];
-        float d = dr * dr + dg * dg + db * db;
-        if (d < z_d) z_d = d, z = cand[j];
-    }
-    int n_keep = 0;
-    for (int j = 0; j < n_cand; j++)
-        if (cand[j] == z || !dominated(cp, z, cand[j], lo, side)) keep[n_keep++] = cand[j];
-    *nearest = z;
-    return n_keep;
-}
-
-/* The colours of one cube of side 4, each to its nearest among the candidates;
- * those of centre z are counted as the cube's sums minus the others'. */
-static void assign_colours(const colour_set *cs, uint32_t cube, const centre_pairs *cp,
-                           const uint8_t *cand, int n_cand, int z, moments *acc) {
-    float sub[KMEANS_MAX_K * 3];
-    uint8_t labels[64];
-    for (int j = 0; j < n_cand; j++)
-        memcpy(sub + 3 * j, cp->centres + 3 * cand[j], 3 * sizeof(float));
-    uint32_t first = cs->start[cube], count = cs->start[cube + 1] - first;
-    kmeans_nearest(cs->colours + first, count, sub, n_cand, labels);
-    moments others = {0};
-    for (uint32_t i = 0; i < count; i++) {
-        int j = cand[labels[i]];
-        if (j == z) continue;
-        moments one = colour_moments(cs->colours[first + i], cs->weights[first + i]);
-        add_moments(&acc[j], &one);
-        add_moments(&others, &one);
-    }
-    const moments *all = &cs->cube[0][cube];
-    moments *to = &acc[z];
-    to->w += all->w - others.w, to->r += all->r - others.r, to->g += all->g - others.g;
-    to->b += all->b - others.b, to->q += all->q - others.q;
-}
-
 // acc[j] += the sums of the cube's pixels whose nearest centre is j
 static void assign_cube(const colour_set *cs, int level, uint32_t cube, const int *lo,
                         const centre_pairs *cp, const uint8_t *cand, int n_cand, moments *acc) {
     const moments *m = &cs->cube[level][cube];
     if (m->w == 0) return;
     int side = 4 << level, z;
+    float half_side = 0.5f * (float)(side - 1);
+    double box_lo[3] = {lo[0], lo[1], lo[2]};
+    float mid[3] = {(float)lo[0] + half_side, (float)lo[1] + half_side, (float)lo[2] + half_side};
     uint8_t keep[KMEANS_MAX_K];
-    int n_keep = filter_candidates(cp, cand, n_cand, lo, side, keep, &z);
+    int n_keep = filter_candidates(cp, box_lo, side - 1, mid, cand, n_cand, keep, &z);
     if (n_keep == 1) {
         add_moments(&acc[z], m);
         return;
     }
     if (level == 0) {
-        assign_colours(cs, cube, cp, keep, n_keep, z, acc);
+        uint32_t first = cs->start[cube];
+        assign_points(cs, first, cs->start[cube + 1] - first, m, cp, keep, n_keep, z, acc);
         return;
     }
     int half = side / 2;
@@ -391,7 +342,7 @@ static void assign_cube(const colour_set *cs, int level, uint32_t cube, const in
 }
 
 // sums[j] = moments of the pixels nearest to centre j of cp
-static void assign_all(const colour_set *cs, const centre_pairs *cp, moments *sums) {
+static void assign_all(const point_set *cs, const centre_pairs *cp, moments *sums) {
     int k = cp->k;
     uint8_t all[KMEANS_MAX_K];
     for (int j = 0; j < k; j++)
@@ -411,202 +362,6 @@ static void assign_all(const colour_set *cs, const centre_pairs *cp, moments *su
 #pragma omp critical(kmeans_sums)
         for (int j = 0; j < k; j++)
             add_moments(&sums[j], &acc[j]);
-    }
-}
-
-/* ==== Empty clusters ==== */
-
-/* The colour farthest (squared distance, in double) from its nearest centre,
- * ties to the lower index, skipping those in taken; returns -1 if all are at
- * distance 0. */
-static long farthest_colour(const colour_set *cs, const float *centres, int k, const long *taken,
-                            int n_taken, int *label) {
-    double best_d = 0.0;
-    long best = -1;
-    int best_label = 0;
-#pragma omp parallel
-    {
-        double my_d = 0.0;
-        long my = -1;
-        int my_label = 0;
-        uint8_t labels[SEED_CHUNK];
-#pragma omp for schedule(static)
-        for (size_t c = 0; c < cs->n_chunks; c++) {
-            size_t first = c * SEED_CHUNK;
-            size_t count = cs->n_colours - first < SEED_CHUNK ? cs->n_colours - first : SEED_CHUNK;
-            kmeans_nearest(cs->colours + first, count, centres, k, labels);
-            for (size_t i = 0; i < count; i++) {
-                uint32_t col = cs->colours[first + i];
-                const float *z = centres + 3 * labels[i];
-                double dr = (double)(col >> 16 & 255) - z[0], dg = (double)(col >> 8 & 255) - z[1],
-                       db = (double)(col & 255) - z[2];
-                double d = dr * dr + dg * dg + db * db;
-                int was_taken = 0;
-                for (int t = 0; t < n_taken; t++)
-                    was_taken |= taken[t] == (long)(first + i);
-                if (d > my_d && !was_taken) my_d = d, my = (long)(first + i), my_label = labels[i];
-            }
-        }
-#pragma omp critical(kmeans_farthest)
-        if (my >= 0 && (my_d > best_d || (my_d == best_d && my < best)))
-            best_d = my_d, best = my, best_label = my_label;
-    }
-    *label = best_label;
-    return best;
-}
-
-/* An empty cluster takes the colour farthest from its centre, moved out of
- * that centre's sums (centres are those of the assignment that gave sums).
- * Returns how many clusters were given a colour. */
-static int reseed_empty(const colour_set *cs, const float *centres, int k, moments *sums) {
-    long taken[KMEANS_MAX_K];
-    int n_taken = 0;
-    for (int j = 0; j < k; j++) {
-        if (sums[j].w) continue;
-        int from;
-        long i = farthest_colour(cs, centres, k, taken, n_taken, &from);
-        if (i < 0) break; // every pixel sits on a centre: nothing to give
-        taken[n_taken++] = i;
-        moments one = colour_moments(cs->colours[i], cs->weights[i]);
-        moments *f = &sums[from];
-        f->w -= one.w, f->r -= one.r, f->g -= one.g, f->b -= one.b, f->q -= one.q;
-        sums[j] = one;
-    }
-    return n_taken;
-}
-
-/* ==== Lloyd ==== */
-
-// centres (k,3) = the means of sums (a centre without pixels stays); returns the largest move
-static double move_centres(const moments *sums, int k, float *centres) {
-    double largest = 0.0;
-    for (int j = 0; j < k; j++) {
-        if (sums[j].w == 0) continue;
-        double w = (double)sums[j].w, moved = 0.0;
-        float mean[3] = {(float)(sums[j].r / w), (float)(sums[j].g / w), (float)(sums[j].b / w)};
-        for (int d = 0; d < 3; d++) {
-            double step = (double)mean[d] - centres[3 * j + d];
-            moved += step * step;
-            centres[3 * j + d] = mean[d];
-        }
-        if (sqrt(moved) > largest) largest = sqrt(moved);
-    }
-    return largest;
-}
-
-// sum over pixels of |x - c|^2 = q - 2 c.s + w |c|^2 per cluster
-static double inertia_of(const moments *sums, const float *centres, int k) {
-    double total = 0.0;
-    for (int j = 0; j < k; j++) {
-        const float *c = centres + 3 * j;
-        double cs = (double)c[0] * sums[j].r + (double)c[1] * sums[j].g + (double)c[2] * sums[j].b;
-        double cc = (double)c[0] * c[0] + (double)c[1] * c[1] + (double)c[2] * c[2];
-        double e = (double)sums[j].q - 2.0 * cs + (double)sums[j].w * cc;
-        total += e > 0 ? e : 0.0;
-    }
-    return total;
-}
-
-// Lloyd from centres (k,3), updated in place; returns the iterations run
-static int lloyd(const colour_set *cs, int k, float *centres, int max_iterations, double tolerance,
-                 double *inertia, centre_pairs *cp) {
-    moments sums[KMEANS_MAX_K];
-    int it = 0, sums_current = 0; // whether sums belong to the current centres
-    while (it < max_iterations) {
-        it++;
-        pair_centres(centres, k, cp);
-        assign_all(cs, cp, sums);
-        int reseeded = reseed_empty(cs, centres, k, sums);
-        double moved = move_centres(sums, k, centres);
-        // moved == 0: no assignment changed (none that changed any sum)
-        sums_current = moved == 0.0 && !reseeded;
-        if (moved < tolerance || moved == 0.0) break;
-    }
-    if (!sums_current) {
-        pair_centres(centres, k, cp);
-        assign_all(cs, cp, sums);
-    }
-    *inertia = inertia_of(sums, centres, k);
-    return it;
-}
-
-/* ==== k-means++ (greedy, as scikit-learn: the best of 2 + ln k candidates) ==== */
-
-/* The colour at which the running sum of weights[i] * (d2 ? d2[i] : 1), in
- * colour order, first exceeds r; chunk_sum holds that sum per SEED_CHUNK. */
-static size_t locate(const colour_set *cs, const uint32_t *d2, const uint64_t *chunk_sum,
-                     uint64_t r) {
-    size_t c = 0;
-    while (c + 1 < cs->n_chunks && r >= chunk_sum[c])
-        r -= chunk_sum[c++];
-    size_t end = (c + 1) * SEED_CHUNK < cs->n_colours ? (c + 1) * SEED_CHUNK : cs->n_colours;
-    for (size_t i = c * SEED_CHUNK; i < end; i++) {
-        uint64_t v = (uint64_t)cs->weights[i] * (d2 ? d2[i] : 1);
-        if (r < v) return i;
-        r -= v;
-    }
-    return end - 1; // not reached: r < the total
-}
-
-// d2[i] = min(d2[i], |colour i - centre|^2) (first: overwrite); chunk_pot = sums of w * d2
-static void update_d2(const colour_set *cs, uint32_t centre, int first, uint32_t *d2,
-                      uint64_t *chunk_pot) {
-#pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < cs->n_chunks; c++) {
-        size_t i = c * SEED_CHUNK,
-               count = cs->n_colours - i < SEED_CHUNK ? cs->n_colours - i : SEED_CHUNK;
-        chunk_pot[c] =
-            kmeans_update_d2(cs->colours + i, cs->weights + i, d2 + i, count, centre, first);
-    }
-}
-
-// pot[t] = sum of w * min(d2, |x - cand[t]|^2): the potential if cand[t] were added
-static void trial_potentials(const colour_set *cs, const uint32_t *d2, const uint32_t *cand,
-                             int n_cand, uint64_t *pot) {
-    uint64_t p[MAX_TRIALS] = {0};
-#pragma omp parallel for schedule(static) reduction(+ : p[:MAX_TRIALS])
-    for (size_t c = 0; c < cs->n_chunks; c++) {
-        size_t i = c * SEED_CHUNK,
-               count = cs->n_colours - i < SEED_CHUNK ? cs->n_colours - i : SEED_CHUNK;
-        for (int t = 0; t < n_cand; t++)
-            p[t] += kmeans_potential(cs->colours + i, cs->weights + i, d2 + i, count, cand[t]);
-    }
-    memcpy(pot, p, sizeof p);
-}
-
-static uint32_t pick_by_weight(const colour_set *cs, rng_state *rng) {
-    return cs->colours[locate(cs, NULL, cs->chunk_w, rng_below(rng, cs->n_points))];
-}
-
-// centres (k,3) from k-means++; d2 (n_colours) and chunk_pot (n_chunks) are scratch
-static void seed_centres(const colour_set *cs, int k, rng_state *rng, float *centres, uint32_t *d2,
-                         uint64_t *chunk_pot) {
-    int trials = 2 + (int)log((double)k);
-    if (trials > MAX_TRIALS) trials = MAX_TRIALS;
-    uint32_t chosen = pick_by_weight(cs, rng);
-    for (int j = 0; j < k; j++) {
-        if (j > 0) {
-            uint64_t total = 0;
-            for (size_t c = 0; c < cs->n_chunks; c++)
-                total += chunk_pot[c];
-            if (total == 0) { // every pixel is a centre already
-                chosen = pick_by_weight(cs, rng);
-            } else {
-                uint32_t cand[MAX_TRIALS];
-                uint64_t pot[MAX_TRIALS];
-                for (int t = 0; t < trials; t++)
-                    cand[t] = cs->colours[locate(cs, d2, chunk_pot, rng_below(rng, total))];
-                trial_potentials(cs, d2, cand, trials, pot);
-                int best = 0;
-                for (int t = 1; t < trials; t++)
-                    if (pot[t] < pot[best]) best = t;
-                chosen = cand[best];
-            }
-        }
-        centres[3 * j + 0] = (float)(chosen >> 16 & 255);
-        centres[3 * j + 1] = (float)(chosen >> 8 & 255);
-        centres[3 * j + 2] = (float)(chosen & 255);
-        if (j + 1 < k) update_d2(cs, chosen, j == 0, d2, chunk_pot);
     }
 }
 
@@ -666,44 +421,6 @@ static void sort_by_luminance(float (*centres)[3], int k) {
 }
 
 // restarts of k-means++ then Lloyd on cs; res gets the lowest inertia
-static int fit_colours(const colour_set *cs, const kmeans_options *opt, rng_state *rng,
-                       kmeans_result *res, kmeans_profile *prof, char *err, size_t errlen) {
-    uint32_t *d2 = malloc((cs->n_colours ? cs->n_colours : 1) * sizeof *d2);
-    uint64_t *chunk_pot = malloc((cs->n_chunks ? cs->n_chunks : 1) * sizeof *chunk_pot);
-    if (!d2 || !chunk_pot) {
-        free(d2);
-        free(chunk_pot);
-        return set_error(err, errlen, "k-means: out of memory for %zu colours", cs->n_colours);
-    }
-    centre_pairs *cp = malloc(sizeof *cp);
-    if (!cp) {
-        free(d2);
-        free(chunk_pot);
-        return set_error(err, errlen, "k-means: out of memory");
-    }
-    res->inertia = INFINITY;
-    for (int run = 0; run < opt->restarts; run++) {
-        float centres[KMEANS_MAX_K][3];
-        double inertia, t0 = now_seconds();
-        seed_centres(cs, opt->k, rng, &centres[0][0], d2, chunk_pot);
-        double t1 = now_seconds();
-        int it =
-            lloyd(cs, opt->k, &centres[0][0], opt->max_iterations, opt->tolerance, &inertia, cp);
-        prof->seed_seconds += t1 - t0;
-        prof->lloyd_seconds += now_seconds() - t1;
-        prof->lloyd_iterations += it;
-        if (inertia < res->inertia) {
-            res->inertia = inertia;
-            res->iterations = it;
-            memcpy(res->centres, centres, (size_t)opt->k * sizeof centres[0]);
-        }
-    }
-    free(d2);
-    free(chunk_pot);
-    free(cp);
-    return 0;
-}
-
 int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_result *res,
                         kmeans_profile *prof, char *err, size_t errlen) {
     kmeans_profile unused;
@@ -724,15 +441,14 @@ int kmeans_fit_profiled(const uint8_t *rgb, size_t n, const kmeans_options *opt,
     int rc = build_colour_set(rgb, n, selected, m, &cs, err, errlen);
     free(selected);
     if (rc) return rc;
-    prof->n_colours = cs.n_colours;
+    prof->n_colours = cs.n;
     prof->prepare_seconds = now_seconds() - t0;
 
     memset(res, 0, sizeof *res);
     if (opt->space == KMEANS_AB) {
-        rc = kmeans_ab_fit_colours(cs.colours, cs.weights, cs.n_colours, m, opt, &rng, res, prof,
-                                   err, errlen);
+        rc = kmeans_ab_fit_colours(cs.colours, cs.w, cs.n, m, opt, &rng, res, prof, err, errlen);
     } else {
-        rc = fit_colours(&cs, opt, &rng, res, prof, err, errlen);
+        rc = fit_restarts(&cs, opt, &rng, res, prof, err, errlen);
         res->k = opt->k;
         res->n_points = m;
         sort_by_luminance(res->centres, res->k);
@@ -762,22 +478,12 @@ int kmeans_lloyd(const uint8_t *rgb, size_t n, int k, const float *init, int max
     if (check_options(rgb, n, &opt, err, errlen)) return -1;
     double t0 = now_seconds();
     colour_set cs;
-    centre_pairs *cp = malloc(sizeof *cp);
-    if (!cp) return set_error(err, errlen, "k-means: out of memory");
-    if (build_colour_set(rgb, n, NULL, n, &cs, err, errlen)) {
-        free(cp);
-        return -1;
-    }
+    if (build_colour_set(rgb, n, NULL, n, &cs, err, errlen)) return -1;
     double t1 = now_seconds();
-    memset(res, 0, sizeof *res);
-    res->k = k;
-    res->n_points = n;
-    memcpy(res->centres, init, (size_t)k * sizeof res->centres[0]);
-    res->iterations =
-        lloyd(&cs, k, &res->centres[0][0], max_iterations, tolerance, &res->inertia, cp);
-    free(cp);
-    prof->n_colours = cs.n_colours;
+    int rc = lloyd_alone(&cs, k, init, max_iterations, tolerance, res, err, errlen);
+    prof->n_colours = cs.n;
     free_colour_set(&cs);
+    if (rc) return rc;
     res->seconds = now_seconds() - t0;
     prof->prepare_seconds = t1 - t0;
     prof->lloyd_seconds = res->seconds - prof->prepare_seconds;

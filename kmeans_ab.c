@@ -19,6 +19,9 @@
  * whole, and only leaves that straddle a boundary go point by point through
  * the kernel of simd/kmeans_ab.h. Each point lands on exactly the centre the
  * kernel would give it, so the result is exact Lloyd.
+ * kmeans.c walks its colour cubes the same way, and the rest of the fit (the
+ * filtering test, Lloyd iterations, reseeding, k-means++ with its chunk
+ * skipping, restarts) is kmeans_driver.h's, built here for two coordinates.
  *
  * k-means++ is greedy as scikit-learn's, on the integer potentials of
  * simd/kmeans_ab.h. */
@@ -26,7 +29,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "kmeans.h"
 #include "kmeans_internal.h"
@@ -34,35 +36,45 @@
 #include "simd/kmeans_ab.h"
 #include "util.h"
 
-#define FIXED       0x1p24 /* the coordinates' unit is 1 / FIXED */
-#define GRID_BITS   16     /* grid cells per axis: 2^16 over [-128, 128), side 2^-8 */
+#define GRID_BITS   16 /* grid cells per axis: 2^16 over [-128, 128), side 2^-8 */
 #define ROOT_LEVEL  GRID_BITS
 #define LEAF_POINTS 128 /* a cell with more points is split (measured: 64 to 256 are best) */
 #define TASK_LEVEL  10  /* cells of side 4 (2^10 grid cells) are the parallel tasks */
-#define POINT_BLOCK 256
-#define SEED_CHUNK  4096 /* points per chunk of the k-means++ running sums */
-#define MAX_TRIALS  8    /* greedy k-means++ candidates per centre: 2 + ln k */
+
+/* For kmeans_driver.h: */
+#define DIM   2
+#define FIXED 0x1p24 /* the coordinates' unit is 1 / FIXED */
 /* Squared-distance slack of the cell test: each float distance of the kernel
  * is within 4 roundings of 2^-24 relative of the exact one, d < 2 * 256^2,
  * so within 0.032; a centre pruned with this slack can never win in the kernel. */
 #define DIST_SLACK 0.125
+/* The kernel's potentials are of float distances (4 roundings of 2^-24
+ * relative; 2^-20 to spare), in units of 2^-13, capped (simd/kmeans_ab.h). */
+#define POT_SLACK 0x1p-20
+#define POT_D2(d) ((uint64_t)(fmin((d), 131072.0) * 8192.0))
 
 typedef unsigned __int128 u128;
 
 typedef struct {
     uint64_t w;   /* pixels */
-    int64_t a, b; /* sums of w a*, w b*, in units of 2^-24 */
+    int64_t s[2]; /* sums of w a*, w b*, in units of 2^-24 */
     u128 q;       /* sum of w (a*^2 + b*^2), in units of 2^-48 */
-} ab_moments;
+} moments;
 
 typedef struct {
-    ab_moments m;
+    moments m;
     uint32_t first, count; /* its points */
     int32_t child;         /* the first of its children, which are consecutive; -1: a leaf */
     uint8_t n_children;
     uint8_t level; /* side 2^level grid cells */
     uint16_t u, v; /* its lowest grid cell along a* and b* */
 } ab_node;
+
+typedef struct {
+    int32_t node;
+    int n_cand;
+    uint8_t cand[KMEANS_MAX_K];
+} lloyd_task;
 
 typedef struct {
     size_t n;          /* points */
@@ -74,32 +86,53 @@ typedef struct {
     ab_node *nodes;    // (n_nodes) nodes[0] is the root
     int32_t n_nodes, cap_nodes;
     int32_t max_tasks;     /* nodes at TASK_LEVEL, and leaves above it */
-    uint64_t *chunk_w;     // (n_chunks) weight per SEED_CHUNK points
-    float (*chunk_box)[4]; // (n_chunks) their box: least a*, most a*, least b*, most b*
-    size_t n_chunks;
+    lloyd_task *tasks;     // (max_tasks) a Lloyd walk's scratch
+    size_t n_chunks;       /* of SEED_CHUNK points */
+    uint64_t *chunk_w;     // (n_chunks) weight per chunk
+    float (*chunk_box)[4]; // (n_chunks) their box: least a*, b*, most a*, b*
 } ab_set;
 
-/* ==== The points and their quadtree ==== */
-
-/* A large buffer, on 2 MB pages where the system has them: the first touch of
- * each fresh 4 KB page costs up to 25 us on the virtual machines this runs
- * on, more than sorting the points into it. */
-static void *alloc_big(size_t bytes) {
-#ifdef MADV_HUGEPAGE
-    const size_t huge = (size_t)2 << 20;
-    if (bytes >= huge) {
-        size_t size = (bytes + huge - 1) / huge * huge;
-        void *p = aligned_alloc(huge, size);
-        if (p) madvise(p, size, MADV_HUGEPAGE);
-        return p;
-    }
-#endif
-    return malloc(bytes ? bytes : 1);
-}
+typedef ab_set point_set; /* kmeans_driver.h's name for it */
 
 static int64_t fixed_of(float x) {
     return (int64_t)((double)x * FIXED); // exact for a point on the grid
 }
+
+static moments moments_of(float a, float b, uint32_t w) {
+    int64_t fa = fixed_of(a), fb = fixed_of(b);
+    u128 sq = (u128)(uint64_t)(fa * fa) + (uint64_t)(fb * fb);
+    return (moments){w, {(int64_t)w * fa, (int64_t)w * fb}, sq * w};
+}
+
+static moments point_moments(const ab_set *s, size_t i) {
+    return moments_of(s->a[i], s->b[i], s->w[i]);
+}
+
+static float point_coord(const ab_set *s, size_t i, int d) {
+    return d ? s->b[i] : s->a[i];
+}
+
+static void nearest_points(const ab_set *s, size_t first, size_t count, const float *centres, int k,
+                           uint8_t *labels) {
+    kmeans_nearest_ab(s->a + first, s->b + first, count, centres, k, labels);
+}
+
+static uint64_t potential_points(const ab_set *s, size_t first, size_t count, const uint32_t *d2,
+                                 size_t c) {
+    float at[2] = {s->a[c], s->b[c]};
+    return kmeans_ab_potential(s->a + first, s->b + first, s->w + first, d2, count, at);
+}
+
+static uint64_t update_d2_points(const ab_set *s, size_t first, size_t count, uint32_t *d2,
+                                 size_t c, int first_centre) {
+    float at[2] = {s->a[c], s->b[c]};
+    return kmeans_ab_update_d2(s->a + first, s->b + first, s->w + first, d2, count, at,
+                               first_centre);
+}
+
+#include "kmeans_driver.h"
+
+/* ==== The points and their quadtree ==== */
 
 static uint32_t spread16(uint32_t x) {
     x = (x | x << 8) & 0x00FF00FFu;
@@ -116,31 +149,12 @@ static uint32_t cell_key(int64_t a, int64_t b) {
     return spread16(u) << 1 | spread16(v);
 }
 
-static ab_moments point_moments(float a, float b, uint32_t w) {
-    int64_t fa = fixed_of(a), fb = fixed_of(b);
-    u128 sq = (u128)(uint64_t)(fa * fa) + (uint64_t)(fb * fb);
-    return (ab_moments){w, (int64_t)w * fa, (int64_t)w * fb, sq * w};
-}
-
-static void add_moments(ab_moments *to, const ab_moments *m) {
-    to->w += m->w;
-    to->a += m->a;
-    to->b += m->b;
-    to->q += m->q;
-}
-
-static void sub_moments(ab_moments *from, const ab_moments *m) {
-    from->w -= m->w;
-    from->a -= m->a;
-    from->b -= m->b;
-    from->q -= m->q;
-}
-
 static void free_set(ab_set *s) {
     free(s->block);
     free(s->nodes);
     free(s->chunk_w);
     free(s->chunk_box);
+    free(s->tasks);
     memset(s, 0, sizeof *s);
 }
 
@@ -180,7 +194,7 @@ static int fill_node(ab_set *s, int32_t at) {
     memset(&nd.m, 0, sizeof nd.m);
     if (nd.count <= LEAF_POINTS || nd.level == 0) {
         for (uint32_t i = nd.first; i < nd.first + nd.count; i++) {
-            ab_moments one = point_moments(s->a[i], s->b[i], s->w[i]);
+            moments one = moments_of(s->a[i], s->b[i], s->w[i]);
             add_moments(&nd.m, &one);
         }
         s->nodes[at] = nd;
@@ -289,19 +303,7 @@ static int build_set(void *block, size_t n, ab_set *s, char *err, size_t errlen)
             s->b[i] = tmp[i].b;
             s->w[i] = tmp[i].w;
         }
-        for (size_t c = 0; c < s->n_chunks; c++) {
-            size_t end = (c + 1) * SEED_CHUNK < n ? (c + 1) * SEED_CHUNK : n;
-            uint64_t sum = 0;
-            float *box = s->chunk_box[c];
-            box[0] = box[1] = s->a[c * SEED_CHUNK], box[2] = box[3] = s->b[c * SEED_CHUNK];
-            for (size_t i = c * SEED_CHUNK; i < end; i++) {
-                sum += s->w[i];
-                box[0] = fminf(box[0], s->a[i]), box[1] = fmaxf(box[1], s->a[i]);
-                box[2] = fminf(box[2], s->b[i]), box[3] = fmaxf(box[3], s->b[i]);
-            }
-            s->chunk_w[c] = sum;
-            s->n_points += sum;
-        }
+        sum_chunks(s);
         rc = new_nodes(s, 1); // the root, 0
         if (rc == 0) {
             s->nodes[0] = (ab_node){.first = 0, .count = (uint32_t)n, .level = ROOT_LEVEL};
@@ -315,120 +317,33 @@ static int build_set(void *block, size_t n, ab_set *s, char *err, size_t errlen)
             const ab_node *nd = &s->nodes[j];
             s->max_tasks += nd->level == TASK_LEVEL || (nd->level > TASK_LEVEL && nd->child < 0);
         }
-        return 0;
+        s->tasks = malloc((size_t)s->max_tasks * sizeof *s->tasks);
+        if (s->tasks) return 0;
     }
     free_set(s);
     return set_error(err, errlen, "k-means: out of memory for the a*b* of %zu points", n);
 }
-
 /* ==== Lloyd assignment by cell filtering ==== */
 
-/* Per Lloyd iteration: for each pair of centres (a, b), the terms of
- * |x-a|^2 - |x-b|^2 = sum 2 x (b - a) + a^2 - b^2, linear in x. */
-typedef struct {
-    double diff[2]; // b - a
-    double rise;    // sum of the positive parts of b - a
-    double base;    // a^2 - b^2
-} centre_pair;
-
-typedef struct {
-    int k;
-    const float *centres;                         // (k,2)
-    centre_pair pair[KMEANS_MAX_K][KMEANS_MAX_K]; // [a][b]; a's row is one 2 KB run
-} centre_pairs;
-
-typedef struct {
-    int32_t node;
-    int n_cand;
-    uint8_t cand[KMEANS_MAX_K];
-} lloyd_task;
-
-static void pair_centres(const float *centres, int k, centre_pairs *cp) {
-    cp->k = k;
-    cp->centres = centres;
-    for (int a = 0; a < k; a++)
-        for (int b = 0; b < k; b++) {
-            const float *ca = centres + 2 * a, *cb = centres + 2 * b;
-            centre_pair *p = &cp->pair[a][b];
-            p->rise = 0.0;
-            p->base = 0.0;
-            for (int d = 0; d < 2; d++) {
-                double diff = (double)cb[d] - ca[d];
-                p->diff[d] = diff;
-                p->rise += diff > 0 ? diff : 0.0;
-                p->base += (double)ca[d] * ca[d] - (double)cb[d] * cb[d];
-            }
-        }
-}
-
-/* Whether centre b is farther than centre a, by more than DIST_SLACK in squared
- * distance, from every point of the square [lo, lo + side]^2: the largest
- * |x-a|^2 - |x-b|^2 is at the corner taking the high side where b - a > 0. */
-static int dominated(const centre_pairs *cp, int a, int b, const double *lo, double side) {
-    const centre_pair *p = &cp->pair[a][b];
-    double worst = 2.0 * (lo[0] * p->diff[0] + lo[1] * p->diff[1]) + 2.0 * side * p->rise + p->base;
-    return worst < -DIST_SLACK;
-}
-
-/* Keeps in keep (increasing index order) the candidates not dominated over the
- * node's cell by the one nearest its middle, which goes to *nearest; returns
- * how many. */
-static int filter_candidates(const centre_pairs *cp, const ab_node *nd, const uint8_t *cand,
-                             int n_cand, uint8_t *keep, int *nearest) {
+/* filter_candidates over the node's cell. */
+static int filter_node(const centre_pairs *cp, const ab_node *nd, const uint8_t *cand, int n_cand,
+                       uint8_t *keep, int *nearest) {
     double side = (double)(1u << nd->level) * 0x1p-8; // grid cells are 2^-8 wide
     double lo[2] = {-128.0 + nd->u * 0x1p-8, -128.0 + nd->v * 0x1p-8};
     float mid[2] = {(float)(lo[0] + 0.5 * side), (float)(lo[1] + 0.5 * side)};
-    int z = cand[0];
-    float z_d = INFINITY;
-    for (int j = 0; j < n_cand; j++) {
-        const float *c = cp->centres + 2 * cand[j];
-        float da = mid[0] - c[0], db = mid[1] - c[1];
-        float d = da * da + db * db;
-        if (d < z_d) z_d = d, z = cand[j];
-    }
-    int n_keep = 0;
-    for (int j = 0; j < n_cand; j++)
-        if (cand[j] == z || !dominated(cp, z, cand[j], lo, side)) keep[n_keep++] = cand[j];
-    *nearest = z;
-    return n_keep;
-}
-
-/* The points of a leaf, each to its nearest among the candidates; those of
- * centre z are counted as the leaf's sums minus the others'. */
-static void assign_points(const ab_set *s, const ab_node *nd, const centre_pairs *cp,
-                          const uint8_t *cand, int n_cand, int z, ab_moments *acc) {
-    float sub[KMEANS_MAX_K * 2];
-    uint8_t labels[POINT_BLOCK];
-    for (int j = 0; j < n_cand; j++)
-        memcpy(sub + 2 * j, cp->centres + 2 * cand[j], 2 * sizeof(float));
-    ab_moments others = {0};
-    for (uint32_t first = nd->first; first < nd->first + nd->count; first += POINT_BLOCK) {
-        uint32_t left = nd->first + nd->count - first;
-        uint32_t count = left < POINT_BLOCK ? left : POINT_BLOCK;
-        kmeans_nearest_ab(s->a + first, s->b + first, count, sub, n_cand, labels);
-        for (uint32_t i = 0; i < count; i++) {
-            int j = cand[labels[i]];
-            if (j == z) continue;
-            ab_moments one = point_moments(s->a[first + i], s->b[first + i], s->w[first + i]);
-            add_moments(&acc[j], &one);
-            add_moments(&others, &one);
-        }
-    }
-    ab_moments rest = nd->m;
-    sub_moments(&rest, &others);
-    add_moments(&acc[z], &rest);
+    return filter_candidates(cp, lo, side, mid, cand, n_cand, keep, nearest);
 }
 
 // acc[j] += the sums of the node's points whose nearest centre is j
 static void assign_node(const ab_set *s, int32_t at, const centre_pairs *cp, const uint8_t *cand,
-                        int n_cand, ab_moments *acc) {
+                        int n_cand, moments *acc) {
     const ab_node *nd = &s->nodes[at];
     uint8_t keep[KMEANS_MAX_K];
-    int z, n_keep = filter_candidates(cp, nd, cand, n_cand, keep, &z);
+    int z, n_keep = filter_node(cp, nd, cand, n_cand, keep, &z);
     if (n_keep == 1)
         add_moments(&acc[z], &nd->m);
     else if (nd->child < 0)
-        assign_points(s, nd, cp, keep, n_keep, z, acc);
+        assign_points(s, nd->first, nd->count, &nd->m, cp, keep, n_keep, z, acc);
     else
         for (int32_t c = nd->child; c < nd->child + nd->n_children; c++)
             assign_node(s, c, cp, keep, n_keep, acc);
@@ -438,7 +353,7 @@ static void assign_node(const ab_set *s, int32_t at, const centre_pairs *cp, con
  * to sums; each cell at TASK_LEVEL (or a leaf above it) becomes a task with
  * its candidates. */
 static void collect_tasks(const ab_set *s, int32_t at, const centre_pairs *cp, const uint8_t *cand,
-                          int n_cand, lloyd_task *tasks, int32_t *n_tasks, ab_moments *sums) {
+                          int n_cand, lloyd_task *tasks, int32_t *n_tasks, moments *sums) {
     const ab_node *nd = &s->nodes[at];
     if (nd->level <= TASK_LEVEL || nd->child < 0) {
         lloyd_task *t = &tasks[(*n_tasks)++];
@@ -448,7 +363,7 @@ static void collect_tasks(const ab_set *s, int32_t at, const centre_pairs *cp, c
         return;
     }
     uint8_t keep[KMEANS_MAX_K];
-    int z, n_keep = filter_candidates(cp, nd, cand, n_cand, keep, &z);
+    int z, n_keep = filter_node(cp, nd, cand, n_cand, keep, &z);
     if (n_keep == 1) {
         add_moments(&sums[z], &nd->m);
         return;
@@ -457,9 +372,9 @@ static void collect_tasks(const ab_set *s, int32_t at, const centre_pairs *cp, c
         collect_tasks(s, c, cp, keep, n_keep, tasks, n_tasks, sums);
 }
 
-// sums[j] = moments of the points nearest to centre j of cp; tasks (s->max_tasks) scratch
-static void assign_all(const ab_set *s, const centre_pairs *cp, lloyd_task *tasks,
-                       ab_moments *sums) {
+// sums[j] = moments of the points nearest to centre j of cp
+static void assign_all(const ab_set *s, const centre_pairs *cp, moments *sums) {
+    lloyd_task *tasks = s->tasks;
     int k = cp->k;
     uint8_t all[KMEANS_MAX_K];
     for (int j = 0; j < k; j++)
@@ -469,7 +384,7 @@ static void assign_all(const ab_set *s, const centre_pairs *cp, lloyd_task *task
     collect_tasks(s, 0, cp, all, k, tasks, &n_tasks, sums);
 #pragma omp parallel
     {
-        ab_moments acc[KMEANS_MAX_K];
+        moments acc[KMEANS_MAX_K];
         memset(acc, 0, sizeof acc);
 #pragma omp for schedule(dynamic, 1) nowait
         for (int32_t t = 0; t < n_tasks; t++) {
@@ -481,225 +396,6 @@ static void assign_all(const ab_set *s, const centre_pairs *cp, lloyd_task *task
             add_moments(&sums[j], &acc[j]);
     }
 }
-
-/* ==== Empty clusters ==== */
-
-/* The point farthest (squared distance, in double) from its nearest centre,
- * ties to the lower index, skipping those in taken; returns -1 if all are at
- * distance 0. */
-static long farthest_point(const ab_set *s, const float *centres, int k, const long *taken,
-                           int n_taken, int *label) {
-    double best_d = 0.0;
-    long best = -1;
-    int best_label = 0;
-#pragma omp parallel
-    {
-        double my_d = 0.0;
-        long my = -1;
-        int my_label = 0;
-        uint8_t labels[SEED_CHUNK];
-#pragma omp for schedule(static)
-        for (size_t c = 0; c < s->n_chunks; c++) {
-            size_t first = c * SEED_CHUNK;
-            size_t count = s->n - first < SEED_CHUNK ? s->n - first : SEED_CHUNK;
-            kmeans_nearest_ab(s->a + first, s->b + first, count, centres, k, labels);
-            for (size_t i = 0; i < count; i++) {
-                const float *z = centres + 2 * labels[i];
-                double da = (double)s->a[first + i] - z[0], db = (double)s->b[first + i] - z[1];
-                double d = da * da + db * db;
-                int was_taken = 0;
-                for (int t = 0; t < n_taken; t++)
-                    was_taken |= taken[t] == (long)(first + i);
-                if (d > my_d && !was_taken) my_d = d, my = (long)(first + i), my_label = labels[i];
-            }
-        }
-#pragma omp critical(kmeans_ab_farthest)
-        if (my >= 0 && (my_d > best_d || (my_d == best_d && my < best)))
-            best_d = my_d, best = my, best_label = my_label;
-    }
-    *label = best_label;
-    return best;
-}
-
-/* An empty cluster takes the point farthest from its centre, moved out of that
- * centre's sums (centres are those of the assignment that gave sums). Returns
- * how many clusters were given a point. */
-static int reseed_empty(const ab_set *s, const float *centres, int k, ab_moments *sums) {
-    long taken[KMEANS_MAX_K];
-    int n_taken = 0;
-    for (int j = 0; j < k; j++) {
-        if (sums[j].w) continue;
-        int from;
-        long i = farthest_point(s, centres, k, taken, n_taken, &from);
-        if (i < 0) break; // every point sits on a centre: nothing to give
-        taken[n_taken++] = i;
-        ab_moments one = point_moments(s->a[i], s->b[i], s->w[i]);
-        sub_moments(&sums[from], &one);
-        sums[j] = one;
-    }
-    return n_taken;
-}
-
-/* ==== Lloyd ==== */
-
-// centres (k,2) = the means of sums (a centre without points stays); returns the largest move
-static double move_centres(const ab_moments *sums, int k, float *centres) {
-    double largest = 0.0;
-    for (int j = 0; j < k; j++) {
-        if (sums[j].w == 0) continue;
-        double w = (double)sums[j].w, moved = 0.0;
-        float mean[2] = {(float)((double)sums[j].a / FIXED / w),
-                         (float)((double)sums[j].b / FIXED / w)};
-        for (int d = 0; d < 2; d++) {
-            double step = (double)mean[d] - centres[2 * j + d];
-            moved += step * step;
-            centres[2 * j + d] = mean[d];
-        }
-        if (sqrt(moved) > largest) largest = sqrt(moved);
-    }
-    return largest;
-}
-
-// sum over points of w |x - c|^2 = q - 2 c.s + w |c|^2 per cluster
-static double inertia_of(const ab_moments *sums, const float *centres, int k) {
-    double total = 0.0;
-    for (int j = 0; j < k; j++) {
-        const float *c = centres + 2 * j;
-        double cs = ((double)c[0] * (double)sums[j].a + (double)c[1] * (double)sums[j].b) / FIXED;
-        double cc = (double)c[0] * c[0] + (double)c[1] * c[1];
-        double e = (double)sums[j].q / (FIXED * FIXED) - 2.0 * cs + (double)sums[j].w * cc;
-        total += e > 0 ? e : 0.0;
-    }
-    return total;
-}
-
-// Lloyd from centres (k,2), updated in place; returns the iterations run
-static int lloyd(const ab_set *s, int k, float *centres, int max_iterations, double tolerance,
-                 double *inertia, centre_pairs *cp, lloyd_task *tasks) {
-    ab_moments sums[KMEANS_MAX_K];
-    int it = 0, sums_current = 0; // whether sums belong to the current centres
-    while (it < max_iterations) {
-        it++;
-        pair_centres(centres, k, cp);
-        assign_all(s, cp, tasks, sums);
-        int reseeded = reseed_empty(s, centres, k, sums);
-        double moved = move_centres(sums, k, centres);
-        // moved == 0: no assignment changed (none that changed any sum)
-        sums_current = moved == 0.0 && !reseeded;
-        if (moved < tolerance || moved == 0.0) break;
-    }
-    if (!sums_current) {
-        pair_centres(centres, k, cp);
-        assign_all(s, cp, tasks, sums);
-    }
-    *inertia = inertia_of(sums, centres, k);
-    return it;
-}
-
-/* ==== k-means++ (greedy, as scikit-learn: the best of 2 + ln k candidates) ==== */
-
-/* The point at which the running sum of w[i] * (d2 ? d2[i] : 1), in point
- * order, first exceeds r; chunk_sum holds that sum per SEED_CHUNK. */
-static size_t locate(const ab_set *s, const uint32_t *d2, const uint64_t *chunk_sum, uint64_t r) {
-    size_t c = 0;
-    while (c + 1 < s->n_chunks && r >= chunk_sum[c])
-        r -= chunk_sum[c++];
-    size_t end = (c + 1) * SEED_CHUNK < s->n ? (c + 1) * SEED_CHUNK : s->n;
-    for (size_t i = c * SEED_CHUNK; i < end; i++) {
-        uint64_t v = (uint64_t)s->w[i] * (d2 ? d2[i] : 1);
-        if (r < v) return i;
-        r -= v;
-    }
-    return end - 1; // not reached: r < the total
-}
-
-/* What k-means++ keeps: each point's d2 to its nearest centre so far, and per
- * chunk the sum of w * d2 and the largest d2. */
-typedef struct {
-    uint32_t *d2;        // (n)
-    uint64_t *chunk_pot; // (n_chunks)
-    uint32_t *chunk_max; // (n_chunks)
-} seed_state;
-
-/* Whether no point of chunk ch can come nearer to c than its d2 already is:
- * the least exact squared distance from c to the chunk's box, less the
- * kernel's float rounding (4 roundings of 2^-24 relative; 2^-20 to spare), in
- * the potential's units, is at least the chunk's largest d2. Points are in
- * Morton order, so a chunk's box is small, and most chunks are far from a
- * new centre. */
-static int chunk_unaffected(const ab_set *s, const seed_state *st, size_t ch, const float *c) {
-    const float *box = s->chunk_box[ch];
-    double da = fmax(fmax((double)box[0] - c[0], (double)c[0] - box[1]), 0.0);
-    double db = fmax(fmax((double)box[2] - c[1], (double)c[1] - box[3]), 0.0);
-    double d = (da * da + db * db) * (1.0 - 0x1p-20);
-    return (uint64_t)(fmin(d, 131072.0) * 8192.0) >= st->chunk_max[ch];
-}
-
-// d2[i] = min(d2[i], d2 of point i to c) (first: overwrite), and the chunks' sums and maxima
-static void update_d2(const ab_set *s, const float *c, int first, seed_state *st) {
-#pragma omp parallel for schedule(dynamic, 4)
-    for (size_t ch = 0; ch < s->n_chunks; ch++) {
-        if (!first && chunk_unaffected(s, st, ch, c)) continue;
-        size_t i = ch * SEED_CHUNK, count = s->n - i < SEED_CHUNK ? s->n - i : SEED_CHUNK;
-        uint32_t *d2 = st->d2 + i, most = 0;
-        st->chunk_pot[ch] = kmeans_ab_update_d2(s->a + i, s->b + i, s->w + i, d2, count, c, first);
-        for (size_t j = 0; j < count; j++)
-            most = d2[j] > most ? d2[j] : most;
-        st->chunk_max[ch] = most;
-    }
-}
-
-// pot[t] = sum of w * min(d2, d2 to cand[t]): the potential if point cand[t] were added
-static void trial_potentials(const ab_set *s, const seed_state *st, const size_t *cand, int n_cand,
-                             uint64_t *pot) {
-    uint64_t p[MAX_TRIALS] = {0};
-#pragma omp parallel for schedule(dynamic, 4) reduction(+ : p[:MAX_TRIALS])
-    for (size_t ch = 0; ch < s->n_chunks; ch++) {
-        size_t i = ch * SEED_CHUNK, count = s->n - i < SEED_CHUNK ? s->n - i : SEED_CHUNK;
-        for (int t = 0; t < n_cand; t++) {
-            float c[2] = {s->a[cand[t]], s->b[cand[t]]};
-            p[t] += chunk_unaffected(s, st, ch, c)
-                        ? st->chunk_pot[ch]
-                        : kmeans_ab_potential(s->a + i, s->b + i, s->w + i, st->d2 + i, count, c);
-        }
-    }
-    memcpy(pot, p, sizeof p);
-}
-
-static size_t pick_by_weight(const ab_set *s, rng_state *rng) {
-    return locate(s, NULL, s->chunk_w, rng_below(rng, s->n_points));
-}
-
-// centres (k,2) from k-means++; st is scratch
-static void seed_centres(const ab_set *s, int k, rng_state *rng, float *centres, seed_state *st) {
-    int trials = 2 + (int)log((double)k);
-    if (trials > MAX_TRIALS) trials = MAX_TRIALS;
-    size_t chosen = pick_by_weight(s, rng);
-    for (int j = 0; j < k; j++) {
-        if (j > 0) {
-            uint64_t total = 0;
-            for (size_t c = 0; c < s->n_chunks; c++)
-                total += st->chunk_pot[c];
-            if (total == 0) { // every pixel is a centre already
-                chosen = pick_by_weight(s, rng);
-            } else {
-                size_t cand[MAX_TRIALS];
-                uint64_t pot[MAX_TRIALS];
-                for (int t = 0; t < trials; t++)
-                    cand[t] = locate(s, st->d2, st->chunk_pot, rng_below(rng, total));
-                trial_potentials(s, st, cand, trials, pot);
-                int best = 0;
-                for (int t = 1; t < trials; t++)
-                    if (pot[t] < pot[best]) best = t;
-                chosen = cand[best];
-            }
-        }
-        centres[2 * j] = s->a[chosen];
-        centres[2 * j + 1] = s->b[chosen];
-        if (j + 1 < k) update_d2(s, centres + 2 * j, j == 0, st);
-    }
-}
-
 /* ==== The fit ==== */
 
 // centres (k,3) = (a*, b*, 0), sorted by chroma, lowest first; ties by a* then b*
@@ -717,66 +413,6 @@ static void sort_by_chroma(float (*centres)[3], int k) {
         }
         memcpy(centres[j], c, sizeof c);
     }
-}
-
-typedef struct {
-    centre_pairs *pairs;
-    lloyd_task *tasks; // (max_tasks)
-    seed_state seed;
-} fit_scratch;
-
-static void free_scratch(fit_scratch *fs) {
-    free(fs->pairs);
-    free(fs->tasks);
-    free(fs->seed.d2);
-    free(fs->seed.chunk_pot);
-    free(fs->seed.chunk_max);
-}
-
-static int alloc_scratch(const ab_set *s, int seeding, fit_scratch *fs, char *err, size_t errlen) {
-    memset(fs, 0, sizeof *fs);
-    fs->pairs = malloc(sizeof *fs->pairs);
-    fs->tasks = malloc((size_t)s->max_tasks * sizeof *fs->tasks);
-    seed_state *st = &fs->seed;
-    if (seeding) {
-        st->d2 = alloc_big(s->n * sizeof *st->d2);
-        st->chunk_pot = malloc(s->n_chunks * sizeof *st->chunk_pot);
-        st->chunk_max = malloc(s->n_chunks * sizeof *st->chunk_max);
-    }
-    if (fs->pairs && fs->tasks && (!seeding || (st->d2 && st->chunk_pot && st->chunk_max)))
-        return 0;
-    free_scratch(fs);
-    return set_error(err, errlen, "k-means: out of memory for %zu a*b* points", s->n);
-}
-
-// restarts of k-means++ then Lloyd on s; res gets the lowest inertia, centres (a*, b*, 0)
-static int fit_points(const ab_set *s, const kmeans_options *opt, rng_state *rng,
-                      kmeans_result *res, kmeans_profile *prof, char *err, size_t errlen) {
-    fit_scratch fs;
-    if (alloc_scratch(s, 1, &fs, err, errlen)) return -1;
-    res->inertia = INFINITY;
-    for (int run = 0; run < opt->restarts; run++) {
-        float centres[KMEANS_MAX_K][2];
-        double inertia, t0 = now_seconds();
-        seed_centres(s, opt->k, rng, &centres[0][0], &fs.seed);
-        double t1 = now_seconds();
-        int it = lloyd(s, opt->k, &centres[0][0], opt->max_iterations, opt->tolerance, &inertia,
-                       fs.pairs, fs.tasks);
-        prof->seed_seconds += t1 - t0;
-        prof->lloyd_seconds += now_seconds() - t1;
-        prof->lloyd_iterations += it;
-        if (inertia < res->inertia) {
-            res->inertia = inertia;
-            res->iterations = it;
-            for (int j = 0; j < opt->k; j++) {
-                res->centres[j][0] = centres[j][0];
-                res->centres[j][1] = centres[j][1];
-                res->centres[j][2] = 0.0f;
-            }
-        }
-    }
-    free_scratch(&fs);
-    return 0;
 }
 
 /* Records of the a*b* of colours (n) 0x00RRGGBB with weights (n), into
@@ -819,7 +455,7 @@ int kmeans_ab_fit_colours(const uint32_t *colours, const uint32_t *weights, size
     if (rc) return rc;
     prof->prepare_seconds += now_seconds() - t0;
     memset(res, 0, sizeof *res);
-    rc = fit_points(&s, opt, rng, res, prof, err, errlen);
+    rc = fit_restarts(&s, opt, rng, res, prof, err, errlen);
     free_set(&s);
     if (rc) return rc;
     res->k = opt->k;
@@ -871,26 +507,11 @@ int kmeans_lloyd_ab(const float *ab, const uint32_t *weights, size_t n, int k, c
         block[i] = make_record(ab[2 * i], ab[2 * i + 1], weights ? weights[i] : 1);
     ab_set s;
     if (build_set(block, n, &s, err, errlen)) return -1;
-    fit_scratch fs;
-    if (alloc_scratch(&s, 0, &fs, err, errlen)) {
-        free_set(&s);
-        return -1;
-    }
     double t1 = now_seconds();
-    float centres[KMEANS_MAX_K][2];
-    memcpy(centres, init, (size_t)k * sizeof centres[0]);
-    memset(res, 0, sizeof *res);
-    res->k = k;
-    res->n_points = s.n_points;
-    res->iterations =
-        lloyd(&s, k, &centres[0][0], max_iterations, tolerance, &res->inertia, fs.pairs, fs.tasks);
-    for (int j = 0; j < k; j++) {
-        res->centres[j][0] = centres[j][0];
-        res->centres[j][1] = centres[j][1];
-    }
+    int rc = lloyd_alone(&s, k, init, max_iterations, tolerance, res, err, errlen);
     prof->n_colours = s.n;
-    free_scratch(&fs);
     free_set(&s);
+    if (rc) return rc;
     res->seconds = now_seconds() - t0;
     prof->prepare_seconds = t1 - t0;
     prof->lloyd_seconds = res->seconds - prof->prepare_seconds;

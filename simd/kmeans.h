@@ -8,7 +8,7 @@
  * done in the same order, every path (scalar, portable,
  * AVX2) agrees bit for bit, on every machine.
  *
- * The dispatching functions (no suffix) live in kmeans_scalar.c. */
+ * The dispatching functions (no suffix) live in kmeans.c. */
 #ifndef COLORIZE_SIMD_KMEANS_H
 #define COLORIZE_SIMD_KMEANS_H
 

@@ -16,7 +16,7 @@
  *   d2 = (uint32_t)(min(d, 2^17) * 2^13)     (truncated; 2^30 at most)
  * 2^-13 of a squared a*b* unit, and the sums are of weights[i] * d2 in 64 bits.
  *
- * The dispatching functions (no suffix) live in kmeans_ab_scalar.c. */
+ * The dispatching functions (no suffix) live in kmeans_ab.c. */
 #ifndef COLORIZE_SIMD_KMEANS_AB_H
 #define COLORIZE_SIMD_KMEANS_AB_H
 

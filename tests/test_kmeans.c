@@ -6,12 +6,9 @@
 #include "kmeans.h"
 #include "simd/kmeans.h"
 #include "simd/simd.h"
+#include "tests/kmeans_harness.h"
 #include "tests/testutil.h"
 #include "util.h"
-
-static uint8_t clamp_byte(float v) {
-    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lrintf(v));
-}
 
 // rgb (n,3): blobs around the given centres (shade along the gray axis + noise),
 // and a fraction `noise` of uniform pixels
@@ -39,24 +36,9 @@ static double luminance(const float *c) {
     return 0.2125 * c[0] + 0.7154 * c[1] + 0.0721 * c[2];
 }
 
-static int same_result(const kmeans_result *a, const kmeans_result *b) {
-    return a->k == b->k && a->iterations == b->iterations && a->n_points == b->n_points &&
-           memcmp(a->centres, b->centres, sizeof a->centres) == 0 &&
-           memcmp(&a->inertia, &b->inertia, sizeof a->inertia) == 0;
-}
-
 static void fit_ok(const uint8_t *rgb, size_t n, const kmeans_options *opt, kmeans_result *res) {
-    char err[256] = "";
-    int rc = kmeans_fit(rgb, n, opt, res, err, sizeof err);
-    ck_assert_msg(rc == 0, "kmeans_fit failed: %s", err);
-}
-
-/* Says so when the AVX2 checks cannot run (make test-noavx2 looks for the line). */
-static int skip_without_avx2(const char *test) {
-    if (simd_avx2_supported()) return 0;
-    printf("%s: skipped: this CPU has no AVX2+FMA\n", test);
-    fflush(stdout);
-    return 1;
+    kmeans_options rgb_opt = *opt;
+    fit_in(KMEANS_RGB, rgb, n, &rgb_opt, res);
 }
 
 /* ==== A plain Lloyd loop over every pixel: the definition kmeans_lloyd must match. ==== */
@@ -214,38 +196,10 @@ END_TEST
 START_TEST(test_threads_and_simd_bit_identical) {
     const size_t n = 60000;
     uint8_t *rgb = realistic_pixels(n, 21, 0.15f);
-    uint8_t *base_labels = malloc(n), *labels = malloc(n);
-    const double samples[2] = {1.0, 0.3};
-    const int ks[3] = {4, 9, 64};
-    skip_without_avx2("test_threads_and_simd_bit_identical (AVX2 path)");
-    for (int s = 0; s < 2; s++)
-        for (int q = 0; q < 3; q++) {
-            kmeans_options opt;
-            kmeans_default_options(&opt);
-            opt.k = ks[q];
-            opt.sample = samples[s];
-            opt.seed = 99;
-            kmeans_result base, res;
-            simd_force(SIMD_SCALAR);
-            omp_set_num_threads(1);
-            fit_ok(rgb, n, &opt, &base);
-            kmeans_quantise(rgb, n, &base, base_labels);
-            for (int path = 0; path < SIMD_N_PATHS; path++)
-                for (int threads = 1; threads <= 3; threads++) {
-                    if (simd_force((simd_path)path) != 0) continue; /* not in this build or CPU */
-                    omp_set_num_threads(threads);
-                    fit_ok(rgb, n, &opt, &res);
-                    ck_assert_msg(
-                        same_result(&base, &res),
-                        "k %d sample %g: %s with %d threads differs from scalar, 1 thread", opt.k,
-                        opt.sample, simd_path_name((simd_path)path), threads);
-                    kmeans_quantise(rgb, n, &base, labels);
-                    ck_assert_int_eq(memcmp(labels, base_labels, n), 0);
-                }
-        }
+    const int ks[6] = {4, 9, 64, 4, 9, 64}, restarts[6] = {1, 1, 1, 1, 1, 1};
+    const double samples[6] = {1.0, 1.0, 1.0, 0.3, 0.3, 0.3};
+    check_threads_and_simd_bit_identical(KMEANS_RGB, rgb, n, 6, ks, samples, restarts);
     free(rgb);
-    free(base_labels);
-    free(labels);
 }
 END_TEST
 
@@ -278,23 +232,7 @@ START_TEST(test_more_centres_than_colours) {
 END_TEST
 
 START_TEST(test_one_colour) {
-    const size_t n = 1000;
-    uint8_t *rgb = malloc(3 * n);
-    for (size_t i = 0; i < n; i++)
-        rgb[3 * i] = 77, rgb[3 * i + 1] = 88, rgb[3 * i + 2] = 99;
-    kmeans_options opt;
-    kmeans_default_options(&opt);
-    opt.k = 2;
-    kmeans_result res;
-    fit_ok(rgb, n, &opt, &res);
-    for (int j = 0; j < 2; j++) {
-        ck_assert(res.centres[j][0] == 77.0f && res.centres[j][1] == 88.0f &&
-                  res.centres[j][2] == 99.0f);
-    }
-    ck_assert(res.inertia == 0.0);
-    ck_assert_int_ge(res.iterations, 1);
-    ck_assert_uint_eq(res.n_points, n);
-    free(rgb);
+    check_one_colour(KMEANS_RGB);
 }
 END_TEST
 
@@ -430,14 +368,7 @@ END_TEST
 START_TEST(test_restarts_keep_lowest) {
     const size_t n = 30000;
     uint8_t *rgb = realistic_pixels(n, 12, 0.3f);
-    kmeans_options opt;
-    kmeans_default_options(&opt);
-    opt.k = 8;
-    kmeans_result one, four;
-    fit_ok(rgb, n, &opt, &one);
-    opt.restarts = 4; // the first run is the same as the single one
-    fit_ok(rgb, n, &opt, &four);
-    ck_assert(four.inertia <= one.inertia);
+    check_restarts_keep_lowest(KMEANS_RGB, rgb, n);
     free(rgb);
 }
 END_TEST

@@ -10,47 +10,9 @@
 #include "lab.h"
 #include "simd/kmeans_ab.h"
 #include "simd/simd.h"
+#include "tests/kmeans_harness.h"
 #include "tests/testutil.h"
 #include "util.h"
-
-static uint8_t clamp_byte(float v) {
-    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lrintf(v));
-}
-
-static int same_result(const kmeans_result *a, const kmeans_result *b) {
-    return a->k == b->k && a->iterations == b->iterations && a->n_points == b->n_points &&
-           memcmp(a->centres, b->centres, sizeof a->centres) == 0 &&
-           memcmp(&a->inertia, &b->inertia, sizeof a->inertia) == 0;
-}
-
-static void fit_ab(const uint8_t *rgb, size_t n, kmeans_options *opt, kmeans_result *res) {
-    char err[256] = "";
-    opt->space = KMEANS_AB;
-    int rc = kmeans_fit(rgb, n, opt, res, err, sizeof err);
-    ck_assert_msg(rc == 0, "kmeans_fit (a*b*) failed: %s", err);
-}
-
-/* Says so when the AVX2 checks cannot run (make test-noavx2 looks for the line). */
-static int skip_without_avx2(const char *test) {
-    if (simd_avx2_supported()) return 0;
-    printf("%s: skipped: this CPU has no AVX2+FMA\n", test);
-    fflush(stdout);
-    return 1;
-}
-
-// x on the 2^-24 grid, as kmeans_fit and kmeans_lloyd_ab round coordinates
-static float on_grid(float x) {
-    return (float)((double)llrint((double)x * 0x1p24) / 0x1p24);
-}
-
-// lab (n,3) of rgb (n,3), each a* and b* on the grid
-static float *grid_lab(const uint8_t *rgb, size_t n) {
-    float *lab = malloc(3 * n * sizeof *lab);
-    lab_from_rgb8(rgb, n, lab);
-    for (size_t i = 0; i < n; i++)
-        lab[3 * i + 1] = on_grid(lab[3 * i + 1]), lab[3 * i + 2] = on_grid(lab[3 * i + 2]);
-    return lab;
-}
 
 // sum over pixels of the squared a*b* distance to the nearest centre, in double
 static double inertia_of(const float *lab, size_t n, const kmeans_result *res) {
@@ -356,7 +318,7 @@ START_TEST(test_planted_chroma_clusters) {
     kmeans_default_options(&opt);
     opt.k = 5;
     kmeans_result res;
-    fit_ab(rgb, n, &opt, &res);
+    fit_in(KMEANS_AB, rgb, n, &opt, &res);
     ck_assert_int_eq(res.k, 5);
     ck_assert_uint_eq(res.n_points, n);
     ck_assert_int_ge(res.iterations, 1);
@@ -393,7 +355,7 @@ START_TEST(test_sorted_by_chroma_and_inertia_checked) {
     for (int q = 0; q < 3; q++) {
         opt.k = ks[q];
         kmeans_result res;
-        fit_ab(rgb, n, &opt, &res);
+        fit_in(KMEANS_AB, rgb, n, &opt, &res);
         for (int j = 1; j < res.k; j++) {
             const float *p = res.centres[j - 1], *c = res.centres[j];
             int in_order =
@@ -406,6 +368,45 @@ START_TEST(test_sorted_by_chroma_and_inertia_checked) {
         ck_assert_msg(fabs(res.inertia - brute) <= 1e-9 * brute,
                       "k %d: inertia %.12g, pixels %.12g", res.k, res.inertia, brute);
     }
+    free(rgb);
+    free(lab);
+}
+END_TEST
+
+/* More distinct colours than kmeans_ab.c converts to a*b* at a time (65,536),
+ * each with its own pixel count: a colour past the first batch that took
+ * another's count (an index cut to 16 bits, or one that forgets the batch's
+ * start) would move the centres and the inertia away from the pixels'. */
+START_TEST(test_many_colours_keep_their_counts) {
+    const size_t n_colours = 100000; // colours i * 40503 mod 2^24: all distinct
+    rng_state rng;
+    rng_seed(&rng, 17);
+    uint32_t *count = malloc(n_colours * sizeof *count);
+    size_t n = 0;
+    for (size_t i = 0; i < n_colours; i++)
+        n += count[i] = 1 + (uint32_t)rng_below(&rng, 4);
+    uint8_t *rgb = malloc(3 * n);
+    for (size_t i = 0, p = 0; i < n_colours; i++) {
+        uint32_t c = (uint32_t)(i * 40503u) & 0xFFFFFFu;
+        for (uint32_t r = 0; r < count[i]; r++, p++)
+            rgb[3 * p] = (uint8_t)(c >> 16), rgb[3 * p + 1] = (uint8_t)(c >> 8),
+                    rgb[3 * p + 2] = (uint8_t)c;
+    }
+    float *lab = grid_lab(rgb, n);
+    kmeans_options opt;
+    kmeans_default_options(&opt);
+    opt.k = 8;
+    kmeans_profile prof;
+    kmeans_result res;
+    char err[256] = "";
+    opt.space = KMEANS_AB;
+    ck_assert_msg(kmeans_fit_profiled(rgb, n, &opt, &res, &prof, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(prof.n_colours, n_colours);
+    ck_assert_uint_eq(res.n_points, n);
+    double brute = inertia_of(lab, n, &res);
+    ck_assert_msg(fabs(res.inertia - brute) <= 1e-9 * brute, "inertia %.12g, pixels %.12g",
+                  res.inertia, brute);
+    free(count);
     free(rgb);
     free(lab);
 }
@@ -441,7 +442,7 @@ START_TEST(test_same_sample_as_rgb) {
     kmeans_result by_rgb, by_ab;
     char err[256] = "";
     ck_assert_msg(kmeans_fit(rgb, n, &opt, &by_rgb, err, sizeof err) == 0, "%s", err);
-    fit_ab(rgb, n, &opt, &by_ab);
+    fit_in(KMEANS_AB, rgb, n, &opt, &by_ab);
     ck_assert_uint_eq(by_rgb.n_points, 32);
     ck_assert_uint_eq(by_ab.n_points, 32);
     ck_assert(by_rgb.inertia == 0.0 && by_ab.inertia == 0.0);
@@ -465,36 +466,14 @@ START_TEST(test_same_sample_as_rgb) {
 END_TEST
 
 START_TEST(test_one_colour) {
-    const size_t n = 1000;
-    uint8_t *rgb = malloc(3 * n);
-    for (size_t i = 0; i < n; i++)
-        rgb[3 * i] = 77, rgb[3 * i + 1] = 88, rgb[3 * i + 2] = 99;
-    float *lab = grid_lab(rgb, 1);
-    kmeans_options opt;
-    kmeans_default_options(&opt);
-    opt.k = 3;
-    kmeans_result res;
-    fit_ab(rgb, n, &opt, &res);
-    for (int j = 0; j < 3; j++)
-        ck_assert(res.centres[j][0] == lab[1] && res.centres[j][1] == lab[2]);
-    ck_assert(res.inertia == 0.0);
-    ck_assert_uint_eq(res.n_points, n);
-    free(rgb);
-    free(lab);
+    check_one_colour(KMEANS_AB);
 }
 END_TEST
 
 START_TEST(test_restarts_keep_lowest) {
     const size_t n = 30000;
     uint8_t *rgb = colourful_pixels(n, 12, 0.3f);
-    kmeans_options opt;
-    kmeans_default_options(&opt);
-    opt.k = 8;
-    kmeans_result one, four;
-    fit_ab(rgb, n, &opt, &one);
-    opt.restarts = 4; // the first run is the same as the single one
-    fit_ab(rgb, n, &opt, &four);
-    ck_assert(four.inertia <= one.inertia);
+    check_restarts_keep_lowest(KMEANS_AB, rgb, n);
     free(rgb);
 }
 END_TEST
@@ -502,40 +481,10 @@ END_TEST
 START_TEST(test_threads_and_simd_bit_identical) {
     const size_t n = 60000;
     uint8_t *rgb = colourful_pixels(n, 21, 0.15f);
-    float *lab = malloc(3 * n * sizeof *lab);
-    lab_from_rgb8(rgb, n, lab);
-    uint8_t *base_labels = malloc(n), *labels = malloc(n);
-    const int ks[3] = {4, 16, 64};
+    const int ks[3] = {4, 16, 64}, restarts[3] = {1, 2, 1};
     const double samples[3] = {1.0, 0.3, 1.0};
-    skip_without_avx2("test_threads_and_simd_bit_identical (AVX2 path)");
-    for (int q = 0; q < 3; q++) {
-        kmeans_options opt;
-        kmeans_default_options(&opt);
-        opt.k = ks[q];
-        opt.sample = samples[q];
-        opt.seed = 99;
-        opt.restarts = q == 1 ? 2 : 1;
-        kmeans_result base, res;
-        simd_force(SIMD_SCALAR);
-        omp_set_num_threads(1);
-        fit_ab(rgb, n, &opt, &base);
-        kmeans_quantise_ab(lab, n, &base, base_labels);
-        for (int path = 0; path < SIMD_N_PATHS; path++)
-            for (int threads = 1; threads <= 3; threads++) {
-                if (simd_force((simd_path)path) != 0) continue; /* not in this build or CPU */
-                omp_set_num_threads(threads);
-                fit_ab(rgb, n, &opt, &res);
-                ck_assert_msg(same_result(&base, &res),
-                              "k %d sample %g: %s with %d threads differs from scalar, 1 thread",
-                              opt.k, opt.sample, simd_path_name((simd_path)path), threads);
-                kmeans_quantise_ab(lab, n, &base, labels);
-                ck_assert_int_eq(memcmp(labels, base_labels, n), 0);
-            }
-    }
+    check_threads_and_simd_bit_identical(KMEANS_AB, rgb, n, 3, ks, samples, restarts);
     free(rgb);
-    free(lab);
-    free(base_labels);
-    free(labels);
 }
 END_TEST
 
@@ -784,6 +733,7 @@ int main(void) {
     tcase_add_test(tc, test_planted_chroma_clusters);
     tcase_add_test(tc, test_sorted_by_chroma_and_inertia_checked);
     tcase_add_test(tc, test_same_sample_as_rgb);
+    tcase_add_test(tc, test_many_colours_keep_their_counts);
     tcase_add_test(tc, test_one_colour);
     tcase_add_test(tc, test_restarts_keep_lowest);
     tcase_add_test(tc, test_threads_and_simd_bit_identical);
