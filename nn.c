@@ -562,6 +562,14 @@ void nn_free(network *net) {
     free(net);
 }
 
+/* The optimiser state lives with the buffers nn_create allocates; training
+ * (nn_train.c) steps it, and nn_init_weights starts it afresh. */
+void nn_reset_optimiser(network *net) {
+    memset(net->opt_m, 0, net->n_params * sizeof(float));
+    memset(net->opt_v, 0, net->n_params * sizeof(float));
+    net->step = 0;
+}
+
 void nn_init_weights(network *net, uint64_t seed) {
     rng_state rng;
     rng_seed(&rng, seed);

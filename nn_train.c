@@ -226,9 +226,3 @@ void nn_state_restore(network *net, const float *state, long step) {
     memcpy(net->opt_m, state + n, n * sizeof(float));
     memcpy(net->opt_v, state + 2 * n, n * sizeof(float));
 }
-
-void nn_reset_optimiser(network *net) {
-    memset(net->opt_m, 0, net->n_params * sizeof(float));
-    memset(net->opt_v, 0, net->n_params * sizeof(float));
-    net->step = 0;
-}
