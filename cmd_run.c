@@ -70,11 +70,11 @@ static int prepare_data(run_state *rs, const nn_model_meta *resumed) {
 
 static void print_network(const run_state *rs) {
     const network *net = rs->net;
-    say(rs, "network  %s\n", net->spec);
+    say(rs, "network  %s\n", nn_spec(net));
     say(rs, "  #  %-28s %-14s    %-14s %10s %12s\n", "layer", "input", "output", "params",
         "MFLOP/img");
     size_t params = 0;
-    for (int i = 0; i < net->n_layers; i++) {
+    for (int i = 0; i < nn_layer_count(net); i++) {
         nn_layer_info li;
         nn_layer_describe(net, i, &li);
         char in[32], out[32];

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "nn_layer.h"
 #include "simd/softmax.h"
 #include "util.h"
 

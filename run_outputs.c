@@ -170,8 +170,8 @@ static int write_summary(run_state *rs, char *err, size_t errlen) {
     fprintf(f, "data         %s (%s), %s: %d train, %d val, %d test images\n", rs->o.data_dir,
             cifar_layout_name(rs->ds.layout), cifar_choice_label(&rs->ds, chosen, sizeof chosen),
             rs->data.count[0], rs->data.count[1], rs->data.count[2]);
-    fprintf(f, "network      %s\n", rs->net->spec);
-    fprintf(f, "parameters   %zu\n", rs->net->n_params);
+    fprintf(f, "network      %s\n", nn_spec(rs->net));
+    fprintf(f, "parameters   %zu\n", nn_param_count(rs->net));
     fprintf(f, "epochs       %d\n", rs->n_rows);
     fprintf(f, "threads      %d\n", omp_get_max_threads());
     fprintf(f, "simd         %s\n", simd_path_name(simd_active()));

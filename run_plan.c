@@ -81,11 +81,11 @@ int build_network(run_state *rs, nn_model_meta *resumed) {
         nn_init_weights(rs->net, o->seed);
     }
     /* Without --lr, the rate the network was measured to train best with. */
-    if (rs->o.optim.lr == 0) rs->o.optim.lr = nn_builtin_lr(rs->net->spec);
+    if (rs->o.optim.lr == 0) rs->o.optim.lr = nn_builtin_lr(nn_spec(rs->net));
     if (!o->resume || o->epochs_given) /* a new plan: this run's epochs */
         rs->plan = (nn_plan){.first_epoch = o->resume ? resumed->epochs : 0,
                              .epochs = o->epochs,
-                             .first_step = rs->net->step,
+                             .first_step = nn_steps(rs->net),
                              .seed = o->seed,
                              .batch = o->batch,
                              .lr = o->optim.lr,
