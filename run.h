@@ -41,6 +41,7 @@ typedef struct {
     int model_written; /* model.bin holds the network as it is now */
 } run_state;
 
+/* A line of the run's progress on stdout, unless --quiet. */
 static inline void say(const run_state *rs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static inline void say(const run_state *rs, const char *fmt, ...) {
