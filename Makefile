@@ -70,8 +70,12 @@ endif
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
-# colorize.c and run.c are the program's front end; everything else is the library.
-FRONT_SRCS = colorize.c run.c
+# The program's front end, which alone prints and chooses exit statuses:
+# main (colorize.c), one file per command (cmd_*.c), the whole task's steps
+# (run_*.c) and the command line's services beneath them all (cli.c).
+# Everything else is the library.
+FRONT_SRCS = colorize.c cmd_info.c cmd_palette.c cmd_predict.c cmd_run.c run_plan.c run_train.c \
+             run_outputs.c cli.c
 LIB_SRCS   = $(filter-out $(FRONT_SRCS),$(wildcard *.c)) \
              $(filter-out %_avx2.c,$(wildcard simd/*.c)) $(AVX2_SRCS)
 TEST_SRCS  = $(wildcard tests/test_*.c)

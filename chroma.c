@@ -119,13 +119,15 @@ typedef void (*batch_visit)(void *ctx, int first, int B);
 static void for_each_batch(network *net, const chroma_set *set, const float (*centres)[3], float t,
                            const chroma_by_lightness *baseline, float *ab[CHROMA_METHODS],
                            batch_visit visit, void *ctx) {
-    for (int first = 0; first < set->n; first += net->batch_cap) {
-        int B = set->n - first < net->batch_cap ? set->n - first : net->batch_cap;
+    int cap = nn_batch_capacity(net);
+    for (int first = 0; first < set->n; first += cap) {
+        int B = set->n - first < cap ? set->n - first : cap;
         size_t n = (size_t)B * set->hw, at = (size_t)first * set->hw;
         nn_forward(net, set->x + at, B);
-        const float *prob = net->act[net->n_layers];
-        chroma_decode(prob, n, net->k, centres, t, ab[CHROMA_NETWORK]);
-        if (ab[CHROMA_ARGMAX]) chroma_decode(prob, n, net->k, centres, 0, ab[CHROMA_ARGMAX]);
+        const float *prob = nn_output(net);
+        chroma_decode(prob, n, nn_classes(net), centres, t, ab[CHROMA_NETWORK]);
+        if (ab[CHROMA_ARGMAX])
+            chroma_decode(prob, n, nn_classes(net), centres, 0, ab[CHROMA_ARGMAX]);
         if (ab[CHROMA_GRAY]) memset(ab[CHROMA_GRAY], 0, 2 * n * sizeof(float));
         if (ab[CHROMA_BY_LIGHTNESS])
             chroma_by_lightness_ab(baseline, set->L + at, n, ab[CHROMA_BY_LIGHTNESS]);
@@ -148,7 +150,8 @@ static void paint_batch(void *ctx, int first, int B) {
 
 void chroma_colour(network *net, const chroma_set *set, const float (*centres)[3], float t,
                    uint8_t *rgb) {
-    float *ab[CHROMA_METHODS] = {malloc((size_t)net->batch_cap * set->hw * 2 * sizeof(float))};
+    float *ab[CHROMA_METHODS] = {
+        malloc((size_t)nn_batch_capacity(net) * set->hw * 2 * sizeof(float))};
     batch_state s = {set, ab, rgb, NULL};
     if (ab[0])
         for_each_batch(net, set, centres, t, NULL, ab, paint_batch, &s);
@@ -169,7 +172,7 @@ static void score_batch(void *ctx, int first, int B) {
 
 int chroma_score_set(network *net, const chroma_set *set, const float (*centres)[3], float t,
                      const chroma_by_lightness *baseline, chroma_score scores[CHROMA_METHODS]) {
-    size_t batch = (size_t)net->batch_cap * set->hw;
+    size_t batch = (size_t)nn_batch_capacity(net) * set->hw;
     float *ab[CHROMA_METHODS];
     float *buf = malloc(CHROMA_METHODS * batch * 2 * sizeof(float));
     uint8_t *rgb = malloc(batch * 3);

@@ -562,6 +562,60 @@ void nn_free(network *net) {
     free(net);
 }
 
+/* ==== What a built network is ==== */
+
+const char *nn_spec(const network *net) {
+    return net->spec;
+}
+
+int nn_classes(const network *net) {
+    return net->k;
+}
+
+int nn_layer_count(const network *net) {
+    return net->n_layers;
+}
+
+nn_shape nn_input_shape(const network *net) {
+    return net->shapes[0];
+}
+
+nn_shape nn_output_shape(const network *net) {
+    return net->shapes[net->n_layers];
+}
+
+int nn_batch_capacity(const network *net) {
+    return net->batch_cap;
+}
+
+size_t nn_param_count(const network *net) {
+    return net->n_params;
+}
+
+const float *nn_params(const network *net) {
+    return net->params;
+}
+
+long nn_steps(const network *net) {
+    return net->step;
+}
+
+float *nn_input(network *net) {
+    return net->act[0];
+}
+
+const float *nn_output(const network *net) {
+    return net->act[net->n_layers];
+}
+
+/* The optimiser state lives with the buffers nn_create allocates; training
+ * (nn_train.c) steps it, and nn_init_weights starts it afresh. */
+void nn_reset_optimiser(network *net) {
+    memset(net->opt_m, 0, net->n_params * sizeof(float));
+    memset(net->opt_v, 0, net->n_params * sizeof(float));
+    net->step = 0;
+}
+
 void nn_init_weights(network *net, uint64_t seed) {
     rng_state rng;
     rng_seed(&rng, seed);

@@ -26,47 +26,6 @@ static inline size_t nn_shape_size(nn_shape s) {
     return (size_t)s.h * s.w * s.c;
 }
 
-typedef struct layer_type layer_type; /* a kind of layer: nn_layer.h */
-
-/* How a layer's work gets done; the planner (nn.c) decides it once, from the graph. */
-typedef enum {
-    LAYER_RUNS,        /* its own forward and backward */
-    LAYER_IN_PRODUCER, /* an in-place ReLU that the layer writing its input applies as it
-                          writes (and whose gradient mask it applies in backward) */
-    LAYER_IN_CONSUMER, /* a concatenation or upsampling that the per-pixel layer reading it
-                          does in place; its output tensor is never filled (no buffers) */
-} layer_run;
-
-/* One tensor that a layer reads, as the planner resolved it. A per-pixel
- * layer reads the inputs of a concatenation done in place as separate
- * pieces (each multiplied by its own rows of the weights), and the input of
- * an upsampling done in place at its half size (its product is spread over
- * 2x2 blocks). */
-typedef struct {
-    int tensor;
-    int channel0;  /* where its channels start in the layer's (joined) input */
-    int half_size; /* an upsampling's input, read at half size */
-    int overwrite; /* this read's gradient overwrites the tensor's (it runs backward first) */
-} layer_read;
-
-typedef struct {
-    const layer_type *type;
-    int units;  /* output channels (conv5, pixel) or outputs (dense) */
-    int stride; /* maxpool */
-    int n_inputs;
-    int inputs[NN_MAX_INPUTS]; /* tensor indices, as the spec names them */
-    int output;                /* tensor index = layer index + 1 */
-    char label[16];            /* name given with @label in the spec, or "" */
-    /* The plan */
-    layer_run run;
-    int relu_on_write;   /* applies the in-place ReLU after it (LAYER_IN_PRODUCER) */
-    int grads_per_image; /* sums weight gradients image by image (see nn.c) */
-    int n_reads;
-    layer_read reads[NN_MAX_INPUTS];
-    size_t w_offset, b_offset; /* into the parameter arrays */
-    size_t n_weights, n_bias;
-} nn_layer;
-
 typedef enum { OPT_ADAM, OPT_SGD } nn_optimizer;
 typedef enum { SCHED_CONSTANT, SCHED_COSINE } nn_schedule;
 
@@ -79,39 +38,11 @@ typedef struct {
     long first_step; /* the optimiser step at which the schedule starts (resumed runs) */
 } nn_optim_config;
 
-typedef struct network {
-    char spec[NN_SPEC_MAX];
-    int k; /* colour classes */
-    int n_layers;
-    nn_layer layers[NN_MAX_LAYERS];
-    nn_shape shapes[NN_MAX_LAYERS + 1]; /* per tensor, one image */
-    int batch_cap;                      /* largest batch the buffers hold */
-
-    /* Parameters, gradients and optimiser state: one allocation each. */
-    size_t n_params;
-    float *params, *grads, *opt_m, *opt_v;
-    long step; /* optimiser steps taken */
-
-    /* Activations and their gradients, batch_cap images per tensor, carved
-     * out of one allocation (NULL for a tensor that is never filled; a ReLU
-     * done in place shares its input's); and each layer's working memory,
-     * out of another. */
-    float *act[NN_MAX_LAYERS + 1], *grad[NN_MAX_LAYERS + 1];
-    float *grad_parts[NN_MAX_LAYERS]; /* (B, n_weights + n_bias): each image's share of the
-                                         weight and bias gradients when grads_per_image */
-    float *work[NN_MAX_LAYERS];       /* the kind's own (layer_type.work_floats), or NULL */
-    float *activations, *layer_work;
-    double *image_loss;     /* (batch_cap) cross-entropy of each image, summed in order */
-    uint8_t *batch_targets; /* (batch_cap, h, w) targets of the batch being trained */
-
-    /* The loss's class weights (nn_set_class_weights); training only, not
-     * saved in the model file. */
-    int weighted;
-    float class_weights[NN_MAX_CLASSES];
-
-    int forward_only;  /* nn_create_forward's: activations and forward working memory only */
-    int shares_params; /* params are another network's, read in place and never freed here */
-} network;
+/* A network: its layers, their plan and every buffer, built by nn_create
+ * (or nn_create_forward, nn_load) and freed by nn_free. What it holds is
+ * the planner's (nn_layer.h); the rest of the program reads it through the
+ * functions below. */
+typedef struct network network;
 
 /* The built-in architectures by name; NULL if none. */
 const char *nn_builtin_spec(const char *name);
@@ -126,10 +57,25 @@ const char *nn_builtin_names(void);
 int nn_create(const char *spec_or_name, int h, int w, int k, int batch_cap, network **out,
               char *err, size_t errlen);
 void nn_free(network *net);
+
+/* What a built network is. */
+const char *nn_spec(const network *net); /* the spec it was built from, a built-in's expanded */
+int nn_classes(const network *net);      /* k */
+int nn_layer_count(const network *net);
+nn_shape nn_input_shape(const network *net);  /* one image: (h, w, 1) */
+nn_shape nn_output_shape(const network *net); /* one image: (h, w, k) */
+int nn_batch_capacity(const network *net);    /* the most images one call takes */
+size_t nn_param_count(const network *net);
+const float *nn_params(const network *net); /* nn_param_count(net) floats, layer after layer */
+long nn_steps(const network *net);          /* optimiser steps taken */
+/* The input tensor's buffer (batch capacity images): a caller may fill it
+ * in place and pass it to nn_forward as x, which then copies nothing. */
+float *nn_input(network *net);
+/* After nn_forward on B images: their class probabilities (B, h, w, k). */
+const float *nn_output(const network *net);
 /* A network for forward passes only, one image at a time (nn_forward): the
  * activations and the working memory its layers' forward passes use; no
- * gradients, optimiser state or training buffers (grads, opt_m, opt_v,
- * grad[], grad_parts[] are NULL). With params (n_params floats: the weights
+ * gradients, optimiser state or training buffers. With params (n_params floats: the weights
  * of a network of the same spec and k, and of the same size if it fixes its
  * size) it reads them in place and never writes or frees them, so that
  * networks for tiles of several sizes share one set of weights; with NULL it
@@ -176,7 +122,7 @@ void nn_layer_describe(const network *net, int i, nn_layer_info *info);
 double nn_forward_flops(const network *net); /* one image */
 
 /* x is (B, h, w) standardised gray; fills every activation; the last tensor
- * holds the class probabilities (B, h, w, k). */
+ * (nn_output) holds the class probabilities (B, h, w, k). */
 void nn_forward(network *net, const float *x, int B);
 /* After nn_forward: loss (mean cross-entropy over the B*h*w pixels, each
  * pixel's times its target's class weight when the network has weights)
@@ -200,7 +146,7 @@ float nn_schedule_lr(const nn_optim_config *cfg, long t, long total);
 int nn_class_weights(const uint64_t *counts, int k, double lambda, float *weights, char *err,
                      size_t errlen);
 /* The loss weighs each pixel by its target's class weight: weights holds
- * net->k finite non-negative floats (copied); NULL goes back to the plain
+ * nn_classes(net) finite non-negative floats (copied); NULL goes back to the plain
  * cross-entropy, bit for bit. */
 void nn_set_class_weights(network *net, const float *weights);
 

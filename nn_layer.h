@@ -1,4 +1,6 @@
-/* The kinds of layer, as the network sees them: one descriptor each.
+/* The engine's insides, which only nn*.c include: the network as the
+ * planner builds it (the layers, their plan and the buffers), and the kinds
+ * of layer, as the network sees them: one descriptor each.
  *
  * A descriptor holds everything the rest of the engine needs to know about a
  * kind: its spec token and argument, its output shape, its parameter count,
@@ -15,6 +17,81 @@
 #include <stdint.h>
 
 #include "nn.h"
+
+typedef struct layer_type layer_type; /* a kind of layer: below */
+
+/* How a layer's work gets done; the planner (nn.c) decides it once, from the graph. */
+typedef enum {
+    LAYER_RUNS,        /* its own forward and backward */
+    LAYER_IN_PRODUCER, /* an in-place ReLU that the layer writing its input applies as it
+                          writes (and whose gradient mask it applies in backward) */
+    LAYER_IN_CONSUMER, /* a concatenation or upsampling that the per-pixel layer reading it
+                          does in place; its output tensor is never filled (no buffers) */
+} layer_run;
+
+/* One tensor that a layer reads, as the planner resolved it. A per-pixel
+ * layer reads the inputs of a concatenation done in place as separate
+ * pieces (each multiplied by its own rows of the weights), and the input of
+ * an upsampling done in place at its half size (its product is spread over
+ * 2x2 blocks). */
+typedef struct {
+    int tensor;
+    int channel0;  /* where its channels start in the layer's (joined) input */
+    int half_size; /* an upsampling's input, read at half size */
+    int overwrite; /* this read's gradient overwrites the tensor's (it runs backward first) */
+} layer_read;
+
+typedef struct {
+    const layer_type *type;
+    int units;  /* output channels (conv5, pixel) or outputs (dense) */
+    int stride; /* maxpool */
+    int n_inputs;
+    int inputs[NN_MAX_INPUTS]; /* tensor indices, as the spec names them */
+    int output;                /* tensor index = layer index + 1 */
+    char label[16];            /* name given with @label in the spec, or "" */
+    /* The plan */
+    layer_run run;
+    int relu_on_write;   /* applies the in-place ReLU after it (LAYER_IN_PRODUCER) */
+    int grads_per_image; /* sums weight gradients image by image (see nn.c) */
+    int n_reads;
+    layer_read reads[NN_MAX_INPUTS];
+    size_t w_offset, b_offset; /* into the parameter arrays */
+    size_t n_weights, n_bias;
+} nn_layer;
+
+typedef struct network {
+    char spec[NN_SPEC_MAX];
+    int k; /* colour classes */
+    int n_layers;
+    nn_layer layers[NN_MAX_LAYERS];
+    nn_shape shapes[NN_MAX_LAYERS + 1]; /* per tensor, one image */
+    int batch_cap;                      /* largest batch the buffers hold */
+
+    /* Parameters, gradients and optimiser state: one allocation each. */
+    size_t n_params;
+    float *params, *grads, *opt_m, *opt_v;
+    long step; /* optimiser steps taken */
+
+    /* Activations and their gradients, batch_cap images per tensor, carved
+     * out of one allocation (NULL for a tensor that is never filled; a ReLU
+     * done in place shares its input's); and each layer's working memory,
+     * out of another. */
+    float *act[NN_MAX_LAYERS + 1], *grad[NN_MAX_LAYERS + 1];
+    float *grad_parts[NN_MAX_LAYERS]; /* (B, n_weights + n_bias): each image's share of the
+                                         weight and bias gradients when grads_per_image */
+    float *work[NN_MAX_LAYERS];       /* the kind's own (layer_type.work_floats), or NULL */
+    float *activations, *layer_work;
+    double *image_loss;     /* (batch_cap) cross-entropy of each image, summed in order */
+    uint8_t *batch_targets; /* (batch_cap, h, w) targets of the batch being trained */
+
+    /* The loss's class weights (nn_set_class_weights); training only, not
+     * saved in the model file. */
+    int weighted;
+    float class_weights[NN_MAX_CLASSES];
+
+    int forward_only;  /* nn_create_forward's: activations and forward working memory only */
+    int shares_params; /* params are another network's, read in place and never freed here */
+} network;
 
 /* The spec argument after "kind:". */
 typedef enum {

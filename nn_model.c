@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "nn_layer.h"
 #include "util.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "nn_layer.h"
 #include "simd/softmax.h"
 #include "util.h"
 
@@ -225,10 +226,4 @@ void nn_state_restore(network *net, const float *state, long step) {
     memcpy(net->params, state, n * sizeof(float));
     memcpy(net->opt_m, state + n, n * sizeof(float));
     memcpy(net->opt_v, state + 2 * n, n * sizeof(float));
-}
-
-void nn_reset_optimiser(network *net) {
-    memset(net->opt_m, 0, net->n_params * sizeof(float));
-    memset(net->opt_v, 0, net->n_params * sizeof(float));
-    net->step = 0;
 }

@@ -223,8 +223,8 @@ int predict_model_load(const char *path, const predict_options *opt, predict_mod
                          "models)",
                          path);
     }
-    const char *spec = m->net->spec;
-    m->train_h = m->net->shapes[0].h, m->train_w = m->net->shapes[0].w;
+    const char *spec = nn_spec(m->net);
+    m->train_h = nn_input_shape(m->net).h, m->train_w = nn_input_shape(m->net).w;
     m->fixed = nn_fixes_input_size(spec, m->train_h, m->train_w, m->meta.k);
     m->multiple = m->fixed ? 1 : nn_side_multiple(spec, m->train_h, m->train_w, m->meta.k);
     m->tiles = !m->fixed && nn_tile_geometry(m->net, &m->margin, &m->align, NULL, 0) == 0;
@@ -249,7 +249,7 @@ static int round_up(int n, int multiple) {
 }
 
 static size_t window_bytes(const predict_model *m, int side) {
-    return nn_forward_bytes(m->net->spec, side, side, m->meta.k);
+    return nn_forward_bytes(nn_spec(m->net), side, side, m->meta.k);
 }
 
 /* The largest side from least to WINDOW_MAX, a multiple of align, whose
@@ -492,17 +492,17 @@ static int run_tile(const predict_model *m, const predict_tile_plan *plan, job *
                     network **net, char *err, size_t errlen) {
     tile_span sy = span_of(j->ph, j->win_h, plan->margin, plan->align, j->rows, t / j->cols);
     tile_span sx = span_of(j->pw, j->win_w, plan->margin, plan->align, j->cols, t % j->cols);
-    if (!*net || (*net)->shapes[0].h != j->win_h || (*net)->shapes[0].w != j->win_w) {
+    if (!*net || nn_input_shape(*net).h != j->win_h || nn_input_shape(*net).w != j->win_w) {
         nn_free(*net);
-        if (nn_create_forward(m->net->spec, j->win_h, j->win_w, m->meta.k, m->net->params, net, err,
-                              errlen) != 0)
+        if (nn_create_forward(nn_spec(m->net), j->win_h, j->win_w, m->meta.k, nn_params(m->net),
+                              net, err, errlen) != 0)
             return -1;
     }
     float *buf = malloc(3 * (size_t)j->win_w * sizeof(float));
     if (!buf) return set_error(err, errlen, "out of memory for a tile");
-    fill_window(m, j, sy.start, sx.start, (*net)->act[0], buf);
-    nn_forward(*net, (*net)->act[0], 1);
-    const float *prob = (*net)->act[(*net)->n_layers];
+    fill_window(m, j, sy.start, sx.start, nn_input(*net), buf);
+    nn_forward(*net, nn_input(*net), 1);
+    const float *prob = nn_output(*net);
     int y1 = sy.keep1 < j->h ? sy.keep1 : j->h, x1 = sx.keep1 < j->w ? sx.keep1 : j->w;
     for (int y = sy.keep0; y < y1 && sx.keep0 < x1; y++) {
         size_t at = (size_t)(y - sy.start) * j->win_w + (sx.keep0 - sx.start);

@@ -1,7 +1,7 @@
 /* The files a run leaves in its output folder, apart from model.bin
- * (nn_model.c) and summary.txt (colorize.c, which knows the run's
- * settings): the per-epoch table and plot, the palette, and the comparison
- * sheet. Each is written atomically (util.h's atomic_file); errors name the
+ * (nn_model.c) and summary.txt (the front end's run_outputs.c, which knows
+ * the run's settings): the per-epoch table and plot, the palette, and the
+ * comparison sheet. Each is written atomically (util.h's atomic_file); errors name the
  * file. */
 #ifndef COLORIZE_REPORT_H
 #define COLORIZE_REPORT_H

@@ -25,11 +25,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 static void run_once(network *net) {
-    size_t floats = 0;
-    for (int t = 0; t <= net->n_layers; t++)
-        floats += nn_shape_size(net->shapes[t]);
+    size_t n = nn_shape_size(nn_input_shape(net)), floats = n;
+    for (int i = 0; i < nn_layer_count(net); i++) { /* every layer's output tensor */
+        nn_layer_info li;
+        nn_layer_describe(net, i, &li);
+        floats += nn_shape_size(li.out);
+    }
     if (floats > (1u << 20)) return;
-    size_t n = nn_shape_size(net->shapes[0]);
     float *x = malloc(n * sizeof *x);
     if (!x) return;
     for (size_t i = 0; i < n; i++)
@@ -55,7 +57,8 @@ static void try_load(const uint8_t *buf, size_t len, int h, int w, int forward_o
         }
         return;
     }
-    if (meta.k != net->k || meta.k < 2 || meta.k > NN_MAX_CLASSES || !(meta.std > 0)) abort();
+    if (meta.k != nn_classes(net) || meta.k < 2 || meta.k > NN_MAX_CLASSES || !(meta.std > 0))
+        abort();
     if (forward_only) { /* predict asks how to cut a picture into tiles */
         int margin = -1, align = 0;
         char why[256] = "";

@@ -304,7 +304,7 @@ static int check_predicted_colours(const char *model, const char *pic, const cha
                 (gray[(y < h ? y : h - 1) * w + (xx < w ? xx : w - 1)] - meta.mean) / meta.std;
     simd_flush_subnormals(); /* as the program does */
     nn_forward(net, x, 1);
-    const float *prob = net->act[net->n_layers];
+    const float *prob = nn_output(net);
     uint8_t *got;
     size_t len;
     ck_assert_msg(read_file(res, &got, &len, e, sizeof e) == 0, "%s", e);
@@ -706,11 +706,11 @@ START_TEST(test_interrupt_in_the_first_epoch_still_writes_a_model) {
     char e[512];
     ck_assert_msg(nn_load(model, 0, 0, 1, &net, &meta, e, sizeof e) == 0, "%s", e);
     ck_assert_int_eq(meta.epochs, 0);
-    ck_assert_int_eq(net->step, 0);
+    ck_assert_int_eq(nn_steps(net), 0);
     ck_assert_msg(nn_create("default", 32, 32, meta.k, 1, &init, e, sizeof e) == 0, "%s", e);
     nn_init_weights(init, 1);
-    ck_assert_uint_eq(net->n_params, init->n_params);
-    ck_assert_msg(memcmp(net->params, init->params, net->n_params * sizeof(float)) == 0,
+    ck_assert_uint_eq(nn_param_count(net), nn_param_count(init));
+    ck_assert_msg(memcmp(nn_params(net), nn_params(init), nn_param_count(net) * sizeof(float)) == 0,
                   "model.bin does not hold the initial weights");
     nn_free(net);
     nn_free(init);

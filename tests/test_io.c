@@ -5,9 +5,11 @@
  * (where the tests may mount one); read-only folders from permission bits
  * (as root, in a child that is the user nobody) and from a tmpfs remounted
  * read-only. Each writer of the library is tried: atomic_file itself, the
- * PGM/PPM writer, the model file, the SVG plot and errors.tsv. */
+ * PGM/PPM writer, the model file, the SVG plot and errors.tsv; and the
+ * output folder's making and lock. */
 #include "image.h"
 #include "nn.h"
+#include "out_dir.h"
 #include "report.h"
 #include "util.h"
 
@@ -344,6 +346,32 @@ START_TEST(test_unreadable_file) {
 }
 END_TEST
 
+/* ==== The output folder ==== */
+
+/* out_dir_prepare makes every folder on the way, and refuses a path too
+ * long for the outputs' names; out_dir_lock lets one holder at a time (a
+ * second open of the lock file, even in this process, is refused, naming
+ * the holder's pid), and the next once the first has closed it. */
+START_TEST(test_output_folder_made_and_locked) {
+    char out[256], err[512], pid[32];
+    path_in(out, sizeof out, dir, "a/b/c");
+    ck_assert_msg(out_dir_prepare(out, err, sizeof err) == 0, "%s", err);
+    int fd = out_dir_lock(out, err, sizeof err);
+    ck_assert_msg(fd >= 0, "%s", err);
+    snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+    ck_assert_int_eq(out_dir_lock(out, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "another colorize run") && strstr(err, pid), "%s", err);
+    close(fd);
+    fd = out_dir_lock(out, err, sizeof err);
+    ck_assert_msg(fd >= 0, "%s", err);
+    close(fd);
+    static char deep[OUT_PATH_MAX];
+    memset(deep, 'd', sizeof deep - 1);
+    ck_assert_int_eq(out_dir_prepare(deep, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "output folder path too long"), "%s", err);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("io");
@@ -356,6 +384,7 @@ int main(void) {
     tcase_add_test(tc, test_read_only_file_system);
     tcase_add_test(tc, test_read_errors_say_why);
     tcase_add_test(tc, test_unreadable_file);
+    tcase_add_test(tc, test_output_folder_made_and_locked);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

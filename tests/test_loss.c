@@ -6,6 +6,9 @@
 #include <math.h>
 
 #include "nn.h"
+/* the layers' parameter offsets, the gradients and the class weights a network
+ * holds: the finite-difference checks of the loss read and perturb them */
+#include "nn_layer.h"
 #include "simd/simd.h"
 #include "simd/softmax.h"
 #include "tests/testutil.h"

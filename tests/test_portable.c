@@ -390,11 +390,12 @@ static float *train(const char *arch, simd_path path, int threads, size_t *n_out
     }
     nn_forward(net, x, BATCH);
     const size_t n_probs = (size_t)BATCH * SIDE * SIDE * K;
-    *n_out = net->n_params + n_probs;
+    const size_t n_params = nn_param_count(net);
+    *n_out = n_params + n_probs;
     float *got = malloc(*n_out * sizeof *got);
     ck_assert_ptr_nonnull(got);
-    memcpy(got, net->params, net->n_params * sizeof *got);
-    memcpy(got + net->n_params, net->act[net->n_layers], n_probs * sizeof *got);
+    memcpy(got, nn_params(net), n_params * sizeof *got);
+    memcpy(got + n_params, nn_output(net), n_probs * sizeof *got);
     nn_free(net);
     return got;
 }

@@ -11,6 +11,9 @@
 #include "image.h"
 #include "lab.h"
 #include "nn.h"
+/* the planner's own fields, for the checks that a forward-only network holds no
+ * gradient or optimiser buffers and reads the weights it is given in place */
+#include "nn_layer.h"
 #include "predict.h"
 #include "report.h"
 #include "simd/simd.h"

@@ -1,8 +1,8 @@
-/* What the two front-end files share: colorize.c (the command line, info,
- * palette and predict) and run.c (the whole task). They alone print and
- * choose exit statuses; the library files return errors. */
-#ifndef COLORIZE_COLORIZE_H
-#define COLORIZE_COLORIZE_H
+/* The command line's services (cli.c), which every command's front end
+ * (cmd_*.c) uses. The front end alone prints and chooses exit statuses; the
+ * library files return errors. */
+#ifndef COLORIZE_CLI_H
+#define COLORIZE_CLI_H
 
 #include <stdint.h>
 
@@ -41,6 +41,14 @@ void default_options(options *o);
  * exit 0" (help, version). */
 int parse_command_line(int argc, char **argv, options *o, const char **operands, int positional,
                        const char *what);
+/* The default options and the one operand, DATA_DIR, of `info` and `palette`. */
+int parse_data_command(int argc, char **argv, options *o);
+/* The two steps of parse_command_line for a command whose operands vary
+ * (predict): the options in argv, optind then the first operand (0, an exit
+ * status, or -1 for "done, exit 0"); and what they set for the whole
+ * process (threads, subnormals, the COLORIZE_SIMD warning). */
+int parse_options(int argc, char **argv, options *o);
+void apply_options(const options *o);
 /* Fills in what the colour space decides (palette size, network,
  * rebalancing, temperature, flips) where the command line has not, and
  * refuses the Lab options in the RGB mode, where they mean nothing. A
@@ -48,16 +56,17 @@ int parse_command_line(int argc, char **argv, options *o, const char **operands,
 int mode_defaults(options *o, const nn_model_meta *resumed);
 
 extern const char *program;
+/* argv joined by spaces, as summary.txt records it (record_command_line). */
 extern char command_line[4096];
+void record_command_line(int argc, char **argv);
 /* One line to stderr, prefixed with the program name. */
 void say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same with a pointer to --help; returns EXIT_BAD_INPUT. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The dataset o->data_dir holds, of o's classes; 0 or an exit status, said. */
 int load_dataset(const options *o, cifar_dataset *ds);
+/* k-means on every pixel of ds as o asks; 0 or an exit status, said. */
 int fit_palette(const options *o, const cifar_dataset *ds, kmeans_result *pal);
-
-/* colorize [options] DATA_DIR */
-int cmd_run(int argc, char **argv);
 
 #endif
