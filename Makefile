@@ -150,13 +150,14 @@ test-asan: $(BA)/colorize $(TESTS_A)
 # The kernel, k-means and whole-program tests on an emulated CPU without AVX2
 # (qemu-user's Nehalem: SSE4.2, no AVX): the run-time dispatch must choose the
 # portable kernels, and no code may use an instruction that CPU lacks.
-# test_cli trains whole (tiny) runs through the program, so the network's
+# test_cli* train whole (tiny) runs through the program, so the network's
 # portable path is covered; test_nn's thousands of steps would take minutes
 # under emulation. test_kernels says it skipped its AVX2 comparisons when the
 # CPU has no AVX2; without that line the emulation did not hide AVX2.
 QEMU_NOAVX2  = qemu-x86_64 -cpu Nehalem
+CLI_TESTS    = test_cli test_cli_predict test_cli_lab test_cli_stop test_cli_files
 NOAVX2_TESTS = $(B)/tests/test_kernels $(B)/tests/test_portable $(B)/tests/test_kmeans \
-               $(B)/tests/test_kmeans_ab $(B)/tests/test_cli
+               $(B)/tests/test_kmeans_ab $(CLI_TESTS:%=$(B)/tests/%)
 test-noavx2: $(PROGRAM) $(NOAVX2_TESTS)
 	@command -v qemu-x86_64 >/dev/null || { echo "test-noavx2 needs qemu-x86_64 (apt-get install qemu-user)"; exit 1; }
 	@RUNNER="$(QEMU_NOAVX2)" COLORIZE_BIN="$(QEMU_NOAVX2) ./colorize" CK_TIMEOUT_MULTIPLIER=20 \
@@ -172,7 +173,7 @@ test-noavx2: $(PROGRAM) $(NOAVX2_TESTS)
 # set. test_cli also holds the emulated program's palettes against this
 # machine's ./colorize on its fixture (COLORIZE_REF_BIN), line for line.
 AARCH64_CC   = aarch64-linux-gnu-gcc
-CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab test_cli
+CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab $(CLI_TESTS)
 test-aarch64: $(PROGRAM)
 	@command -v $(AARCH64_CC) >/dev/null && command -v qemu-aarch64 >/dev/null || \
 	  { echo "test-aarch64 needs $(AARCH64_CC) and qemu-aarch64" \
