@@ -137,6 +137,22 @@ $(BC)/tests/%: tests/%.c $(LIB_OBJS_C) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(COVFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS_C) $(CHECK_LIBS) $(LDLIBS)
 
+# LD_PRELOAD shims that tests put under the program (tests/shim_*.c), built
+# beside the test programs of each tree, plain: no sanitizers, no coverage.
+SHIM_FLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -O2 -fPIC -shared
+$(B)/tests/shim_%.so: tests/shim_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_FLAGS) -o $@ $< -ldl
+$(BA)/tests/shim_%.so: tests/shim_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_FLAGS) -o $@ $< -ldl
+$(BC)/tests/shim_%.so: tests/shim_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_FLAGS) -o $@ $< -ldl
+$(B)/tests/test_cli_files: $(B)/tests/shim_sync.so
+$(BA)/tests/test_cli_files: $(BA)/tests/shim_sync.so
+$(BC)/tests/test_cli_files: $(BC)/tests/shim_sync.so
+
 # Each test program is one Check runner; run them all, report, fail if any failed.
 test: test-fast test-asan
 

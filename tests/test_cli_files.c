@@ -93,6 +93,95 @@ START_TEST(test_read_only_folder) {
 }
 END_TEST
 
+/* ==== Atomic writes, in order ==== */
+
+/* The shim beside this test program (the Makefile builds it there). */
+static void shim_path(char *path, size_t len) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ck_assert_int_gt(n, 0);
+    exe[n] = 0;
+    *strrchr(exe, '/') = 0;
+    snprintf(path, len, "%s/shim_sync.so", exe);
+}
+
+/* Whether the log's lines from..to-1 hold `fsync path`. */
+static int synced_between(char **lines, int from, int to, const char *path) {
+    for (int i = from; i < to; i++)
+        if (strncmp(lines[i], "fsync ", 6) == 0 && strcmp(lines[i] + 6, path) == 0) return 1;
+    return 0;
+}
+
+/* Every file the program writes is synced before it is renamed into place,
+ * and its folder after: else a crash can leave an empty or partial file
+ * under the real name. tests/shim_sync.so, preloaded, logs the program's
+ * fsync and rename calls in order; a run of two epochs (the checkpoint
+ * thread writes model.bin) and a predict. */
+START_TEST(test_every_output_is_synced_before_its_rename) {
+    if (getenv("RUNNER") && getenv("RUNNER")[0]) {
+        printf("test_every_output_is_synced_before_its_rename: skipped under %s: LD_PRELOAD "
+               "would reach the emulator, or not reach a static program\n",
+               getenv("RUNNER"));
+        return;
+    }
+    char shim[4200], log[300], o[256], pic[300], res[300];
+    shim_path(shim, sizeof shim);
+    struct stat st;
+    ck_assert_msg(stat(shim, &st) == 0, "%s: %s (make builds it with the test)", shim,
+                  strerror(errno));
+    snprintf(log, sizeof log, "%s/sync.log", root);
+    snprintf(o, sizeof o, "%s/synced", root);
+    snprintf(pic, sizeof pic, "%s/in.pgm", root);
+    snprintf(res, sizeof res, "%s/res.ppm", o);
+    tu_write(root, "in.pgm", "P5\n2 2\n255\n0123", 15);
+    /* An AddressSanitizer program wants its runtime first among its libraries. */
+    char asan[1024];
+    snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
+             getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "",
+             getenv("ASAN_OPTIONS") ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+    setenv("COLORIZE_SHIM_LOG", log, 1);
+    setenv("LD_PRELOAD", shim, 1);
+    int ran = run("%s -o %s --epochs 2 --val 4 -q -t 2", bin_dir, o);
+    if (ran == 0) ran = run("predict %s/model.bin %s %s", o, pic, res);
+    unsetenv("LD_PRELOAD");
+    ck_assert_msg(ran == 0, "%s", err);
+    size_t len;
+    char *text = stat(log, &st) == 0 ? slurp(root, "sync.log", &len) : strdup("");
+    if (!strstr(text, "rename ")) {
+        printf("test_every_output_is_synced_before_its_rename: skipped: %s never loaded the "
+               "shim (a static program?)\n",
+               tu_binary());
+        free(text);
+        return;
+    }
+    char *lines[1024];
+    int n = 0;
+    for (char *l = strtok(text, "\n"); l && n < 1024; l = strtok(NULL, "\n"))
+        lines[n++] = l;
+    int renames = 0;
+    for (int i = 0; i < n; i++) {
+        if (strncmp(lines[i], "rename ", 7) != 0) continue;
+        const char *path = lines[i] + 7;
+        /* synced since its last rename (the same temporary is written again each epoch) */
+        int from = 0;
+        for (int j = 0; j < i; j++)
+            if (strcmp(lines[j], lines[i]) == 0) from = j + 1;
+        ck_assert_msg(synced_between(lines, from, i, path),
+                      "%s was renamed into place without an fsync of it before", path);
+        char folder[4200];
+        snprintf(folder, sizeof folder, "%s", path);
+        *strrchr(folder, '/') = 0;
+        ck_assert_msg(synced_between(lines, i + 1, n, folder),
+                      "%s was renamed, but its folder %s was not synced after", path, folder);
+        renames++;
+    }
+    /* each epoch errors.tsv, errors.svg and model.bin; then the outputs; then the picture */
+    ck_assert_msg(renames >= 12, "only %d renames", renames);
+    free(text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli_files");
     TCase *tc = tcase_create("cli_files");
@@ -101,6 +190,7 @@ int main(void) {
     tcase_add_test(tc, test_full_output_folder);
     tcase_add_test(tc, test_read_only_folder);
     tcase_add_test(tc, test_full_standard_output);
+    tcase_add_test(tc, test_every_output_is_synced_before_its_rename);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -1,6 +1,8 @@
 /* Runs that stop before their end: Ctrl-C (SIGINT) keeps the epochs
  * completed, killed runs resume byte for byte, and one run per output
  * folder, whose lock holds until the run's outputs are written. */
+#include <fcntl.h>
+
 #include "tests/cli_util.h"
 
 /* The epochs the program says it kept when interrupted, or -1. */
@@ -217,6 +219,55 @@ START_TEST(test_one_run_per_folder) {
 }
 END_TEST
 
+/* The lock holds until the last output is written, past the Lab mode's
+ * scoring: a run whose summary.txt.tmp is a FIFO stops in the open of its
+ * last output (the open waits for a reader) once everything else, the
+ * scores included, is done, and holds there for as long as the test likes;
+ * a second run into the folder is refused then. */
+START_TEST(test_the_lock_holds_through_scoring_and_outputs) {
+    char o[256], args[1024], log[300], fifo[300], compare[300], log2[300];
+    snprintf(o, sizeof o, "%s/scoring", root);
+    snprintf(log, sizeof log, "%s/scoring.log", root);
+    snprintf(log2, sizeof log2, "%s/second.log", root);
+    snprintf(fifo, sizeof fifo, "%s/summary.txt.tmp", o);
+    snprintf(compare, sizeof compare, "%s/compare.ppm", o);
+    ck_assert_int_eq(mkdir(o, 0777), 0);
+    ck_assert_int_eq(mkfifo(fifo, 0666), 0);
+    snprintf(args, sizeof args, "%s -o %s --space lab -k 8 --epochs 1 --val 4 -q -t 2", bin_dir, o);
+    pid_t first = start(args, log);
+    /* compare.ppm is written after the scores, just before summary.txt */
+    wait_for(first, log, compare, NULL, 120);
+    snprintf(args, sizeof args, "%s -o %s --epochs 1 --val 4 -q", bin_dir, o);
+    pid_t second = start(args, log2);
+    /* refused at once; were it not, it would train and then wait on the FIFO too */
+    double limit = 60 * time_scale(), t0 = now_seconds();
+    int status, ended;
+    while (!(ended = waitpid(second, &status, WNOHANG) == second) && now_seconds() - t0 < limit)
+        usleep(10000);
+    if (!ended) kill(second, SIGKILL), waitpid(second, &status, 0);
+    /* let the first run finish: read its summary through the FIFO */
+    int fd = open(fifo, O_RDONLY | O_NONBLOCK);
+    ck_assert_int_ge(fd, 0);
+    int first_status;
+    t0 = now_seconds();
+    while (waitpid(first, &first_status, WNOHANG) != first) {
+        char buf[4096];
+        if (read(fd, buf, sizeof buf) <= 0) usleep(10000);
+        ck_assert_msg(now_seconds() - t0 < limit, "the first run did not end");
+    }
+    close(fd);
+    char *said = read_text(log2);
+    ck_assert_msg(ended && WIFEXITED(status) && WEXITSTATUS(status) == 2 &&
+                      strstr(said, "another colorize run (pid "),
+                  "a second run while the first wrote its outputs was not refused; it said:\n%s",
+                  said);
+    free(said);
+    char *text = read_text(log);
+    ck_assert_msg(WIFEXITED(first_status) && WEXITSTATUS(first_status) == 0, "%s", text);
+    free(text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli_stop");
     TCase *tc = tcase_create("cli_stop");
@@ -224,6 +275,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_killed_runs_resume_byte_identical);
     tcase_add_test(tc, test_one_run_per_folder);
+    tcase_add_test(tc, test_the_lock_holds_through_scoring_and_outputs);
     tcase_add_test(tc, test_interrupt_keeps_completed_work);
     tcase_add_test(tc, test_interrupt_in_the_first_epoch_still_writes_a_model);
     suite_add_tcase(s, tc);
