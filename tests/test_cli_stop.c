@@ -257,10 +257,13 @@ START_TEST(test_the_lock_holds_through_scoring_and_outputs) {
     }
     close(fd);
     char *said = read_text(log2);
-    ck_assert_msg(ended && WIFEXITED(status) && WEXITSTATUS(status) == 2 &&
-                      strstr(said, "another colorize run (pid "),
-                  "a second run while the first wrote its outputs was not refused; it said:\n%s",
-                  said);
+    ck_assert_msg(ended,
+                  "a second run while the first wrote its outputs was not refused: still "
+                  "running after %.0f s; it said:\n%s",
+                  limit, said);
+    ck_assert_msg(
+        WIFEXITED(status) && WEXITSTATUS(status) == 2 && strstr(said, "another colorize run (pid "),
+        "a second run while the first wrote its outputs was not refused; it said:\n%s", said);
     free(said);
     char *text = read_text(log);
     ck_assert_msg(WIFEXITED(first_status) && WEXITSTATUS(first_status) == 0, "%s", text);
