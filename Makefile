@@ -141,6 +141,22 @@ $(BC)/tests/%: tests/%.c $(LIB_OBJS_C) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(COVFLAGS) $(CHECK_CFLAGS) -o $@ $< $(LIB_OBJS_C) $(CHECK_LIBS) $(LDLIBS)
 
+# LD_PRELOAD shims that tests put under the program (tests/shim_*.c), built
+# beside the test programs of each tree, plain: no sanitizers, no coverage.
+SHIM_FLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -O2 -fPIC -shared
+$(B)/tests/shim_%.so: tests/shim_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_FLAGS) -o $@ $< -ldl
+$(BA)/tests/shim_%.so: tests/shim_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_FLAGS) -o $@ $< -ldl
+$(BC)/tests/shim_%.so: tests/shim_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_FLAGS) -o $@ $< -ldl
+$(B)/tests/test_cli_files: $(B)/tests/shim_sync.so
+$(BA)/tests/test_cli_files: $(BA)/tests/shim_sync.so
+$(BC)/tests/test_cli_files: $(BC)/tests/shim_sync.so
+
 # Each test program is one Check runner; run them all, report, fail if any failed.
 test: test-fast test-asan
 
@@ -154,13 +170,14 @@ test-asan: $(BA)/colorize $(TESTS_A)
 # The kernel, k-means and whole-program tests on an emulated CPU without AVX2
 # (qemu-user's Nehalem: SSE4.2, no AVX): the run-time dispatch must choose the
 # portable kernels, and no code may use an instruction that CPU lacks.
-# test_cli trains whole (tiny) runs through the program, so the network's
+# test_cli* train whole (tiny) runs through the program, so the network's
 # portable path is covered; test_nn's thousands of steps would take minutes
 # under emulation. test_kernels says it skipped its AVX2 comparisons when the
 # CPU has no AVX2; without that line the emulation did not hide AVX2.
 QEMU_NOAVX2  = qemu-x86_64 -cpu Nehalem
+CLI_TESTS    = test_cli test_cli_predict test_cli_lab test_cli_stop test_cli_files
 NOAVX2_TESTS = $(B)/tests/test_kernels $(B)/tests/test_portable $(B)/tests/test_kmeans \
-               $(B)/tests/test_kmeans_ab $(B)/tests/test_cli
+               $(B)/tests/test_kmeans_ab $(CLI_TESTS:%=$(B)/tests/%)
 test-noavx2: $(PROGRAM) $(NOAVX2_TESTS)
 	@command -v qemu-x86_64 >/dev/null || { echo "test-noavx2 needs qemu-x86_64 (apt-get install qemu-user)"; exit 1; }
 	@RUNNER="$(QEMU_NOAVX2)" COLORIZE_BIN="$(QEMU_NOAVX2) ./colorize" CK_TIMEOUT_MULTIPLIER=20 \
@@ -176,7 +193,7 @@ test-noavx2: $(PROGRAM) $(NOAVX2_TESTS)
 # set. test_cli also holds the emulated program's palettes against this
 # machine's ./colorize on its fixture (COLORIZE_REF_BIN), line for line.
 AARCH64_CC   = aarch64-linux-gnu-gcc
-CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab test_cli
+CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab $(CLI_TESTS)
 test-aarch64: $(PROGRAM)
 	@command -v $(AARCH64_CC) >/dev/null && command -v qemu-aarch64 >/dev/null || \
 	  { echo "test-aarch64 needs $(AARCH64_CC) and qemu-aarch64" \

@@ -1,7 +1,8 @@
 /* lab.c against scikit-image: rgb2lab and lab2rgb's own numbers for over a
  * thousand colours each way (tests/lab_reference.h, written by
  * tests/make_lab_reference.py), the 8-bit path against plain double maths on
- * a grid of the RGB cube, round trips both ways, and lab2xyz's negative Z. */
+ * a grid of the RGB cube and to float rounding at the sRGB threshold, round
+ * trips both ways, and lab2xyz's negative Z. */
 #include <math.h>
 #include <omp.h>
 
@@ -199,6 +200,37 @@ START_TEST(test_negative_z_taken_as_zero) {
 }
 END_TEST
 
+/* At the sRGB linearisation threshold (c > 0.04045: the power law; below it,
+ * c / 12.92) the two branches differ by 2.3e-9 in linear light, 2.1e-6 in
+ * L*, and by 6.3e-5 in L* at 0.0405: under the 1e-4 the comparisons with
+ * scikit-image allow, so a threshold moved a little, or a branch taken on
+ * the wrong side of it, shows only at a tighter tolerance. Dark grays, whose
+ * L* is linear in Y (so L* < 4, where a float's step is 2.4e-7), every 1e-7
+ * from 0.0400 to 0.0410, and the floats either side of 0.04045, against
+ * plain double maths within float rounding. */
+START_TEST(test_linearisation_threshold_to_float_rounding) {
+    enum { n = 10000 + 3 };
+    float *lab = malloc(3 * n * sizeof *lab);
+    double *want = malloc(3 * n * sizeof *want);
+    ck_assert_ptr_nonnull(lab);
+    ck_assert_ptr_nonnull(want);
+    float at = 0.04045f;
+    const float around[3] = {nextafterf(at, 0), at, nextafterf(at, 1)};
+    for (int i = 0; i < n; i++) {
+        float c = i < 3 ? around[i] : 0.0400f + (float)(i - 3) * 1e-7f;
+        float rgb[3] = {c, c, c};
+        double rgb_d[3] = {c, c, c};
+        lab_from_rgb(rgb, lab + 3 * i);
+        plain_lab(rgb_d, want + 3 * i);
+        ck_assert_float_eq(lab_lightness_of_gray(c), lab[3 * i]);
+    }
+    check_max_diff("lab_from_rgb of grays around the sRGB threshold 0.04045", lab, want, 3 * n,
+                   2.5e-7);
+    free(want);
+    free(lab);
+}
+END_TEST
+
 START_TEST(test_rgb8_grid_matches_plain_maths) {
     size_t n;
     uint8_t *rgb = grid_colours(&n);
@@ -308,6 +340,7 @@ int main(void) {
     tcase_add_test(tc, test_lightness_of_gray_matches_skimage);
     tcase_add_test(tc, test_negative_z_taken_as_zero);
     tcase_add_test(tc, test_rgb8_grid_matches_plain_maths);
+    tcase_add_test(tc, test_linearisation_threshold_to_float_rounding);
     tcase_add_test(tc, test_round_trip_float);
     tcase_add_test(tc, test_round_trip_rgb8);
     tcase_add_test(tc, test_rgb8_same_bits_any_thread_count);

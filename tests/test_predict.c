@@ -27,7 +27,16 @@
     "conv5:6 relu maxpool:1 maxpool:2 conv5:6 relu maxpool:2 conv5:6 relu upsample upsample "      \
     "concat:input,prev pixel:k softmax"
 
-static const char *const kinds[] = {"default", "skip", "pixel", "chroma", DEEP_SPEC};
+/* A spec whose spoilt width, 3 (conv5 2, pooled to 1, upsampled 2, the
+ * stride-1 pool's 1), is not a multiple of its alignment, 2: its margin
+ * must be rounded up, to 4. */
+#define ODD_MARGIN_SPEC "conv5:4 maxpool:2 upsample maxpool:1 pixel:k softmax"
+
+static const char *const kinds[] = {"default", "skip",    "pixel",
+                                    "chroma",  DEEP_SPEC, ODD_MARGIN_SPEC};
+/* short names for files and messages */
+static const char *const kind_names[] = {"default", "skip", "pixel",
+                                         "chroma",  "deep", "odd-margin"};
 enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
 
 static char root[64];
@@ -37,8 +46,7 @@ static void model_path(const char *kind, colour_space space, char *path, size_t 
     int i = 0;
     while (i < N_KINDS && strcmp(kinds[i], kind) != 0)
         i++;
-    snprintf(path, len, "%s/%s-%d.bin", root, i < N_KINDS ? (i < 4 ? kind : "deep") : kind,
-             (int)space);
+    snprintf(path, len, "%s/%s-%d.bin", root, i < N_KINDS ? kind_names[i] : kind, (int)space);
 }
 
 static void write_model(const char *kind, colour_space space) {
@@ -234,6 +242,9 @@ START_TEST(test_geometry_follows_the_layers) {
     ck_assert_int_eq(margin, 6);
     geometry("conv5:4 maxpool:2 upsample pixel:k softmax", 4, &margin, &align);
     ck_assert_int_eq(margin, 2);
+    /* 3 rounded up to the alignment */
+    geometry(ODD_MARGIN_SPEC, 4, &margin, &align);
+    ck_assert(margin == 4 && align == 2);
     geometry("pixel:8 relu pixel:k softmax", 4, &margin, &align);
     ck_assert(margin == 0 && align == 1);
     /* a dense layer reads the whole picture: no tiles */
@@ -598,7 +609,7 @@ START_TEST(test_a_12_megapixel_picture_colours_as_the_whole) {
     int compared = 0, skipped = 0;
     for (int kind = 0; kind < N_KINDS; kind++)
         for (int i = 0; i < 3; i++) {
-            const char *label = kind < 4 ? kinds[kind] : "deep";
+            const char *label = kind_names[kind];
             int k = modes[i].space == SPACE_LAB ? 16 : 4;
             /* A network at the full size (4000 and 3000 are multiples of every kind's
              * pooling, so nothing is padded) fills its activations and forward working
