@@ -3,8 +3,8 @@
  *   colorize [options] DATA_DIR          the whole task (see --help)
  *   colorize info DATA_DIR               what the dataset folder holds
  *   colorize palette DATA_DIR            the k main colours only
- *   colorize predict MODEL IN OUT.ppm    colour a picture with a trained model
- *   colorize predict MODEL IN... -o DIR  colour many, each into DIR/NAME.ppm
+ *   colorize predict MODEL IN OUT        colour a photograph (PNG, JPEG, PGM/PPM) with a model
+ *   colorize predict MODEL IN... -o DIR  colour many, each into DIR/NAME.png
  *
  * This file owns the command line and everything the user sees; the library
  * files return errors and never print. Exit status: 0 done, 1 failure while
@@ -28,6 +28,7 @@
 #include "image.h"
 #include "kmeans.h"
 #include "nn.h"
+#include "photo.h"
 #include "predict.h"
 #include "report.h"
 #include "simd/simd.h"
@@ -46,6 +47,7 @@ void default_options(options *o) {
                    .temperature = -1,
                    .flip = -1,
                    .scale = -1,
+                   .quality = -1,
                    .seed = 1,
                    .restarts = 1,
                    .optim = {OPT_ADAM, 0, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0}};
@@ -80,9 +82,10 @@ static void print_help(void) {
            "       %s info DATA_DIR [--class C] [--val N]\n"
            "       %s palette DATA_DIR [--space S] [-k K] [--sample F] [--seed S] [--threads T]\n"
            "                 [--class C]\n"
-           "       %s predict [--temperature T] [--scale N] [-t N] MODEL IN.pgm|IN.ppm OUT.ppm\n"
-           "       %s predict [--temperature T] [--scale N] [-t N] MODEL IN... -o DIR\n"
-           "                 (each IN into DIR/NAME.ppm, NAME its file name without extension)\n\n"
+           "       %s predict [--temperature T] [--scale N] [-t N] [--quality Q] MODEL IN OUT\n"
+           "       %s predict [...] [--format png|jpeg|ppm] MODEL IN... -o DIR\n"
+           "                 (IN: PNG, JPEG, PGM or PPM; OUT: .png, .jpg, .jpeg or .ppm;\n"
+           "                 each IN into DIR/NAME.png, NAME its file name without extension)\n\n"
            "Learns to colour grayscale CIFAR-10 images. In the RGB mode (the default): k-means\n"
            "palette of the class's pixels, then a CNN that gives every pixel of the gray image\n"
            "one of the k colours. In the Lab mode: k-means on the pixels' CIE a*b* chroma, a\n"
@@ -114,6 +117,8 @@ static void print_help(void) {
            "      --temperature T    Lab: decoding temperature, 0 = most likely class [%g]\n"
            "      --scale N          predict, Lab: short side the chroma is predicted at,\n"
            "                         0 = the picture's own [the training size]\n"
+           "      --quality Q        predict: JPEG quality, 1..100 [%d]\n"
+           "      --format F         predict -o DIR: png, jpeg or ppm [png]\n"
            "      --resume MODEL     continue training a saved model.bin\n"
            "  -q, --quiet            only the final summary\n"
            "  -h, --help             this help\n"
@@ -122,7 +127,7 @@ static void print_help(void) {
            program, program, program, program, program, d.out_dir, d.epochs, d.batch, LAB_DEFAULT_K,
            d.sample, d.restarts, d.class_spec, d.val, (unsigned long long)d.seed,
            nn_builtin_names(), LAB_DEFAULT_ARCH, LAB_DEFAULT_FLIP ? "on" : "off",
-           LAB_DEFAULT_REBALANCE, LAB_DEFAULT_TEMPERATURE);
+           LAB_DEFAULT_REBALANCE, LAB_DEFAULT_TEMPERATURE, PHOTO_DEFAULT_QUALITY);
 }
 
 /* ==== Parsing numbers: the whole string, within range, or a usage error ==== */
@@ -167,7 +172,9 @@ enum {
     OPT_REBALANCE,
     OPT_TEMPERATURE,
     OPT_FLIP,
-    OPT_SCALE
+    OPT_SCALE,
+    OPT_QUALITY,
+    OPT_FORMAT
 };
 
 static const struct option long_options[] = {
@@ -192,6 +199,8 @@ static const struct option long_options[] = {
     {"flip", no_argument, 0, OPT_FLIP},
     {"no-flip", no_argument, 0, OPT_FLIP + 1000},
     {"scale", required_argument, 0, OPT_SCALE},
+    {"quality", required_argument, 0, OPT_QUALITY},
+    {"format", required_argument, 0, OPT_FORMAT},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
@@ -230,6 +239,12 @@ static int parse_option(int c, const char *arg, options *o) {
     case OPT_FLIP: o->flip = 1; break;
     case OPT_FLIP + 1000: o->flip = 0; break;
     case OPT_SCALE: r = parse_int("--scale", arg, 0, 65536, &o->scale); break;
+    case OPT_QUALITY: r = parse_int("--quality", arg, 1, 100, &o->quality); break;
+    case OPT_FORMAT:
+        if (!photo_format_of_name(arg))
+            return usage_error("--format: '%s' is not png, jpeg or ppm", arg);
+        o->format = arg;
+        break;
     case OPT_SPACE:
         o->space_given = 1;
         if (strcmp(arg, "rgb") == 0)
@@ -339,6 +354,8 @@ int mode_defaults(options *o, const nn_model_meta *resumed) {
         if (o->space == SPACE_LAB && o->temperature < 0) o->temperature = resumed->temperature;
     }
     if (o->scale >= 0) return usage_error("--scale is an option of predict");
+    if (o->quality >= 0 || o->format)
+        return usage_error("--quality and --format are options of predict");
     if (o->space == SPACE_RGB) {
         if (o->rebalance >= 0) return usage_error("--rebalance is for the Lab mode (--space lab)");
         if (o->temperature >= 0)
@@ -467,12 +484,27 @@ static void say_colour_error(const char *in, const image *pic, const char *why) 
                   pic->height, why);
 }
 
-/* colorize predict MODEL IN OUT.ppm */
+/* How the colourings are written: the format OUT's extension or --format
+ * names, and the JPEG quality. */
+typedef struct {
+    photo_format format;
+    int quality;
+} output_format;
+
+/* Writes pic's colouring out, with pic's alpha (a PNG output keeps it). */
+static int write_colouring(const char *path, image *out, image *pic, const output_format *of,
+                           char *err, size_t errlen) {
+    out->alpha = pic->alpha, out->alpha_depth = pic->alpha_depth;
+    pic->alpha = NULL;
+    return photo_write(path, out, of->format, of->quality, err, errlen);
+}
+
+/* colorize predict MODEL IN OUT */
 static int predict_one(const predict_model *m, const predict_options *po, const char *in,
-                       const char *out_path) {
+                       const char *out_path, const output_format *of) {
     char err[512];
     image pic = {0}, out = {0};
-    if (image_read_pnm(in, &pic, err, sizeof err) != 0) {
+    if (photo_read(in, &pic, err, sizeof err) != 0) {
         say_error("%s", err);
         return EXIT_BAD_INPUT;
     }
@@ -480,7 +512,7 @@ static int predict_one(const predict_model *m, const predict_options *po, const 
     if (predict_image(m, &pic, po, &out, err, sizeof err) != 0) {
         say_colour_error(in, &pic, err);
         r = strstr(err, "out of memory") ? EXIT_RUN_FAILED : EXIT_BAD_INPUT;
-    } else if (image_write_pnm(out_path, &out, err, sizeof err) != 0) {
+    } else if (write_colouring(out_path, &out, &pic, of, err, sizeof err) != 0) {
         say_error("%s", err);
         r = EXIT_RUN_FAILED;
     }
@@ -508,19 +540,21 @@ static int make_folder(const char *dir) {
     return 0;
 }
 
-/* DIR/NAME.ppm for IN = .../NAME.EXT; -1 if it does not fit. */
-static int output_path(const char *dir, const char *in, char *path, size_t len) {
+/* DIR/NAME.png (or the format's extension) for IN = .../NAME.EXT; -1 if it
+ * does not fit. */
+static int output_path(const char *dir, const char *in, photo_format f, char *path, size_t len) {
     const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
     const char *dot = strrchr(base, '.');
     int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-    int n = snprintf(path, len, "%s%s%.*s.ppm", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", stem,
-                     base);
+    int n = snprintf(path, len, "%s%s%.*s.%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", stem,
+                     base, photo_extension(f));
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
 /* Colours a group of pictures and writes each; returns how many failed. */
 static int colour_group(const predict_model *m, const predict_options *po, image *pics,
-                        const int *which, int n, char **inputs, char (*outputs)[4096]) {
+                        const int *which, int n, char **inputs, char (*outputs)[4096],
+                        const output_format *of) {
     enum { ERRLEN = 512 };
     image *outs = calloc((size_t)n, sizeof *outs);
     char *errs = calloc((size_t)n, ERRLEN);
@@ -536,7 +570,8 @@ static int colour_group(const predict_model *m, const predict_options *po, image
             if (!outs[i].pixels) {
                 say_colour_error(inputs[which[i]], &pics[i], errs + (size_t)i * ERRLEN);
                 failed++;
-            } else if (image_write_pnm(outputs[which[i]], &outs[i], err, sizeof err) != 0) {
+            } else if (write_colouring(outputs[which[i]], &outs[i], &pics[i], of, err,
+                                       sizeof err) != 0) {
                 say_error("%s", err);
                 failed++;
             }
@@ -550,12 +585,12 @@ static int colour_group(const predict_model *m, const predict_options *po, image
     return failed;
 }
 
-/* colorize predict MODEL IN... -o DIR: every picture into DIR/NAME.ppm;
+/* colorize predict MODEL IN... -o DIR: every picture into DIR/NAME.png;
  * a picture that cannot be read, coloured or written is said, and the
  * others still coloured. Pictures are read in order into groups that are
  * coloured together. */
 static int predict_many(const predict_model *m, const predict_options *po, char **inputs, int n,
-                        const char *dir) {
+                        const char *dir, const output_format *of) {
     if (make_folder(dir) != 0) {
         say_error("%s: cannot create the output folder: %s", dir, strerror(errno));
         return EXIT_RUN_FAILED;
@@ -575,7 +610,7 @@ static int predict_many(const predict_model *m, const predict_options *po, char 
         if (i < n) {
             char err[512];
             int same = -1;
-            if (output_path(dir, inputs[i], outputs[i], sizeof outputs[i]) != 0) {
+            if (output_path(dir, inputs[i], of->format, outputs[i], sizeof outputs[i]) != 0) {
                 say_error("%s: the output path in %s is too long", inputs[i], dir);
                 failed++;
                 continue;
@@ -588,7 +623,7 @@ static int predict_many(const predict_model *m, const predict_options *po, char 
                 failed++;
                 continue;
             }
-            if (image_read_pnm(inputs[i], &pic, err, sizeof err) != 0) {
+            if (photo_read(inputs[i], &pic, err, sizeof err) != 0) {
                 say_error("%s", err);
                 failed++;
                 continue;
@@ -596,7 +631,7 @@ static int predict_many(const predict_model *m, const predict_options *po, char 
         }
         size_t px = (size_t)pic.width * pic.height;
         if (count > 0 && (i == n || count == GROUP_PICTURES || pixels + px > GROUP_PIXELS)) {
-            failed += colour_group(m, po, pics, which, count, inputs, outputs);
+            failed += colour_group(m, po, pics, which, count, inputs, outputs, of);
             count = 0, pixels = 0;
         }
         if (i < n) pics[count] = pic, which[count++] = i, pixels += px;
@@ -614,8 +649,17 @@ static int cmd_predict(int argc, char **argv) {
     int n = argc - optind;
     char **operands = argv + optind;
     if (o.out_dir ? n < 2 : n != 3)
-        return usage_error("expected MODEL IN OUT.ppm, or MODEL IN... -o DIR, got %d argument%s", n,
+        return usage_error("expected MODEL IN OUT, or MODEL IN... -o DIR, got %d argument%s", n,
                            n == 1 ? "" : "s");
+    output_format of = {PHOTO_PNG, o.quality >= 0 ? o.quality : PHOTO_DEFAULT_QUALITY};
+    if (o.out_dir && o.format) of.format = photo_format_of_name(o.format);
+    if (!o.out_dir && o.format)
+        return usage_error("--format is for -o DIR; OUT's extension names its format");
+    if (!o.out_dir && !(of.format = photo_format_of_path(operands[2])))
+        return usage_error("%s: unknown output format: name it .png, .jpg, .jpeg or .ppm",
+                           operands[2]);
+    if (o.quality >= 0 && of.format != PHOTO_JPEG)
+        return usage_error("--quality is for a JPEG output");
     apply_options(&o);
     predict_options po;
     predict_default_options(&po);
@@ -627,8 +671,8 @@ static int cmd_predict(int argc, char **argv) {
         say_error("%s", err);
         return EXIT_BAD_INPUT;
     }
-    r = o.out_dir ? predict_many(m, &po, operands + 1, n - 1, o.out_dir)
-                  : predict_one(m, &po, operands[1], operands[2]);
+    r = o.out_dir ? predict_many(m, &po, operands + 1, n - 1, o.out_dir, &of)
+                  : predict_one(m, &po, operands[1], operands[2], &of);
     predict_model_free(m);
     return r;
 }
