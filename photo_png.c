@@ -112,6 +112,13 @@ static int png_decode(png_reader *r) {
 int photo_parse_png(const uint8_t *data, size_t size, const char *name, image *img, char *err,
                     size_t errlen) {
     memset(img, 0, sizeof *img);
+    /* the size first, from IHDR's bytes: a huge picture is refused as such
+     * even when little of it follows */
+    if (size >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
+        unsigned long w = (unsigned long)data[16] << 24 | data[17] << 16 | data[18] << 8 | data[19];
+        unsigned long h = (unsigned long)data[20] << 24 | data[21] << 16 | data[22] << 8 | data[23];
+        if (w && h && photo_check_size(name, w, h, err, errlen) != 0) return -1;
+    }
     png_reader r = {.data = data, .size = size, .name = name, .err = err, .errlen = errlen};
     r.img = img;
     r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, png_reader_fail, png_ignore_warning);
