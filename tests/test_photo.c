@@ -330,7 +330,23 @@ static void write_damaged_fixtures(void) {
     uint8_t *png = read_bytes(in_root("good.png"), &len);
     write_bytes("truncated.png", png, len / 2);
     write_bytes("no-end.png", png, len - 12); /* IEND cut off */
-    png[len - 30] ^= 0x55;                    /* inside IDAT: its CRC no longer matches */
+    /* IDAT cut to half its data, its length and CRC made to match: the
+     * file's chunks are whole, the picture is not */
+    size_t idat = 8;
+    while (memcmp(png + idat + 4, "IDAT", 4) != 0)
+        idat += 12 + ((size_t)png[idat] << 24 | png[idat + 1] << 16 | png[idat + 2] << 8 |
+                      png[idat + 3]);
+    uint32_t half = ((uint32_t)png[idat + 2] << 8 | png[idat + 3]) / 2; /* a small fixture */
+    uint8_t *cut = malloc(len);
+    memcpy(cut, png, idat + 8 + half);
+    cut[idat + 2] = (uint8_t)(half >> 8), cut[idat + 3] = (uint8_t)half;
+    uint32_t crc = png_crc(cut + idat + 4, 4 + half);
+    for (int i = 0; i < 4; i++)
+        cut[idat + 8 + half + i] = (uint8_t)(crc >> (24 - 8 * i));
+    memcpy(cut + idat + 12 + half, png + len - 12, 12); /* IEND */
+    write_bytes("short-idat.png", cut, idat + 24 + half);
+    free(cut);
+    png[len - 30] ^= 0x55; /* inside IDAT: its CRC no longer matches */
     write_bytes("bad-crc.png", png, len);
     free(png);
     write_jpeg_fixture(in_root("good.jpg"), 40, 30, 3, 0, NULL, 0);
@@ -351,6 +367,7 @@ START_TEST(test_damaged_and_fake_pictures_refused) {
     check_refused("truncated.png", "damaged PNG");
     check_refused("no-end.png", "damaged PNG: truncated file");
     check_refused("bad-crc.png", "CRC error");
+    check_refused("short-idat.png", "damaged PNG: Not enough image data");
     check_refused("truncated.jpg", "damaged JPEG");
     check_refused("header-only.jpg", "damaged JPEG");
     check_refused("cmyk.jpg", "CMYK JPEG, which is not supported");
@@ -613,9 +630,9 @@ END_TEST
 START_TEST(test_predict_refuses_bad_pictures_leaving_nothing) {
     const char *model = untrained_model();
     write_damaged_fixtures();
-    const char *names[] = {"truncated.png", "no-end.png", "bad-crc.png",
-                           "truncated.jpg", "cmyk.jpg",   "empty.png",
-                           "text.jpg",      "huge.png",   "header-only.jpg"};
+    const char *names[] = {"truncated.png",   "no-end.png",    "bad-crc.png", "truncated.jpg",
+                           "cmyk.jpg",        "empty.png",     "text.jpg",    "huge.png",
+                           "header-only.jpg", "short-idat.png"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         const char *res = in_root("res.png");
         ck_assert_msg(run("predict %s %s %s", model, in_root(names[i]), res) != 0, "%s", names[i]);
@@ -627,7 +644,7 @@ START_TEST(test_predict_refuses_bad_pictures_leaving_nothing) {
         tu_tmp_files(root, tmps, sizeof tmps);
         ck_assert_msg(!tmps[0], "left behind: %s", tmps);
     }
-    ck_assert_msg(strstr(err, "header-only.jpg: damaged JPEG"), "%s", err);
+    ck_assert_msg(strstr(err, "short-idat.png: damaged PNG: Not enough image data"), "%s", err);
 }
 END_TEST
 
