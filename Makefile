@@ -180,19 +180,21 @@ test-noavx2: $(PROGRAM) $(NOAVX2_TESTS)
 	  grep -q 'this CPU has no AVX2' $(B)/test-noavx2.log || { echo "test-noavx2: the emulated CPU still has AVX2"; exit 1; }; \
 	  exit $$status
 
-# The aarch64 leg, on an x86-64 machine: the program and the kernel, k-means
-# and command-line tests cross-built (gcc-aarch64-linux-gnu) into
+# The aarch64 leg, on an x86-64 machine: the program and the kernel, k-means,
+# command-line and photograph tests cross-built (gcc-aarch64-linux-gnu) into
 # build-aarch64-linux-gnu/, linked statically so that qemu-aarch64 needs no
-# arm64 libraries at run time (Check's own from Debian's arm64 multiarch
-# package, check:arm64), and run under qemu-aarch64 by a second make with CC
-# set. test_cli also holds the emulated program's palettes against this
+# arm64 libraries at run time (Check's, libpng's, libjpeg's and zlib's own
+# from Debian's arm64 multiarch packages: check:arm64 libpng-dev:arm64
+# libjpeg62-turbo-dev:arm64 zlib1g-dev:arm64), and run under qemu-aarch64
+# by a second make with CC set. test_cli also holds the emulated program's palettes against this
 # machine's ./colorize on its fixture (COLORIZE_REF_BIN), line for line.
 AARCH64_CC   = aarch64-linux-gnu-gcc
-CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab test_cli
+CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab test_cli test_photo
 test-aarch64: $(PROGRAM)
 	@command -v $(AARCH64_CC) >/dev/null && command -v qemu-aarch64 >/dev/null || \
 	  { echo "test-aarch64 needs $(AARCH64_CC) and qemu-aarch64" \
-	    "(apt-get install gcc-aarch64-linux-gnu qemu-user; check:arm64 for the tests)"; exit 1; }
+	    "(apt-get install gcc-aarch64-linux-gnu qemu-user; check:arm64 libpng-dev:arm64" \
+	    "libjpeg62-turbo-dev:arm64 zlib1g-dev:arm64)"; exit 1; }
 	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) LDFLAGS=-static \
 	  CHECK_LIBS="-lcheck -lsubunit -lm" REF_BIN=./$(PROGRAM) emulated-tests
 
