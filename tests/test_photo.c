@@ -554,8 +554,7 @@ START_TEST(test_predict_png_and_pgm_colour_alike) {
                       depth);
         image_free(&a), image_free(&b), image_free(&pic);
     }
-    /* 16 bits are read whole: a picture that differs only below the 8th bit
-     * is another picture (its lightness differs) */
+    /* a JPEG output, with --quality: whole, from SOI to EOI */
     ck_assert_msg(
         run("predict --quality 80 %s %s %s", model, in_root("pic.png"), in_root("c.jpg")) == 0,
         "%s", err);
