@@ -11,6 +11,7 @@
 #include "image.h"
 #include "nn.h"
 #include "photo.h"
+#include "predict.h"
 #include "tests/testutil.h"
 #include "util.h"
 
@@ -534,6 +535,47 @@ static int starts_with(const char *path, const void *magic, size_t n) {
     return same;
 }
 
+/* The network's probabilities for a gray picture of w x h samples. */
+static float *probabilities_of(const predict_model *m, const image *in) {
+    predict_options opt;
+    predict_default_options(&opt);
+    opt.threads = 1;
+    float *prob = malloc(sizeof(float) * in->width * in->height * 4);
+    char e[512];
+    ck_assert_msg(predict_probabilities(m, in, &opt, prob, e, sizeof e) == 0, "%s", e);
+    return prob;
+}
+
+/* A 16-bit picture is made gray from its 16 bits: v * 257 is exactly the
+ * byte v, and a change below the 8th bit changes what the network sees. */
+START_TEST(test_sixteen_bits_seen_whole) {
+    const char *model = untrained_model();
+    predict_options opt;
+    predict_default_options(&opt);
+    predict_model *m;
+    char e[512];
+    ck_assert_msg(predict_model_load(model, &opt, &m, e, sizeof e) == 0, "%s", e);
+    int w = 20, h = 12;
+    size_t n = (size_t)w * h;
+    image bytes = {.width = w, .height = h, .channels = 1, .pixels = malloc(n)};
+    image deep = {.width = w, .height = h, .channels = 1, .depth = 16, .pixels = malloc(2 * n)};
+    image nudged = deep;
+    nudged.pixels = malloc(2 * n);
+    for (size_t i = 0; i < n; i++) {
+        bytes.pixels[i] = (uint8_t)(i * 37);
+        ((uint16_t *)deep.pixels)[i] = (uint16_t)(bytes.pixels[i] * 257);
+        ((uint16_t *)nudged.pixels)[i] = (uint16_t)(bytes.pixels[i] * 256 + 100);
+    }
+    float *p8 = probabilities_of(m, &bytes), *p16 = probabilities_of(m, &deep),
+          *pn = probabilities_of(m, &nudged);
+    ck_assert_mem_eq(p8, p16, sizeof(float) * n * 4);
+    ck_assert(memcmp(p8, pn, sizeof(float) * n * 4) != 0);
+    free(p8), free(p16), free(pn);
+    image_free(&bytes), image_free(&deep), image_free(&nudged);
+    predict_model_free(m);
+}
+END_TEST
+
 START_TEST(test_predict_png_and_pgm_colour_alike) {
     const char *model = untrained_model();
     char e[512];
@@ -658,6 +700,7 @@ int main(void) {
     tcase_add_test(tc, test_damaged_and_fake_pictures_refused);
     tcase_add_test(tc, test_writers_round_trip);
     tcase_add_test(tc, test_failed_writes_leave_nothing);
+    tcase_add_test(tc, test_sixteen_bits_seen_whole);
     tcase_add_test(tc, test_predict_png_and_pgm_colour_alike);
     tcase_add_test(tc, test_predict_keeps_alpha_and_turns_upright);
     tcase_add_test(tc, test_predict_output_formats_and_folders);
