@@ -6,8 +6,9 @@
 #   make test-noavx2  SIMD and end-to-end tests on an emulated CPU without AVX2
 #   make test-aarch64  the same cross-built for aarch64, under qemu-aarch64
 #   make bench      kernel and training benchmarks
-#   make fuzz       libFuzzer on the pickle reader (clang); fuzz-pnm, fuzz-model the
-#                   PGM/PPM reader and the model file
+#   make fuzz       libFuzzer on the pickle reader (clang); fuzz-pnm, fuzz-model,
+#                   fuzz-png, fuzz-jpeg the PGM/PPM reader, the model file, the
+#                   PNG and JPEG readers
 #   make coverage   the Check suite built with gcov; per-file line coverage of the
 #                   library, and every line no test reaches in build-cov/uncovered.txt
 #   make run        build, fetch CIFAR-10 if DATA is absent, run the task
@@ -66,6 +67,21 @@ endif
 ifeq ($(TARGET_CPU),aarch64)
 TEST_CFLAGS = -fno-tree-vectorize
 endif
+
+# libpng and libjpeg-turbo (photo_png.c, photo_jpeg.c), through pkg-config:
+# for a cross build, the target's own .pc files (Debian's multiarch
+# /usr/lib/TARGET/pkgconfig: libpng-dev:arm64 libjpeg62-turbo-dev:arm64);
+# a static link takes their own dependencies too (zlib).
+ifneq ($(B),build)
+PKG_CONFIG ?= PKG_CONFIG_LIBDIR=/usr/lib/$(TARGET)/pkgconfig:/usr/share/pkgconfig pkg-config
+endif
+PKG_CONFIG  ?= pkg-config
+PKG_STATIC   = $(if $(findstring -static,$(LDFLAGS)),--static)
+PHOTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpng libjpeg 2>/dev/null)
+PHOTO_LIBS   := $(shell $(PKG_CONFIG) $(PKG_STATIC) --libs libpng libjpeg 2>/dev/null || \
+                  echo -lpng16 -ljpeg -lz)
+BASEFLAGS += $(PHOTO_CFLAGS)
+LDLIBS    += $(PHOTO_LIBS)
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
@@ -185,19 +201,21 @@ test-noavx2: $(PROGRAM) $(NOAVX2_TESTS)
 	  grep -q 'this CPU has no AVX2' $(B)/test-noavx2.log || { echo "test-noavx2: the emulated CPU still has AVX2"; exit 1; }; \
 	  exit $$status
 
-# The aarch64 leg, on an x86-64 machine: the program and the kernel, k-means
-# and command-line tests cross-built (gcc-aarch64-linux-gnu) into
+# The aarch64 leg, on an x86-64 machine: the program and the kernel, k-means,
+# command-line and photograph tests cross-built (gcc-aarch64-linux-gnu) into
 # build-aarch64-linux-gnu/, linked statically so that qemu-aarch64 needs no
-# arm64 libraries at run time (Check's own from Debian's arm64 multiarch
-# package, check:arm64), and run under qemu-aarch64 by a second make with CC
-# set. test_cli also holds the emulated program's palettes against this
+# arm64 libraries at run time (Check's, libpng's, libjpeg's and zlib's own
+# from Debian's arm64 multiarch packages: check:arm64 libpng-dev:arm64
+# libjpeg62-turbo-dev:arm64 zlib1g-dev:arm64), and run under qemu-aarch64
+# by a second make with CC set. test_cli also holds the emulated program's palettes against this
 # machine's ./colorize on its fixture (COLORIZE_REF_BIN), line for line.
 AARCH64_CC   = aarch64-linux-gnu-gcc
-CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab $(CLI_TESTS)
+CROSS_TESTS  = test_kernels test_portable test_kmeans test_kmeans_ab $(CLI_TESTS) test_photo
 test-aarch64: $(PROGRAM)
 	@command -v $(AARCH64_CC) >/dev/null && command -v qemu-aarch64 >/dev/null || \
 	  { echo "test-aarch64 needs $(AARCH64_CC) and qemu-aarch64" \
-	    "(apt-get install gcc-aarch64-linux-gnu qemu-user; check:arm64 for the tests)"; exit 1; }
+	    "(apt-get install gcc-aarch64-linux-gnu qemu-user; check:arm64 libpng-dev:arm64" \
+	    "libjpeg62-turbo-dev:arm64 zlib1g-dev:arm64)"; exit 1; }
 	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) LDFLAGS=-static \
 	  CHECK_LIBS="-lcheck -lsubunit -lm" REF_BIN=./$(PROGRAM) emulated-tests
 
@@ -259,15 +277,20 @@ bench: $(PROGRAM) $(BENCHES)
 
 # libFuzzer targets (clang), each a tests/fuzz_NAME.c over the whole library
 # built with ASan and UBSan in build-fuzz: pickle (the dataset readers), pnm
-# (the PGM/PPM reader), model (the model file). `make fuzz` runs FUZZ_TARGET
+# (the PGM/PPM reader), model (the model file), png and jpeg (the photograph
+# readers, photo_png.c and photo_jpeg.c; libpng and libjpeg themselves are
+# the system's, uninstrumented; the PNG reader skips its checksums in this
+# build, FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, so that mutations get past
+# them). `make fuzz` runs FUZZ_TARGET
 # (pickle unless given) for FUZZ_SECONDS (600); `make fuzz-pnm` names one.
 # Each grows its corpus in build-fuzz/corpus-NAME from tests/fuzz-seeds/NAME,
 # on one core; crashes are written to build-fuzz/.
 BF = build-fuzz
 FUZZ_TARGET ?= pickle
-FUZZ_TARGETS = pickle pnm model
-FUZZFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -fopenmp -ffp-contract=off \
-            -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS = pickle pnm model png jpeg
+FUZZFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PHOTO_CFLAGS) -fopenmp -ffp-contract=off \
+            -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 LIB_OBJS_F = $(LIB_SRCS:%.c=$(BF)/%.o)
 # Named only by pattern rules, the objects would count as intermediate and be
 # deleted after each link (and all rebuilt, slowly, for the next).
@@ -287,7 +310,7 @@ $(BF)/%.o: %.c $(wildcard *.h simd/*.h)
 
 $(BF)/fuzz_%: tests/fuzz_%.c $(LIB_OBJS_F)
 	@mkdir -p $(BF)
-	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJS_F) -lm
+	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJS_F) $(PHOTO_LIBS) -lm
 
 # Downloads only when DATA is the default and absent (tools/fetch_cifar.sh):
 # the archive's MD5 is checked before it is unpacked, and it is unpacked in a

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "kmeans.h"
 #include "nn.h"
+#include "photo.h"
 #include "simd/simd.h"
 
 /* k and arch are 0 and NULL until given or defaulted by mode_defaults. */
@@ -32,6 +33,7 @@ void default_options(options *o) {
                    .temperature = -1,
                    .flip = -1,
                    .scale = -1,
+                   .quality = -1,
                    .seed = 1,
                    .restarts = 1,
                    .optim = {OPT_ADAM, 0, 0.9f, 0.9f, 0.999f, 1e-8f, SCHED_COSINE, 0}};
@@ -73,9 +75,10 @@ static void print_help(void) {
            "       %s info DATA_DIR [--class C] [--val N]\n"
            "       %s palette DATA_DIR [--space S] [-k K] [--sample F] [--seed S] [--threads T]\n"
            "                 [--class C]\n"
-           "       %s predict [--temperature T] [--scale N] [-t N] MODEL IN.pgm|IN.ppm OUT.ppm\n"
-           "       %s predict [--temperature T] [--scale N] [-t N] MODEL IN... -o DIR\n"
-           "                 (each IN into DIR/NAME.ppm, NAME its file name without extension)\n\n"
+           "       %s predict [--temperature T] [--scale N] [-t N] [--quality Q] MODEL IN OUT\n"
+           "       %s predict [...] [--format png|jpeg|ppm] MODEL IN... -o DIR\n"
+           "                 (IN: PNG, JPEG, PGM or PPM; OUT: .png, .jpg, .jpeg or .ppm;\n"
+           "                 each IN into DIR/NAME.png, NAME its file name without extension)\n\n"
            "Learns to colour grayscale CIFAR-10 images. In the RGB mode (the default): k-means\n"
            "palette of the class's pixels, then a CNN that gives every pixel of the gray image\n"
            "one of the k colours. In the Lab mode: k-means on the pixels' CIE a*b* chroma, a\n"
@@ -107,6 +110,8 @@ static void print_help(void) {
            "      --temperature T    Lab: decoding temperature, 0 = most likely class [%g]\n"
            "      --scale N          predict, Lab: short side the chroma is predicted at,\n"
            "                         0 = the picture's own [the training size]\n"
+           "      --quality Q        predict: JPEG quality, 1..100 [%d]\n"
+           "      --format F         predict -o DIR: png, jpeg or ppm [png]\n"
            "      --resume MODEL     continue training a saved model.bin\n"
            "  -q, --quiet            only the final summary\n"
            "  -h, --help             this help\n"
@@ -115,7 +120,7 @@ static void print_help(void) {
            program, program, program, program, program, d.out_dir, d.epochs, d.batch, LAB_DEFAULT_K,
            d.sample, d.restarts, d.class_spec, d.val, (unsigned long long)d.seed,
            nn_builtin_names(), LAB_DEFAULT_ARCH, LAB_DEFAULT_FLIP ? "on" : "off",
-           LAB_DEFAULT_REBALANCE, LAB_DEFAULT_TEMPERATURE);
+           LAB_DEFAULT_REBALANCE, LAB_DEFAULT_TEMPERATURE, PHOTO_DEFAULT_QUALITY);
 }
 
 /* ==== Parsing numbers: the whole string, within range, or a usage error ==== */
@@ -160,7 +165,9 @@ enum {
     OPT_REBALANCE,
     OPT_TEMPERATURE,
     OPT_FLIP,
-    OPT_SCALE
+    OPT_SCALE,
+    OPT_QUALITY,
+    OPT_FORMAT
 };
 
 static const struct option long_options[] = {
@@ -185,6 +192,8 @@ static const struct option long_options[] = {
     {"flip", no_argument, 0, OPT_FLIP},
     {"no-flip", no_argument, 0, OPT_FLIP + 1000},
     {"scale", required_argument, 0, OPT_SCALE},
+    {"quality", required_argument, 0, OPT_QUALITY},
+    {"format", required_argument, 0, OPT_FORMAT},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
@@ -223,6 +232,12 @@ static int parse_option(int c, const char *arg, options *o) {
     case OPT_FLIP: o->flip = 1; break;
     case OPT_FLIP + 1000: o->flip = 0; break;
     case OPT_SCALE: r = parse_int("--scale", arg, 0, 65536, &o->scale); break;
+    case OPT_QUALITY: r = parse_int("--quality", arg, 1, 100, &o->quality); break;
+    case OPT_FORMAT:
+        if (!photo_format_of_name(arg))
+            return usage_error("--format: '%s' is not png, jpeg or ppm", arg);
+        o->format = arg;
+        break;
     case OPT_SPACE:
         o->space_given = 1;
         if (strcmp(arg, "rgb") == 0)
@@ -328,6 +343,8 @@ int mode_defaults(options *o, const nn_model_meta *resumed) {
         if (o->space == SPACE_LAB && o->temperature < 0) o->temperature = resumed->temperature;
     }
     if (o->scale >= 0) return usage_error("--scale is an option of predict");
+    if (o->quality >= 0 || o->format)
+        return usage_error("--quality and --format are options of predict");
     if (o->space == SPACE_RGB) {
         if (o->rebalance >= 0) return usage_error("--rebalance is for the Lab mode (--space lab)");
         if (o->temperature >= 0)

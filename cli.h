@@ -31,6 +31,8 @@ typedef struct {
     double rebalance, temperature; /* Lab; < 0 until given or defaulted */
     int flip;                      /* < 0 until given or defaulted */
     int scale;                     /* predict, Lab; < 0 the model's training size */
+    int quality;                   /* predict, JPEG output; < 0 until given */
+    const char *format;            /* predict -o DIR: the outputs' format; NULL until given */
     uint64_t seed;
     nn_optim_config optim;
 } options;

@@ -1,4 +1,4 @@
-/* colorize predict MODEL IN OUT.ppm, or MODEL IN... -o DIR: colours
+/* colorize predict MODEL IN OUT, or MODEL IN... -o DIR: colours
  * pictures with a trained model (the work is predict.c's). */
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "image.h"
+#include "photo.h"
 #include "predict.h"
 
 /* Pictures coloured together, their tiles shared out among the threads:
@@ -24,12 +25,27 @@ static void say_colour_error(const char *in, const image *pic, const char *why) 
                   pic->height, why);
 }
 
-/* colorize predict MODEL IN OUT.ppm */
+/* How the colourings are written: the format OUT's extension or --format
+ * names, and the JPEG quality. */
+typedef struct {
+    photo_format format;
+    int quality;
+} output_format;
+
+/* Writes pic's colouring out, with pic's alpha (a PNG output keeps it). */
+static int write_colouring(const char *path, image *out, image *pic, const output_format *of,
+                           char *err, size_t errlen) {
+    out->alpha = pic->alpha, out->alpha_depth = pic->alpha_depth;
+    pic->alpha = NULL;
+    return photo_write(path, out, of->format, of->quality, err, errlen);
+}
+
+/* colorize predict MODEL IN OUT */
 static int predict_one(const predict_model *m, const predict_options *po, const char *in,
-                       const char *out_path) {
+                       const char *out_path, const output_format *of) {
     char err[512];
     image pic = {0}, out = {0};
-    if (image_read_pnm(in, &pic, err, sizeof err) != 0) {
+    if (photo_read(in, &pic, err, sizeof err) != 0) {
         say_error("%s", err);
         return EXIT_BAD_INPUT;
     }
@@ -37,7 +53,7 @@ static int predict_one(const predict_model *m, const predict_options *po, const 
     if (predict_image(m, &pic, po, &out, err, sizeof err) != 0) {
         say_colour_error(in, &pic, err);
         r = strstr(err, "out of memory") ? EXIT_RUN_FAILED : EXIT_BAD_INPUT;
-    } else if (image_write_pnm(out_path, &out, err, sizeof err) != 0) {
+    } else if (write_colouring(out_path, &out, &pic, of, err, sizeof err) != 0) {
         say_error("%s", err);
         r = EXIT_RUN_FAILED;
     }
@@ -65,19 +81,21 @@ static int make_folder(const char *dir) {
     return 0;
 }
 
-/* DIR/NAME.ppm for IN = .../NAME.EXT; -1 if it does not fit. */
-static int output_path(const char *dir, const char *in, char *path, size_t len) {
+/* DIR/NAME.png (or the format's extension) for IN = .../NAME.EXT; -1 if it
+ * does not fit. */
+static int output_path(const char *dir, const char *in, photo_format f, char *path, size_t len) {
     const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
     const char *dot = strrchr(base, '.');
     int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-    int n = snprintf(path, len, "%s%s%.*s.ppm", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", stem,
-                     base);
+    int n = snprintf(path, len, "%s%s%.*s.%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", stem,
+                     base, photo_extension(f));
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
 /* Colours a group of pictures and writes each; returns how many failed. */
 static int colour_group(const predict_model *m, const predict_options *po, image *pics,
-                        const int *which, int n, char **inputs, char (*outputs)[4096]) {
+                        const int *which, int n, char **inputs, char (*outputs)[4096],
+                        const output_format *of) {
     enum { ERRLEN = 512 };
     image *outs = calloc((size_t)n, sizeof *outs);
     char *errs = calloc((size_t)n, ERRLEN);
@@ -93,7 +111,8 @@ static int colour_group(const predict_model *m, const predict_options *po, image
             if (!outs[i].pixels) {
                 say_colour_error(inputs[which[i]], &pics[i], errs + (size_t)i * ERRLEN);
                 failed++;
-            } else if (image_write_pnm(outputs[which[i]], &outs[i], err, sizeof err) != 0) {
+            } else if (write_colouring(outputs[which[i]], &outs[i], &pics[i], of, err,
+                                       sizeof err) != 0) {
                 say_error("%s", err);
                 failed++;
             }
@@ -107,12 +126,12 @@ static int colour_group(const predict_model *m, const predict_options *po, image
     return failed;
 }
 
-/* colorize predict MODEL IN... -o DIR: every picture into DIR/NAME.ppm;
+/* colorize predict MODEL IN... -o DIR: every picture into DIR/NAME.png;
  * a picture that cannot be read, coloured or written is said, and the
  * others still coloured. Pictures are read in order into groups that are
  * coloured together. */
 static int predict_many(const predict_model *m, const predict_options *po, char **inputs, int n,
-                        const char *dir) {
+                        const char *dir, const output_format *of) {
     if (make_folder(dir) != 0) {
         say_error("%s: cannot create the output folder: %s", dir, strerror(errno));
         return EXIT_RUN_FAILED;
@@ -132,7 +151,7 @@ static int predict_many(const predict_model *m, const predict_options *po, char 
         if (i < n) {
             char err[512];
             int same = -1;
-            if (output_path(dir, inputs[i], outputs[i], sizeof outputs[i]) != 0) {
+            if (output_path(dir, inputs[i], of->format, outputs[i], sizeof outputs[i]) != 0) {
                 say_error("%s: the output path in %s is too long", inputs[i], dir);
                 failed++;
                 continue;
@@ -145,7 +164,7 @@ static int predict_many(const predict_model *m, const predict_options *po, char 
                 failed++;
                 continue;
             }
-            if (image_read_pnm(inputs[i], &pic, err, sizeof err) != 0) {
+            if (photo_read(inputs[i], &pic, err, sizeof err) != 0) {
                 say_error("%s", err);
                 failed++;
                 continue;
@@ -153,7 +172,7 @@ static int predict_many(const predict_model *m, const predict_options *po, char 
         }
         size_t px = (size_t)pic.width * pic.height;
         if (count > 0 && (i == n || count == GROUP_PICTURES || pixels + px > GROUP_PIXELS)) {
-            failed += colour_group(m, po, pics, which, count, inputs, outputs);
+            failed += colour_group(m, po, pics, which, count, inputs, outputs, of);
             count = 0, pixels = 0;
         }
         if (i < n) pics[count] = pic, which[count++] = i, pixels += px;
@@ -171,8 +190,17 @@ int cmd_predict(int argc, char **argv) {
     int n = argc - optind;
     char **operands = argv + optind;
     if (o.out_dir ? n < 2 : n != 3)
-        return usage_error("expected MODEL IN OUT.ppm, or MODEL IN... -o DIR, got %d argument%s", n,
+        return usage_error("expected MODEL IN OUT, or MODEL IN... -o DIR, got %d argument%s", n,
                            n == 1 ? "" : "s");
+    output_format of = {PHOTO_PNG, o.quality >= 0 ? o.quality : PHOTO_DEFAULT_QUALITY};
+    if (o.out_dir && o.format) of.format = photo_format_of_name(o.format);
+    if (!o.out_dir && o.format)
+        return usage_error("--format is for -o DIR; OUT's extension names its format");
+    if (!o.out_dir && !(of.format = photo_format_of_path(operands[2])))
+        return usage_error("%s: unknown output format: name it .png, .jpg, .jpeg or .ppm",
+                           operands[2]);
+    if (o.quality >= 0 && of.format != PHOTO_JPEG)
+        return usage_error("--quality is for a JPEG output");
     apply_options(&o);
     predict_options po;
     predict_default_options(&po);
@@ -184,8 +212,8 @@ int cmd_predict(int argc, char **argv) {
         say_error("%s", err);
         return EXIT_BAD_INPUT;
     }
-    r = o.out_dir ? predict_many(m, &po, operands + 1, n - 1, o.out_dir)
-                  : predict_one(m, &po, operands[1], operands[2]);
+    r = o.out_dir ? predict_many(m, &po, operands + 1, n - 1, o.out_dir, &of)
+                  : predict_one(m, &po, operands[1], operands[2], &of);
     predict_model_free(m);
     return r;
 }

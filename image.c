@@ -35,11 +35,16 @@ void gray_from_rgb(const uint8_t *rgb, size_t n, float *gray) {
         gray[i] = gray_of_rgb(rgb[3 * i + 0], rgb[3 * i + 1], rgb[3 * i + 2]);
 }
 
+float gray_of_rgb16(float r, float g, float b) {
+    const float inv65535 = 1.0f / 65535.0f;
+    return (r * inv65535) * 0.2125f + (g * inv65535) * 0.7154f + (b * inv65535) * 0.0721f;
+}
+
 void image_free(image *img) {
     if (!img) return;
     free(img->pixels);
-    img->pixels = NULL;
-    img->width = img->height = img->channels = 0;
+    free(img->alpha);
+    *img = (image){0};
 }
 
 /* ==== Reading netpbm ==== */
@@ -50,6 +55,7 @@ typedef struct {
     const char *path;
     char *err;
     size_t errlen;
+    int deep; /* a maxval above 255 keeps 16 bits */
 } pnm_cursor;
 
 static int is_space(int c) {
@@ -100,6 +106,22 @@ static uint8_t pnm_scale(unsigned v, unsigned maxval) {
     return (uint8_t)((v * 255u + maxval / 2) / maxval);
 }
 
+/* Room for count samples: bytes, or 16 bits when the cursor keeps them. */
+static int pnm_alloc(pnm_cursor *c, unsigned maxval, size_t count, image *img) {
+    img->depth = c->deep && maxval > 255 ? 16 : 8;
+    img->pixels = malloc(count * (img->depth / 8));
+    if (!img->pixels) return set_error(c->err, c->errlen, "%s: out of memory", c->path);
+    return 0;
+}
+
+/* Sample i, v in [0, maxval], at the image's depth. */
+static void pnm_store(image *img, size_t i, unsigned v, unsigned maxval) {
+    if (img->depth == 16)
+        ((uint16_t *)img->pixels)[i] = (uint16_t)(((uint64_t)v * 65535u + maxval / 2) / maxval);
+    else
+        img->pixels[i] = pnm_scale(v, maxval);
+}
+
 /* Binary raster: exactly one whitespace byte after maxval, then samples of one
  * byte (maxval < 256) or two big-endian bytes. Bytes after the raster are
  * ignored: netpbm streams may hold several images. */
@@ -113,15 +135,14 @@ static int pnm_read_binary(pnm_cursor *c, unsigned maxval, image *img) {
     if ((uint64_t)have < (uint64_t)count * bytes_per)
         return set_error(c->err, c->errlen, "%s: truncated pixel data: %zu of %llu bytes", c->path,
                          have, (unsigned long long)count * bytes_per);
-    img->pixels = malloc(count);
-    if (!img->pixels) return set_error(c->err, c->errlen, "%s: out of memory", c->path);
+    if (pnm_alloc(c, maxval, count, img) != 0) return -1;
     const uint8_t *src = c->data + c->pos;
     for (size_t i = 0; i < count; i++) {
         unsigned v = bytes_per == 1 ? src[i] : (unsigned)src[2 * i] << 8 | src[2 * i + 1];
         if (v > maxval)
             return set_error(c->err, c->errlen, "%s: sample %zu is %u, above maxval %u", c->path, i,
                              v, maxval);
-        img->pixels[i] = pnm_scale(v, maxval);
+        pnm_store(img, i, v, maxval);
     }
     return 0;
 }
@@ -136,8 +157,7 @@ static int pnm_read_plain(pnm_cursor *c, unsigned maxval, image *img) {
         return set_error(c->err, c->errlen,
                          "%s: truncated pixel data: %zu samples cannot fit in %zu bytes", c->path,
                          count, c->size - c->pos);
-    img->pixels = malloc(count);
-    if (!img->pixels) return set_error(c->err, c->errlen, "%s: out of memory", c->path);
+    if (pnm_alloc(c, maxval, count, img) != 0) return -1;
     for (size_t i = 0; i < count; i++) {
         pnm_skip_blanks(c);
         if (c->pos >= c->size)
@@ -147,7 +167,7 @@ static int pnm_read_plain(pnm_cursor *c, unsigned maxval, image *img) {
         snprintf(what, sizeof what, "sample %zu", i);
         unsigned v;
         if (pnm_read_number(c, what, maxval, &v) != 0) return -1;
-        img->pixels[i] = pnm_scale(v, maxval);
+        pnm_store(img, i, v, maxval);
     }
     pnm_skip_blanks(c);
     if (c->pos < c->size)
@@ -179,13 +199,24 @@ static int pnm_parse(pnm_cursor *c, image *img) {
     return plain ? pnm_read_plain(c, maxval, img) : pnm_read_binary(c, maxval, img);
 }
 
-int image_parse_pnm(const uint8_t *data, size_t size, const char *name, image *img, char *err,
-                    size_t errlen) {
+static int parse_pnm(const uint8_t *data, size_t size, const char *name, int deep, image *img,
+                     char *err, size_t errlen) {
     memset(img, 0, sizeof *img);
-    pnm_cursor c = {.data = data, .size = size, .path = name, .err = err, .errlen = errlen};
+    pnm_cursor c = {
+        .data = data, .size = size, .path = name, .err = err, .errlen = errlen, .deep = deep};
     int rc = pnm_parse(&c, img);
     if (rc != 0) image_free(img);
     return rc;
+}
+
+int image_parse_pnm(const uint8_t *data, size_t size, const char *name, image *img, char *err,
+                    size_t errlen) {
+    return parse_pnm(data, size, name, 0, img, err, errlen);
+}
+
+int image_parse_pnm_deep(const uint8_t *data, size_t size, const char *name, image *img, char *err,
+                         size_t errlen) {
+    return parse_pnm(data, size, name, 1, img, err, errlen);
 }
 
 int image_read_pnm(const char *path, image *img, char *err, size_t errlen) {
@@ -208,9 +239,16 @@ int image_write_pnm(const char *path, const image *img, char *err, size_t errlen
                          img ? img->channels : 0);
     atomic_file af;
     if (atomic_open(&af, path, err, errlen) != 0) return -1;
-    size_t bytes = (size_t)img->width * (size_t)img->height * (size_t)img->channels;
-    fprintf(af.f, "P%c\n%d %d\n255\n", img->channels == 1 ? '5' : '6', img->width, img->height);
-    fwrite(img->pixels, 1, bytes, af.f); /* a failure is the commit's to report */
+    size_t count = (size_t)img->width * (size_t)img->height * (size_t)img->channels;
+    int deep = img->depth == 16;
+    fprintf(af.f, "P%c\n%d %d\n%d\n", img->channels == 1 ? '5' : '6', img->width, img->height,
+            deep ? 65535 : 255);
+    if (!deep) fwrite(img->pixels, 1, count, af.f); /* a failure is the commit's to report */
+    for (size_t i = 0; deep && i < count; i++) {    /* big-endian */
+        uint16_t v = ((const uint16_t *)img->pixels)[i];
+        putc(v >> 8, af.f);
+        putc(v & 0xff, af.f);
+    }
     return atomic_commit(&af, err, errlen);
 }
 

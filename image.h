@@ -13,10 +13,20 @@ void gray_from_rgb(const uint8_t *rgb, size_t n, float *gray);
 /* The same for one colour whose channels are 0..255 floats (a palette centre). */
 float gray_of_rgb(float r, float g, float b);
 
-/* An 8-bit image, channels 1 (gray) or 3 (RGB interleaved), row-major. */
+/* scikit-image rgb2gray of 16-bit samples (img_as_float32 divides by 65535). */
+float gray_of_rgb16(float r, float g, float b);
+
+/* An image, channels 1 (gray) or 3 (RGB interleaved), row-major. The
+ * program's own pictures are 8-bit and opaque; a photograph read (photo.h)
+ * may have 16-bit samples and an alpha plane, which colouring carries
+ * through untouched. */
 typedef struct {
     int width, height, channels;
-    uint8_t *pixels; /* width * height * channels bytes, owned */
+    uint8_t *pixels; /* width * height * channels samples, owned: bytes, or
+                        uint16_t in the machine's order when depth is 16 */
+    int depth;       /* bits a sample: 8 (0 means 8 too) or 16 */
+    uint8_t *alpha;  /* NULL, or width * height opacities of alpha_depth bits, owned */
+    int alpha_depth; /* 8 or 16 */
 } image;
 
 void image_free(image *img);
@@ -27,7 +37,11 @@ int image_read_pnm(const char *path, image *img, char *err, size_t errlen);
 /* The same on bytes in memory; name stands for the file in errors. */
 int image_parse_pnm(const uint8_t *data, size_t size, const char *name, image *img, char *err,
                     size_t errlen);
-/* Writes P5 for one channel, P6 for three. */
+/* The same, but a maxval above 255 gives 16-bit samples (scaled to 0..65535)
+ * instead of bytes: a photograph's full precision. */
+int image_parse_pnm_deep(const uint8_t *data, size_t size, const char *name, image *img, char *err,
+                         size_t errlen);
+/* Writes P5 for one channel, P6 for three; maxval 65535 for 16 bits. */
 int image_write_pnm(const char *path, const image *img, char *err, size_t errlen);
 
 /* The comparison sheet: one row per picture, `columns` 32x32 RGB pictures in

@@ -75,7 +75,16 @@ static void area_axis_free(area_axis *ax) {
  * colour picture. */
 static void gray_span(const image *in, int y, int x0, int n, float *dst) {
     size_t at = (size_t)y * in->width + x0;
-    if (in->channels == 3)
+    const uint16_t *deep = in->depth == 16 ? (const uint16_t *)in->pixels : NULL;
+    if (deep && in->channels == 3)
+        for (int i = 0; i < n; i++) {
+            const uint16_t *p = deep + 3 * (at + i);
+            dst[i] = gray_of_rgb16(p[0], p[1], p[2]);
+        }
+    else if (deep)
+        for (int i = 0; i < n; i++)
+            dst[i] = deep[at + i] / 65535.0f;
+    else if (in->channels == 3)
         gray_from_rgb(in->pixels + 3 * at, (size_t)n, dst);
     else
         for (int i = 0; i < n; i++)
@@ -83,11 +92,12 @@ static void gray_span(const image *in, int y, int x0, int n, float *dst) {
 }
 
 /* L* of the pixels x0..x0+n-1 of row y, from the table of gray bytes when
- * the picture is gray (the same floats: the same function of the same byte). */
+ * the picture is 8-bit gray (the same floats: the same function of the same
+ * byte). */
 static void lightness_span(const predict_model *m, const image *in, int y, int x0, int n,
                            float *L) {
     size_t at = (size_t)y * in->width + x0;
-    if (in->channels == 1) {
+    if (in->channels == 1 && in->depth != 16) {
         for (int i = 0; i < n; i++)
             L[i] = m->lightness[in->pixels[at + i]];
         return;
@@ -406,7 +416,7 @@ static void start_job(const predict_model *m, const predict_tile_plan *plan,
     j->h = H, j->w = W;
     j->temperature = opt->temperature >= 0 ? opt->temperature : m->meta.temperature;
     if (j->sink != KEEP_PROBABILITIES) {
-        *out = (image){W, H, 3, malloc((size_t)3 * H * W)};
+        *out = (image){.width = W, .height = H, .channels = 3, .pixels = malloc((size_t)3 * H * W)};
         if (!out->pixels) {
             job_fail(j, "out of memory for a %dx%d picture", W, H);
             return;

@@ -122,8 +122,9 @@ START_TEST(test_predict_many_pictures) {
     tu_write(sub, "a.pgm", "P5\n2 2\n255\n0123", 15); /* a second a.ppm */
     snprintf(dir, sizeof dir, "%s/coloured/deeper", root);
     ck_assert_int_eq(
-        run("predict -t 2 %s %s/a.pgm %s/bad.pgm %s/b.ppm %s/missing.pgm %s/a.pgm -o %s", model,
-            root, root, root, root, sub, dir),
+        run("predict -t 2 --format ppm %s %s/a.pgm %s/bad.pgm %s/b.ppm %s/missing.pgm %s/a.pgm "
+            "-o %s",
+            model, root, root, root, root, sub, dir),
         1);
     /* one line for each picture that failed, naming it */
     ck_assert_msg(count(err, "\n") == 3, "%s", err);
@@ -144,8 +145,9 @@ START_TEST(test_predict_many_pictures) {
         check_predicted_colours(model, pic, path);
     }
     /* all good: exit 0, and the output folder may exist already */
-    ck_assert_msg(run("predict %s %s/a.pgm %s/b.ppm -o %s", model, root, root, dir) == 0, "%s",
-                  err);
+    ck_assert_msg(run("predict --format ppm %s %s/a.pgm %s/b.ppm -o %s", model, root, root, dir) ==
+                      0,
+                  "%s", err);
     ck_assert_str_eq(err, "");
     /* without -o, exactly MODEL IN OUT.ppm */
     ck_assert_int_eq(run("predict %s %s/a.pgm", model, root), 2);

@@ -90,7 +90,8 @@ static void teardown(void) {
 /* A w x h picture, gray (1) or colour (3): smooth shapes with noise on them,
  * so that the network's outputs vary from pixel to pixel. */
 static image picture(int w, int h, int channels, int seed) {
-    image im = {w, h, channels, malloc((size_t)w * h * channels)};
+    image im = {
+        .width = w, .height = h, .channels = channels, .pixels = malloc((size_t)w * h * channels)};
     rng_state r;
     rng_seed(&r, (uint64_t)seed);
     for (int y = 0; y < h; y++)
@@ -156,7 +157,7 @@ static image whole_colouring(const char *model, const image *in, int scale) {
     int h = in->height, w = in->width;
     size_t n = (size_t)h * w;
     float *gray = gray_plane(in);
-    image out = {w, h, 3, malloc(3 * n)};
+    image out = {.width = w, .height = h, .channels = 3, .pixels = malloc(3 * n)};
     nn_model_meta meta;
     char e[256];
     network *net;
