@@ -1,7 +1,8 @@
-/* The network as a graph: the built-in architectures, the spec parser, the
- * planner (fusion, gradient order, parameter table, buffers) and the
- * forward/backward drivers that walk the layers through their descriptors
- * (nn_layer.h). Training is in nn_train.c, the model file in nn_model.c.
+/* The network as a graph: the spec parser, the planner (fusion, gradient
+ * order, parameter table, buffers) and the forward/backward drivers that
+ * walk the layers through their descriptors (nn_layer.h). The built-in
+ * architectures are in nn_builtins.c, training in nn_train.c, the model
+ * file in nn_model.c.
  *
  * The planner makes every decision about how layers share work, once, and
  * records it in each nn_layer (run, relu_on_write, grads_per_image, reads),
@@ -16,54 +17,6 @@
 
 #include "nn_layer.h"
 #include "util.h"
-
-/* ==== Built-in architectures ==== */
-
-/* Each with the Adam learning rate measured best for it on the bird images
- * (20 epochs, batch 32, cosine schedule). */
-static const struct {
-    const char *name, *spec;
-    float lr;
-} builtins[] = {
-    {"default",
-     "conv5:16 relu@c1 maxpool:2 conv5:32 relu upsample concat:input,c1,prev "
-     "pixel:32 relu pixel:k softmax",
-     0.01f},
-    {"skip",
-     "conv5:32 relu@c1 maxpool:2 conv5:64 relu upsample concat:input,c1,prev "
-     "pixel:64 relu pixel:k softmax",
-     0.003f},
-    {"pixel", "conv5:64 relu maxpool:1 conv5:64 relu maxpool:1 pixel:32 relu pixel:k softmax",
-     0.003f},
-    {"dense", "conv5:32 relu maxpool:2 conv5:64 relu maxpool:2 dense:512 relu dense:1024*k softmax",
-     0.001f},
-    /* The Lab mode's default: skip's shape, narrower (conv5:32 and pixel:32 where skip has 64):
-     * measured, its colouring is as good as skip's at 40 % of the work (README) */
-    {"chroma",
-     "conv5:32 relu@c1 maxpool:2 conv5:32 relu upsample concat:input,c1,prev "
-     "pixel:32 relu pixel:k softmax",
-     0.003f},
-};
-
-enum { N_BUILTINS = sizeof builtins / sizeof builtins[0] };
-
-const char *nn_builtin_spec(const char *name) {
-    for (int i = 0; i < N_BUILTINS; i++)
-        if (strcmp(builtins[i].name, name) == 0) return builtins[i].spec;
-    return NULL;
-}
-
-float nn_builtin_lr(const char *name_or_spec) {
-    for (int i = 0; i < N_BUILTINS; i++)
-        if (strcmp(builtins[i].name, name_or_spec) == 0 ||
-            strcmp(builtins[i].spec, name_or_spec) == 0)
-            return builtins[i].lr;
-    return 0.01f;
-}
-
-const char *nn_builtin_names(void) {
-    return "default, skip, pixel, dense, chroma";
-}
 
 /* ==== Spec parsing: whitespace-separated tokens KIND[:ARG][@LABEL] ==== */
 
