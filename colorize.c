@@ -3,8 +3,9 @@
  *   colorize [options] DATA_DIR          the whole task (see --help)
  *   colorize info DATA_DIR               what the dataset folder holds
  *   colorize palette DATA_DIR            the k main colours only
- *   colorize predict MODEL IN OUT.ppm    colour a picture with a trained model
- *   colorize predict MODEL IN... -o DIR  colour many, each into DIR/NAME.ppm
+ *   colorize predict [MODEL] IN OUT.ppm  colour a picture (with the built-in model
+ *                                        when none is named)
+ *   colorize predict [MODEL] IN... -o DIR  colour many, each into DIR/NAME.ppm
  *
  * This file owns the command line and everything the user sees; the library
  * files return errors and never print. Exit status: 0 done, 1 failure while
@@ -23,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "builtin_model.h"
 #include "cifar.h"
 #include "colorize.h"
 #include "image.h"
@@ -80,9 +82,13 @@ static void print_help(void) {
            "       %s info DATA_DIR [--class C] [--val N]\n"
            "       %s palette DATA_DIR [--space S] [-k K] [--sample F] [--seed S] [--threads T]\n"
            "                 [--class C]\n"
-           "       %s predict [--temperature T] [--scale N] [-t N] MODEL IN.pgm|IN.ppm OUT.ppm\n"
-           "       %s predict [--temperature T] [--scale N] [-t N] MODEL IN... -o DIR\n"
-           "                 (each IN into DIR/NAME.ppm, NAME its file name without extension)\n\n"
+           "       %s predict [--temperature T] [--scale N] [-t N] [MODEL] IN.pgm|IN.ppm OUT.ppm\n"
+           "       %s predict [--temperature T] [--scale N] [-t N] [MODEL] IN... -o DIR\n"
+           "                 (each IN into DIR/NAME.ppm, NAME its file name without extension)\n"
+           "                 Without MODEL (or -m MODEL), the model built into the program\n"
+           "                 (a Lab model trained on CIFAR-10's pictures of every class). With\n"
+           "                 -o DIR, the first operand is MODEL if its file is a colorize model\n"
+           "                 (begins with CLRZMODL), else a picture.\n\n"
            "Learns to colour grayscale CIFAR-10 images. In the RGB mode (the default): k-means\n"
            "palette of the class's pixels, then a CNN that gives every pixel of the gray image\n"
            "one of the k colours. In the Lab mode: k-means on the pixels' CIE a*b* chroma, a\n"
@@ -114,6 +120,7 @@ static void print_help(void) {
            "      --temperature T    Lab: decoding temperature, 0 = most likely class [%g]\n"
            "      --scale N          predict, Lab: short side the chroma is predicted at,\n"
            "                         0 = the picture's own [the training size]\n"
+           "  -m, --model MODEL      predict: colour with this model file [the built-in one]\n"
            "      --resume MODEL     continue training a saved model.bin\n"
            "  -q, --quiet            only the final summary\n"
            "  -h, --help             this help\n"
@@ -192,6 +199,7 @@ static const struct option long_options[] = {
     {"flip", no_argument, 0, OPT_FLIP},
     {"no-flip", no_argument, 0, OPT_FLIP + 1000},
     {"scale", required_argument, 0, OPT_SCALE},
+    {"model", required_argument, 0, 'm'},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
@@ -230,6 +238,10 @@ static int parse_option(int c, const char *arg, options *o) {
     case OPT_FLIP: o->flip = 1; break;
     case OPT_FLIP + 1000: o->flip = 0; break;
     case OPT_SCALE: r = parse_int("--scale", arg, 0, 65536, &o->scale); break;
+    case 'm':
+        if (!arg[0]) return usage_error("--model: the file name is empty");
+        o->model = arg;
+        break;
     case OPT_SPACE:
         o->space_given = 1;
         if (strcmp(arg, "rgb") == 0)
@@ -291,7 +303,7 @@ static int parse_options(int argc, char **argv, options *o) {
     opterr = 0;
     optind = 1;
     int c, idx;
-    while ((c = getopt_long(argc, argv, ":o:e:b:k:t:qhV", long_options, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:e:b:k:t:m:qhV", long_options, &idx)) != -1) {
         if (c == '?') {
             const char *word = argv[optind - 1];
             if (strncmp(word, "--", 2) == 0 && strchr(word, '='))
@@ -339,6 +351,7 @@ int mode_defaults(options *o, const nn_model_meta *resumed) {
         if (o->space == SPACE_LAB && o->temperature < 0) o->temperature = resumed->temperature;
     }
     if (o->scale >= 0) return usage_error("--scale is an option of predict");
+    if (o->model) return usage_error("--model is an option of predict");
     if (o->space == SPACE_RGB) {
         if (o->rebalance >= 0) return usage_error("--rebalance is for the Lab mode (--space lab)");
         if (o->temperature >= 0)
@@ -605,6 +618,9 @@ static int predict_many(const predict_model *m, const predict_options *po, char 
     return failed ? EXIT_RUN_FAILED : 0;
 }
 
+/* colorize predict [-m MODEL] [MODEL] IN OUT, or ... IN... -o DIR. Which
+ * model: -m's; else the first operand when there are three without -o, or
+ * when with -o its file begins as a model file does; else the built-in. */
 static int cmd_predict(int argc, char **argv) {
     options o;
     default_options(&o);
@@ -613,9 +629,13 @@ static int cmd_predict(int argc, char **argv) {
     if (r) return r < 0 ? 0 : r;
     int n = argc - optind;
     char **operands = argv + optind;
-    if (o.out_dir ? n < 2 : n != 3)
-        return usage_error("expected MODEL IN OUT.ppm, or MODEL IN... -o DIR, got %d argument%s", n,
-                           n == 1 ? "" : "s");
+    const char *model = o.model;
+    if (!model && (o.out_dir ? n >= 2 && nn_is_model_file(operands[0]) : n == 3))
+        model = operands[0], operands++, n--;
+    if (o.out_dir ? n < 1 : n != 2)
+        return usage_error("expected %sIN OUT.ppm, or %sIN... -o DIR, got %d argument%s",
+                           o.model ? "" : "[MODEL] ", o.model ? "" : "[MODEL] ", argc - optind,
+                           argc - optind == 1 ? "" : "s");
     apply_options(&o);
     predict_options po;
     predict_default_options(&po);
@@ -623,12 +643,14 @@ static int cmd_predict(int argc, char **argv) {
     po.scale = o.scale;
     char err[512];
     predict_model *m;
-    if (predict_model_load(operands[0], &po, &m, err, sizeof err) != 0) {
+    if ((model ? predict_model_load(model, &po, &m, err, sizeof err)
+               : predict_model_load_buffer(builtin_model, builtin_model_size, "the built-in model",
+                                           &po, &m, err, sizeof err)) != 0) {
         say_error("%s", err);
         return EXIT_BAD_INPUT;
     }
-    r = o.out_dir ? predict_many(m, &po, operands + 1, n - 1, o.out_dir)
-                  : predict_one(m, &po, operands[1], operands[2]);
+    r = o.out_dir ? predict_many(m, &po, operands, n, o.out_dir)
+                  : predict_one(m, &po, operands[0], operands[1]);
     predict_model_free(m);
     return r;
 }

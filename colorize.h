@@ -31,6 +31,7 @@ typedef struct {
     double rebalance, temperature; /* Lab; < 0 until given or defaulted */
     int flip;                      /* < 0 until given or defaulted */
     int scale;                     /* predict, Lab; < 0 the model's training size */
+    const char *model;             /* predict: -m MODEL; NULL: an operand, or the built-in */
     uint64_t seed;
     nn_optim_config optim;
 } options;
