@@ -33,6 +33,7 @@ int main(int argc, char **argv) {
     int c;
     while ((c = getc(in)) != EOF)
         fprintf(out, "%d,%s", c, ++n % 20 ? "" : "\n");
+    if (n % 20) fputc('\n', out);
     if (n == 0) fprintf(stderr, "bin2c: %s is empty\n", argv[1]);
     int failed = ferror(in) || ferror(out) || n == 0;
     fclose(in);
