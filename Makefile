@@ -12,6 +12,7 @@
 #   make coverage   the Check suite built with gcov; per-file line coverage of the
 #                   library, and every line no test reaches in build-cov/uncovered.txt
 #   make run        build, fetch CIFAR-10 if DATA is absent, run the task
+#   make model      train the built-in model on DATA, into models/builtin.bin
 #   make format-check  every source as the checked-in .clang-format has it
 
 CC      ?= gcc
@@ -30,7 +31,7 @@ OPENMP_LIBS ?=
 # fp-contract=off: the compiler never fuses a*b+c on its own, so the scalar
 # and portable paths round the same way on every machine, and results do not
 # depend on the build.
-BASEFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) $(OPENMP) -ffp-contract=off -I.
+BASEFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) $(OPENMP) -ffp-contract=off -I. -I$(GEN)
 # gcc turns short copy loops (a pixel's channels) into memcpy calls, which
 # cost more than the copy; keep them loops where the compiler has the flag.
 NO_MEMCPY_IDIOM := $(shell $(CC) -Werror -fno-tree-loop-distribute-patterns -x c -c /dev/null -o /dev/null 2>/dev/null && echo -fno-tree-loop-distribute-patterns)
@@ -83,6 +84,14 @@ PHOTO_LIBS   := $(shell $(PKG_CONFIG) $(PKG_STATIC) --libs libpng libjpeg 2>/dev
 BASEFLAGS += $(PHOTO_CFLAGS)
 LDLIBS    += $(PHOTO_LIBS)
 
+# The built-in model: models/builtin.bin as a list of numbers that
+# builtin_model.c includes, written by tools/bin2c.c, a program for the
+# machine that builds (HOSTCC: a cross build runs it here), into a folder of
+# the build tree on every compiler's include path.
+HOSTCC ?= cc
+GEN    = $(B)/gen
+BUILTIN_INC = $(GEN)/builtin_model.inc
+
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
@@ -114,12 +123,24 @@ LIB_OBJS_C = $(LIB_SRCS:%.c=$(BC)/%.o)
 TESTS_C    = $(TEST_SRCS:tests/%.c=$(BC)/tests/%)
 BENCHES    = $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
 
+
 .PHONY: all test test-fast test-asan test-noavx2 test-aarch64 emulated-tests coverage bench fuzz \
-        run clean format format-check
+        run model clean format format-check
 all: $(PROGRAM)
 
 $(PROGRAM): $(FRONT_SRCS:%.c=$(B)/%.o) $(LIB_OBJS)
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tools/bin2c: tools/bin2c.c
+	@mkdir -p $(dir $@)
+	$(HOSTCC) -O2 -o $@ $<
+
+$(BUILTIN_INC): models/builtin.bin $(B)/tools/bin2c
+	@mkdir -p $(dir $@)
+	$(B)/tools/bin2c $< $@
+
+# Every tree's builtin_model.o includes the list (build-fuzz's: below).
+$(B)/builtin_model.o $(BA)/builtin_model.o $(BC)/builtin_model.o: $(BUILTIN_INC)
 
 $(B)/%.o: %.c $(wildcard *.h simd/*.h)
 	@mkdir -p $(dir $@)
@@ -288,13 +309,14 @@ bench: $(PROGRAM) $(BENCHES)
 BF = build-fuzz
 FUZZ_TARGET ?= pickle
 FUZZ_TARGETS = pickle pnm model png jpeg
-FUZZFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PHOTO_CFLAGS) -fopenmp -ffp-contract=off \
+FUZZFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(GEN) $(PHOTO_CFLAGS) -fopenmp -ffp-contract=off \
             -fsanitize=address,undefined -fno-sanitize-recover=undefined \
             -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 LIB_OBJS_F = $(LIB_SRCS:%.c=$(BF)/%.o)
 # Named only by pattern rules, the objects would count as intermediate and be
 # deleted after each link (and all rebuilt, slowly, for the next).
 .SECONDARY: $(LIB_OBJS_F)
+$(BF)/builtin_model.o: $(BUILTIN_INC)
 .PHONY: $(FUZZ_TARGETS:%=fuzz-%)
 
 fuzz: fuzz-$(FUZZ_TARGET)
@@ -319,13 +341,39 @@ DEFAULT_DATA = cifar-10-batches-py
 DATA ?= $(DEFAULT_DATA)
 CIFAR_URL = https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz
 CIFAR_MD5 = c58f30108f718f92721af3b95e74349a
-run: $(PROGRAM)
-	@if [ ! -d "$(DATA)" ] && [ "$(DATA)" = "$(DEFAULT_DATA)" ]; then \
+FETCH_DATA = if [ ! -d "$(DATA)" ] && [ "$(DATA)" = "$(DEFAULT_DATA)" ]; then \
 	  sh tools/fetch_cifar.sh $(CIFAR_URL) $(CIFAR_MD5) $(DEFAULT_DATA) || exit 1; \
 	fi
+run: $(PROGRAM)
+	@$(FETCH_DATA)
 	./$(PROGRAM) $(RUNFLAGS) $(DATA)
 
-FORMAT_SRCS = $(wildcard *.c *.h simd/*.c simd/*.h tests/*.c tests/*.h)
+# The built-in model (README, "The built-in model"): a Lab run on every
+# class of DATA, its model.bin kept without the optimiser state
+# (tools/model_weights.c), with the decoding temperature chosen on
+# photographs. The same bytes as the committed file when DATA is
+# ../shared/cifar/cifar-10-batches-py and the kernels are AVX2+FMA (other
+# kernel paths round differently), for any thread count.
+MODEL_ARCH  = conv5:32 relu@c1 maxpool:2 conv5:32 relu@c2 maxpool:2 conv5:64 relu upsample \
+              concat:c2,prev pixel:64 relu upsample concat:input,c1,prev pixel:32 relu pixel:k softmax
+MODEL_TEMPERATURE = 0.38
+MODEL_FLAGS = --space lab --class all --val 0 -k 16 --epochs 20 --lr 0.003 --seed 1 \
+              --arch '$(MODEL_ARCH)'
+# (without the built-in model's object, so that it builds where
+# models/builtin.bin is missing)
+WEIGHTS_OBJS = $(filter-out $(B)/builtin_model.o,$(LIB_OBJS))
+$(B)/tools/model_weights: tools/model_weights.c $(WEIGHTS_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(WEIGHTS_OBJS) $(LDLIBS)
+
+model: $(PROGRAM) $(B)/tools/model_weights
+	@$(FETCH_DATA)
+	rm -rf $(B)/model-run
+	./$(PROGRAM) $(MODEL_FLAGS) -o $(B)/model-run $(DATA)
+	$(B)/tools/model_weights $(B)/model-run/model.bin models/builtin.bin $(MODEL_TEMPERATURE)
+	@ls -l models/builtin.bin
+
+FORMAT_SRCS = $(wildcard *.c *.h simd/*.c simd/*.h tests/*.c tests/*.h tools/*.c)
 format:
 	clang-format -i $(FORMAT_SRCS)
 

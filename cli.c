@@ -75,10 +75,14 @@ static void print_help(void) {
            "       %s info DATA_DIR [--class C] [--val N]\n"
            "       %s palette DATA_DIR [--space S] [-k K] [--sample F] [--seed S] [--threads T]\n"
            "                 [--class C]\n"
-           "       %s predict [--temperature T] [--scale N] [-t N] [--quality Q] MODEL IN OUT\n"
-           "       %s predict [...] [--format png|jpeg|ppm] MODEL IN... -o DIR\n"
+           "       %s predict [--temperature T] [--scale N] [-t N] [--quality Q] [MODEL] IN OUT\n"
+           "       %s predict [...] [--format png|jpeg|ppm] [MODEL] IN... -o DIR\n"
            "                 (IN: PNG, JPEG, PGM or PPM; OUT: .png, .jpg, .jpeg or .ppm;\n"
-           "                 each IN into DIR/NAME.png, NAME its file name without extension)\n\n"
+           "                 each IN into DIR/NAME.png, NAME its file name without extension)\n"
+           "                 Without MODEL (or -m MODEL), the model built into the program\n"
+           "                 (a Lab model trained on CIFAR-10's pictures of every class). With\n"
+           "                 -o DIR, the first operand is MODEL if its file is a colorize model\n"
+           "                 (begins with CLRZMODL), else a picture.\n\n"
            "Learns to colour grayscale CIFAR-10 images. In the RGB mode (the default): k-means\n"
            "palette of the class's pixels, then a CNN that gives every pixel of the gray image\n"
            "one of the k colours. In the Lab mode: k-means on the pixels' CIE a*b* chroma, a\n"
@@ -112,6 +116,7 @@ static void print_help(void) {
            "                         0 = the picture's own [the training size]\n"
            "      --quality Q        predict: JPEG quality, 1..100 [%d]\n"
            "      --format F         predict -o DIR: png, jpeg or ppm [png]\n"
+           "  -m, --model MODEL      predict: colour with this model file [the built-in one]\n"
            "      --resume MODEL     continue training a saved model.bin\n"
            "  -q, --quiet            only the final summary\n"
            "  -h, --help             this help\n"
@@ -192,6 +197,7 @@ static const struct option long_options[] = {
     {"flip", no_argument, 0, OPT_FLIP},
     {"no-flip", no_argument, 0, OPT_FLIP + 1000},
     {"scale", required_argument, 0, OPT_SCALE},
+    {"model", required_argument, 0, 'm'},
     {"quality", required_argument, 0, OPT_QUALITY},
     {"format", required_argument, 0, OPT_FORMAT},
     {"quiet", no_argument, 0, 'q'},
@@ -232,6 +238,10 @@ static int parse_option(int c, const char *arg, options *o) {
     case OPT_FLIP: o->flip = 1; break;
     case OPT_FLIP + 1000: o->flip = 0; break;
     case OPT_SCALE: r = parse_int("--scale", arg, 0, 65536, &o->scale); break;
+    case 'm':
+        if (!arg[0]) return usage_error("--model: the file name is empty");
+        o->model = arg;
+        break;
     case OPT_QUALITY: r = parse_int("--quality", arg, 1, 100, &o->quality); break;
     case OPT_FORMAT:
         if (!photo_format_of_name(arg))
@@ -296,7 +306,7 @@ int parse_options(int argc, char **argv, options *o) {
     opterr = 0;
     optind = 1;
     int c, idx;
-    while ((c = getopt_long(argc, argv, ":o:e:b:k:t:qhV", long_options, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:e:b:k:t:m:qhV", long_options, &idx)) != -1) {
         if (c == '?') {
             const char *word = argv[optind - 1];
             if (strncmp(word, "--", 2) == 0 && strchr(word, '='))
@@ -343,6 +353,7 @@ int mode_defaults(options *o, const nn_model_meta *resumed) {
         if (o->space == SPACE_LAB && o->temperature < 0) o->temperature = resumed->temperature;
     }
     if (o->scale >= 0) return usage_error("--scale is an option of predict");
+    if (o->model) return usage_error("--model is an option of predict");
     if (o->quality >= 0 || o->format)
         return usage_error("--quality and --format are options of predict");
     if (o->space == SPACE_RGB) {

@@ -33,6 +33,7 @@ typedef struct {
     int scale;                     /* predict, Lab; < 0 the model's training size */
     int quality;                   /* predict, JPEG output; < 0 until given */
     const char *format;            /* predict -o DIR: the outputs' format; NULL until given */
+    const char *model;             /* predict: -m MODEL; NULL: an operand, or the built-in */
     uint64_t seed;
     nn_optim_config optim;
 } options;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "builtin_model.h"
 #include "cli.h"
 #include "commands.h"
 #include "image.h"
@@ -189,16 +190,23 @@ int cmd_predict(int argc, char **argv) {
     if (r) return r < 0 ? 0 : r;
     int n = argc - optind;
     char **operands = argv + optind;
-    if (o.out_dir ? n < 2 : n != 3)
-        return usage_error("expected MODEL IN OUT, or MODEL IN... -o DIR, got %d argument%s", n,
-                           n == 1 ? "" : "s");
+    const char *model = o.model;
+    if (!model && (o.out_dir ? n >= 2 && nn_is_model_file(operands[0]) : n == 3))
+        model = operands[0], operands++, n--;
+    else if (!model && !o.out_dir && n == 2 && nn_is_model_file(operands[0]))
+        return usage_error("expected MODEL IN OUT: %s is a model, and OUT is missing",
+                           operands[0]);
+    if (o.out_dir ? n < 1 : n != 2)
+        return usage_error("expected %sIN OUT, or %sIN... -o DIR, got %d argument%s",
+                           o.model ? "" : "[MODEL] ", o.model ? "" : "[MODEL] ", argc - optind,
+                           argc - optind == 1 ? "" : "s");
     output_format of = {PHOTO_PNG, o.quality >= 0 ? o.quality : PHOTO_DEFAULT_QUALITY};
     if (o.out_dir && o.format) of.format = photo_format_of_name(o.format);
     if (!o.out_dir && o.format)
         return usage_error("--format is for -o DIR; OUT's extension names its format");
-    if (!o.out_dir && !(of.format = photo_format_of_path(operands[2])))
+    if (!o.out_dir && !(of.format = photo_format_of_path(operands[1])))
         return usage_error("%s: unknown output format: name it .png, .jpg, .jpeg or .ppm",
-                           operands[2]);
+                           operands[1]);
     if (o.quality >= 0 && of.format != PHOTO_JPEG)
         return usage_error("--quality is for a JPEG output");
     apply_options(&o);
@@ -208,12 +216,14 @@ int cmd_predict(int argc, char **argv) {
     po.scale = o.scale;
     char err[512];
     predict_model *m;
-    if (predict_model_load(operands[0], &po, &m, err, sizeof err) != 0) {
+    if ((model ? predict_model_load(model, &po, &m, err, sizeof err)
+               : predict_model_load_buffer(builtin_model, builtin_model_size, "the built-in model",
+                                           &po, &m, err, sizeof err)) != 0) {
         say_error("%s", err);
         return EXIT_BAD_INPUT;
     }
-    r = o.out_dir ? predict_many(m, &po, operands + 1, n - 1, o.out_dir, &of)
-                  : predict_one(m, &po, operands[1], operands[2], &of);
+    r = o.out_dir ? predict_many(m, &po, operands, n, o.out_dir, &of)
+                  : predict_one(m, &po, operands[0], operands[1], &of);
     predict_model_free(m);
     return r;
 }

@@ -3,8 +3,9 @@
  *   colorize [options] DATA_DIR          the whole task (see --help)
  *   colorize info DATA_DIR               what the dataset folder holds
  *   colorize palette DATA_DIR            the k main colours only
- *   colorize predict MODEL IN OUT        colour a photograph (PNG, JPEG, PGM/PPM) with a model
- *   colorize predict MODEL IN... -o DIR  colour many, each into DIR/NAME.png
+ *   colorize predict [MODEL] IN OUT      colour a photograph (PNG, JPEG, PGM/PPM), with the
+ *                                        built-in model when none is named
+ *   colorize predict [MODEL] IN... -o DIR  colour many, each into DIR/NAME.png
  *
  * This file chooses the command; each is a file of its own (cmd_*.c) over
  * the command line's services (cli.c). The front end alone decides what the

@@ -9,7 +9,7 @@ int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 /* colorize palette DATA_DIR (cmd_palette.c) */
 int cmd_palette(int argc, char **argv);
-/* colorize predict MODEL IN OUT, or MODEL IN... -o DIR (cmd_predict.c) */
+/* colorize predict [MODEL] IN OUT, or [MODEL] IN... -o DIR (cmd_predict.c) */
 int cmd_predict(int argc, char **argv);
 
 #endif

@@ -228,6 +228,13 @@ int nn_save(const network *net, const nn_model_meta *meta, const char *path, cha
  * may go on training meanwhile (a checkpoint written in the background). */
 int nn_save_state(const network *net, const float *state, long step, const nn_model_meta *meta,
                   const char *path, char *err, size_t errlen);
+/* The model without its optimiser state (format version 5, a third of the
+ * size): enough to colour with (nn_load_forward), not to train further. */
+int nn_save_weights(const network *net, const nn_model_meta *meta, const char *path, char *err,
+                    size_t errlen);
+/* Whether the file at path begins as a model file does (its magic); no
+ * other check. 0 for a file that cannot be read. */
+int nn_is_model_file(const char *path);
 /* The checksum a model file holds after its first n bytes, by the format
  * version those bytes give (for tests and the fuzzer, which damage files and
  * make the checksum good again). */

@@ -11,6 +11,10 @@
  *   u64 n_params, then params, Adam/momentum m, v (n_params f32 each),
  *   and u64 checksum of every byte before it: from version 4, the word sum
  *   below; before it, FNV-1a of each byte.
+ * Version 5 is version 4 without m and v: a model for colouring only, a
+ * third of the size (the one compiled into the program, nn_save_weights).
+ * Training a version 5 file further is refused, as it has no optimiser
+ * state to go on from. The run writes version 4, as before.
  * Versions 1 (RGB only), 2 (no plan) and 3 (FNV-1a) still load.
  * Streamed to disk as it is hashed, atomically; read with a specific
  * message for each kind of damage. */
@@ -27,7 +31,13 @@
 #endif
 
 static const char model_magic[8] = {'C', 'L', 'R', 'Z', 'M', 'O', 'D', 'L'};
-enum { MODEL_VERSION_OLDEST = 1, MODEL_VERSION_FNV_LAST = 3, MODEL_VERSION = 4 };
+enum {
+    MODEL_VERSION_OLDEST = 1,
+    MODEL_VERSION_FNV_LAST = 3,
+    MODEL_VERSION = 4,         /* what a run writes */
+    MODEL_VERSION_WEIGHTS = 5, /* version 4 without the optimiser state */
+    MODEL_VERSION_NEWEST = 5
+};
 
 #define FNV_START 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
@@ -115,13 +125,14 @@ static void put_u32(byte_writer *bw, uint32_t v) {
 }
 
 /* Everything but the checksum: net's architecture and size, with the
- * parameters and optimiser state given (n_params floats each) and step. */
+ * parameters and optimiser state given (n_params floats each) and step;
+ * without the optimiser state (version 5) when opt_m is NULL. */
 static void model_serialise(const network *net, const float *params, const float *opt_m,
                             const float *opt_v, int64_t step, const nn_model_meta *meta,
                             byte_writer *bw) {
     uint32_t spec_len = (uint32_t)strlen(net->spec);
     put(bw, model_magic, 8);
-    put_u32(bw, MODEL_VERSION);
+    put_u32(bw, opt_m ? MODEL_VERSION : MODEL_VERSION_WEIGHTS);
     put_u32(bw, (uint32_t)net->shapes[0].h);
     put_u32(bw, (uint32_t)net->shapes[0].w);
     put_u32(bw, spec_len);
@@ -149,6 +160,7 @@ static void model_serialise(const network *net, const float *params, const float
     uint64_t n = net->n_params;
     put(bw, &n, 8);
     put(bw, params, n * sizeof(float));
+    if (!opt_m) return;
     put(bw, opt_m, n * sizeof(float));
     put(bw, opt_v, n * sizeof(float));
 }
@@ -173,6 +185,20 @@ int nn_save_state(const network *net, const float *state, long step, const nn_mo
                   const char *path, char *err, size_t errlen) {
     size_t n = net->n_params;
     return save(net, state, state + n, state + 2 * n, step, meta, path, err, errlen);
+}
+
+int nn_save_weights(const network *net, const nn_model_meta *meta, const char *path, char *err,
+                    size_t errlen) {
+    return save(net, net->params, NULL, NULL, net->step, meta, path, err, errlen);
+}
+
+int nn_is_model_file(const char *path) {
+    char magic[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int is = fread(magic, 1, 8, f) == 8 && memcmp(magic, model_magic, 8) == 0;
+    fclose(f);
+    return is;
 }
 
 typedef struct {
@@ -204,15 +230,16 @@ static int read_plan(byte_reader *br, nn_plan *p) {
 
 /* Reads the header up to the parameter count; checks what can be checked. */
 static int model_read_header(byte_reader *br, const char *path, int *h, int *w, char *spec,
-                             nn_model_meta *meta, int64_t *step, uint64_t *n_params, char *err,
-                             size_t errlen) {
+                             nn_model_meta *meta, int64_t *step, uint64_t *n_params, int *has_state,
+                             char *err, size_t errlen) {
     char magic[8];
     uint32_t version = 0, uh = 0, uw = 0, spec_len = 0, k = 0, epochs = 0, optimizer = 0;
     if (take(br, magic, 8) || memcmp(magic, model_magic, 8) != 0)
         return set_error(err, errlen, "%s: not a colorize model file", path);
-    if (take(br, &version, 4) || version < MODEL_VERSION_OLDEST || version > MODEL_VERSION)
+    if (take(br, &version, 4) || version < MODEL_VERSION_OLDEST || version > MODEL_VERSION_NEWEST)
         return set_error(err, errlen, "%s: model format version %u, this program reads %d to %d",
-                         path, version, MODEL_VERSION_OLDEST, MODEL_VERSION);
+                         path, version, MODEL_VERSION_OLDEST, MODEL_VERSION_NEWEST);
+    *has_state = version != MODEL_VERSION_WEIGHTS;
     if (take(br, &uh, 4) || take(br, &uw, 4) || take(br, &spec_len, 4) || spec_len >= NN_SPEC_MAX ||
         take(br, spec, spec_len))
         return set_error(err, errlen, "%s: damaged model header", path);
@@ -265,14 +292,22 @@ static int load_buffer(const uint8_t *buf, size_t len, const char *path, int h, 
     uint64_t n_params = 0;
     size_t planned = 0;
     network *net = NULL;
-    int rc = model_read_header(&br, path, &th, &tw, spec, meta, &step, &n_params, err, errlen);
+    int has_state = 1;
+    int rc = model_read_header(&br, path, &th, &tw, spec, meta, &step, &n_params, &has_state, err,
+                               errlen);
     /* The parameters must be there before anything is allocated for them. */
     if (rc == 0 && nn_count_params(spec, th, tw, meta->k, &planned, why, sizeof why) != 0)
         rc = set_error(err, errlen, "%s: %s", path, why);
-    if (rc == 0 && (n_params != planned || (br.len - br.pos) % (3 * sizeof(float)) != 0 ||
-                    (br.len - br.pos) / (3 * sizeof(float)) != n_params))
+    const size_t per_param = (has_state ? 3 : 1) * sizeof(float);
+    if (rc == 0 && (n_params != planned || (br.len - br.pos) % per_param != 0 ||
+                    (br.len - br.pos) / per_param != n_params))
         rc = set_error(err, errlen,
                        "%s: damaged model (parameter count does not match the architecture)", path);
+    if (rc == 0 && !has_state && !forward_only)
+        rc = set_error(err, errlen,
+                       "%s: a model for colouring only (no optimiser state): it cannot be trained "
+                       "further",
+                       path);
     if (rc == 0 && h == 0) h = th, w = tw;
     /* A dense layer's weights fix the image size. */
     if (rc == 0 && (h != th || w != tw) && nn_fixes_input_size(spec, th, tw, meta->k))

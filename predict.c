@@ -217,12 +217,15 @@ void predict_default_options(predict_options *opt) {
         (predict_options){.temperature = -1, .scale = -1, .threads = 0, .window = 0, .margin = -1};
 }
 
-int predict_model_load(const char *path, const predict_options *opt, predict_model **out, char *err,
-                       size_t errlen) {
+/* predict_model_load from the file at path, or from its bytes (data, len)
+ * when data is given (path then names them in errors). */
+static int model_load(const char *path, const uint8_t *data, size_t len, const predict_options *opt,
+                      predict_model **out, char *err, size_t errlen) {
     *out = NULL;
     predict_model *m = calloc(1, sizeof *m);
     if (!m) return set_error(err, errlen, "out of memory");
-    if (nn_load_forward(path, &m->net, &m->meta, err, errlen) != 0) {
+    if ((data ? nn_load_forward_buffer(data, len, path, &m->net, &m->meta, err, errlen)
+              : nn_load_forward(path, &m->net, &m->meta, err, errlen)) != 0) {
         free(m);
         return -1;
     }
@@ -244,6 +247,17 @@ int predict_model_load(const char *path, const predict_options *opt, predict_mod
         palette_paint(&c, 1, m->meta.centres, m->colours[c]);
     *out = m;
     return 0;
+}
+
+int predict_model_load(const char *path, const predict_options *opt, predict_model **out, char *err,
+                       size_t errlen) {
+    return model_load(path, NULL, 0, opt, out, err, errlen);
+}
+
+int predict_model_load_buffer(const uint8_t *data, size_t len, const char *name,
+                              const predict_options *opt, predict_model **out, char *err,
+                              size_t errlen) {
+    return model_load(name, data, len, opt, out, err, errlen);
 }
 
 void predict_model_free(predict_model *m) {

@@ -22,6 +22,7 @@
 #define COLORIZE_PREDICT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "image.h"
 #include "nn.h"
@@ -50,6 +51,11 @@ typedef struct predict_model predict_model;
  * the Lab options (temperature, scale) is an error. */
 int predict_model_load(const char *path, const predict_options *opt, predict_model **out, char *err,
                        size_t errlen);
+/* The same from a model file's bytes in memory (the built-in model,
+ * builtin_model.h); name stands for the path in errors. */
+int predict_model_load_buffer(const uint8_t *data, size_t len, const char *name,
+                              const predict_options *opt, predict_model **out, char *err,
+                              size_t errlen);
 void predict_model_free(predict_model *m);
 
 /* Colours the n pictures in[i] (gray, or RGB made gray as rgb2gray does)

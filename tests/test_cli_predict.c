@@ -149,10 +149,60 @@ START_TEST(test_predict_many_pictures) {
                       0,
                   "%s", err);
     ck_assert_str_eq(err, "");
-    /* without -o, exactly MODEL IN OUT.ppm */
+    /* without -o, exactly [MODEL] IN OUT.ppm: a model and one picture is not IN OUT */
     ck_assert_int_eq(run("predict %s %s/a.pgm", model, root), 2);
+    ck_assert_msg(strstr(err, "OUT is missing"), "%s", err);
     ck_assert_int_eq(run("predict %s %s/a.pgm %s/b.ppm %s/x.ppm", model, root, root, root), 2);
     ck_assert_int_eq(run("predict %s -o %s", model, dir), 2);
+}
+END_TEST
+
+/* Without a model named, predict colours with the one built into the program
+ * (models/builtin.bin; the tests run in the source folder): as that file
+ * does, named as an operand or with -m, in both forms. With -o, the first
+ * operand is the model if its content says so. */
+START_TEST(test_predict_with_the_builtin_model) {
+    const char *file = "models/builtin.bin";
+    char a[300], b[300], named[300], with_m[300], dir[300], dir2[300], path[400];
+    write_picture("a.pgm", 57, 43, 1);
+    write_picture("b.ppm", 30, 41, 3);
+    snprintf(a, sizeof a, "%s/a.pgm", root);
+    snprintf(b, sizeof b, "%s/b.ppm", root);
+    char builtin[300];
+    snprintf(builtin, sizeof builtin, "%s/builtin.ppm", root);
+    snprintf(named, sizeof named, "%s/named.ppm", root);
+    snprintf(with_m, sizeof with_m, "%s/with-m.ppm", root);
+    ck_assert_msg(run("predict %s %s", a, builtin) == 0, "%s", err);
+    ck_assert_msg(run("predict %s %s %s", file, a, named) == 0, "%s", err);
+    ck_assert_msg(run("predict -m %s %s %s", file, a, with_m) == 0, "%s", err);
+    ck_assert(same_file(builtin, named) && same_file(builtin, with_m));
+    size_t len;
+    char *pic = slurp(root, "builtin.ppm", &len);
+    size_t at = check_ppm(pic, len, 57, 43), coloured = 0;
+    for (size_t i = at; i + 2 < len; i += 3)
+        coloured += pic[i] != pic[i + 1] || pic[i + 1] != pic[i + 2];
+    ck_assert_msg(coloured > 57 * 43 / 2, "%zu pixels coloured", coloured);
+    free(pic);
+    /* many pictures: the built-in, or the model file first, or -m */
+    snprintf(dir, sizeof dir, "%s/many", root);
+    snprintf(dir2, sizeof dir2, "%s/many2", root);
+    ck_assert_msg(run("predict --format ppm %s %s -o %s", a, b, dir) == 0, "%s", err);
+    ck_assert_msg(run("predict --format ppm %s %s %s -o %s", file, a, b, dir2) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/a.ppm", dir);
+    ck_assert(same_file(builtin, path));
+    snprintf(path, sizeof path, "%s/a.ppm", dir2);
+    ck_assert(same_file(builtin, path));
+    ck_assert_msg(run("predict --format ppm -m %s %s -o %s", file, b, dir2) == 0, "%s", err);
+    char b_many[400];
+    snprintf(b_many, sizeof b_many, "%s/b.ppm", dir);
+    snprintf(path, sizeof path, "%s/b.ppm", dir2);
+    ck_assert(same_file(b_many, path));
+    /* -m takes no model operand; --model is predict's alone */
+    ck_assert_int_eq(run("predict -m %s %s %s %s", file, file, a, named), 2);
+    ck_assert_int_eq(run("predict -m %s/none.bin %s %s", root, a, named), 2);
+    ck_assert_msg(strstr(err, "none.bin"), "%s", err);
+    ck_assert_int_eq(run("--model %s %s", file, py_dir), 2);
+    ck_assert_msg(strstr(err, "--model is an option of predict"), "%s", err);
 }
 END_TEST
 
@@ -219,6 +269,7 @@ int main(void) {
     tcase_add_test(tc, test_predict_and_resume);
     tcase_add_test(tc, test_predict_in_tiles_on_any_threads);
     tcase_add_test(tc, test_predict_many_pictures);
+    tcase_add_test(tc, test_predict_with_the_builtin_model);
     tcase_add_test(tc, test_predict_a_large_picture_in_bounded_memory);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -2,11 +2,13 @@
  * output bit for bit the one the whole picture gives (probabilities and
  * colourings, RGB and Lab, odd sizes, several windows and thread counts),
  * a margin one pixel short that shows, the memory plan, networks for forward
- * passes only, many pictures at once, and (when COLORIZE_BIG_PREDICT is set)
- * a 12-megapixel picture. */
+ * passes only, many pictures at once, models without their optimiser
+ * state, the model built into the program, and (when COLORIZE_BIG_PREDICT
+ * is set) a 12-megapixel picture. */
 #include <math.h>
 #include <omp.h>
 
+#include "builtin_model.h"
 #include "chroma.h"
 #include "image.h"
 #include "lab.h"
@@ -528,6 +530,112 @@ START_TEST(test_layers_run_on_their_tiles_thread) {
 }
 END_TEST
 
+/* ==== Models for colouring only, and the built-in one ==== */
+
+/* Colours in with the model m; the caller frees the result. */
+static image colour_with(predict_model *m, const image *in) {
+    predict_options opt;
+    predict_default_options(&opt);
+    image out;
+    char e[256];
+    ck_assert_msg(predict_image(m, in, &opt, &out, e, sizeof e) == 0, "%s", e);
+    return out;
+}
+
+static int same_pixels(const image *a, const image *b) {
+    return a->width == b->width && a->height == b->height && a->channels == b->channels &&
+           memcmp(a->pixels, b->pixels, (size_t)a->width * a->height * a->channels) == 0;
+}
+
+START_TEST(test_weights_only_models) {
+    char full[256], weights[256], e[256];
+    model_path("chroma", SPACE_LAB, full, sizeof full);
+    snprintf(weights, sizeof weights, "%s/weights.bin", root);
+    network *net, *back;
+    nn_model_meta meta, got;
+    ck_assert(nn_load(full, 0, 0, 1, &net, &meta, e, sizeof e) == 0);
+    ck_assert_msg(nn_save_weights(net, &meta, weights, e, sizeof e) == 0, "%s", e);
+    /* format 5: version 4 without the two optimiser arrays */
+    uint8_t *a, *b;
+    size_t la, lb;
+    ck_assert(read_file(full, &a, &la, e, sizeof e) == 0);
+    ck_assert(read_file(weights, &b, &lb, e, sizeof e) == 0);
+    ck_assert_uint_eq(lb, la - 2 * net->n_params * sizeof(float));
+    ck_assert_int_eq(b[8], 5);
+    ck_assert(memcmp(a + 12, b + 12, lb - 8 - 12) == 0); /* the rest as it was, to the weights */
+    ck_assert(nn_is_model_file(weights) && nn_is_model_file(full));
+    ck_assert(!nn_is_model_file(root) && !nn_is_model_file("/nonexistent"));
+    /* it colours as the full file does */
+    ck_assert_msg(nn_load_forward(weights, &back, &got, e, sizeof e) == 0, "%s", e);
+    ck_assert(memcmp(back->params, net->params, net->n_params * sizeof(float)) == 0);
+    ck_assert(got.k == meta.k && got.space == meta.space && got.temperature == meta.temperature &&
+              got.mean == meta.mean && got.std == meta.std && got.epochs == meta.epochs);
+    nn_free(back);
+    predict_options opt;
+    predict_default_options(&opt);
+    predict_model *mf = load(full, &opt), *mw = load(weights, &opt);
+    image in = picture(45, 38, 1, 3), cf = colour_with(mf, &in), cw = colour_with(mw, &in);
+    ck_assert(same_pixels(&cf, &cw));
+    /* but cannot be trained further */
+    ck_assert(nn_load(weights, 0, 0, 1, &back, &got, e, sizeof e) != 0);
+    ck_assert_msg(strstr(e, "weights.bin") && strstr(e, "cannot be trained further"), "%s", e);
+    /* a cut, or a full file's length claimed for it, is damage */
+    ck_assert(nn_load_forward_buffer(b, lb - 12, "cut", &back, &got, e, sizeof e) != 0);
+    uint8_t *grown = malloc(la);
+    memcpy(grown, b, lb - 8);
+    memset(grown + lb - 8, 0, la - lb);
+    uint64_t sum = nn_model_checksum(grown, la - 8);
+    memcpy(grown + la - 8, &sum, 8);
+    ck_assert(nn_load_forward_buffer(grown, la, "grown", &back, &got, e, sizeof e) != 0);
+    ck_assert_msg(strstr(e, "parameter count"), "%s", e);
+    free(grown);
+    image_free(&in), image_free(&cf), image_free(&cw);
+    predict_model_free(mf), predict_model_free(mw);
+    free(a), free(b);
+    nn_free(net);
+}
+END_TEST
+
+/* The model compiled into the program is models/builtin.bin (tests run in
+ * the source folder), byte for byte: a build that embedded a stale or other
+ * file fails here. It is a Lab model for colouring only, small enough to
+ * ship, and colours a picture as the file does. */
+START_TEST(test_the_builtin_model_is_the_committed_file) {
+    uint8_t *file;
+    size_t len;
+    char e[256];
+    ck_assert_msg(read_file("models/builtin.bin", &file, &len, e, sizeof e) == 0, "%s", e);
+    ck_assert_uint_eq(builtin_model_size, len);
+    ck_assert_msg(memcmp(builtin_model, file, len) == 0,
+                  "the program's built-in model is not models/builtin.bin: rebuild");
+    free(file);
+    ck_assert_int_eq(builtin_model[8], 5); /* no optimiser state */
+    ck_assert_uint_lt(builtin_model_size, 2u << 20);
+    predict_options opt;
+    predict_default_options(&opt);
+    predict_model *mb, *mf = load("models/builtin.bin", &opt);
+    ck_assert_msg(predict_model_load_buffer(builtin_model, builtin_model_size, "built-in", &opt,
+                                            &mb, e, sizeof e) == 0,
+                  "%s", e);
+    image in = picture(70, 52, 1, 5), cb = colour_with(mb, &in), cf = colour_with(mf, &in);
+    ck_assert(same_pixels(&cb, &cf));
+    /* colour, and the picture's own lightness (but for rounding, and clipping to sRGB) */
+    size_t n = (size_t)in.width * in.height, coloured = 0;
+    double off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = cb.pixels + 3 * i;
+        coloured += p[0] != p[1] || p[1] != p[2];
+        float lab[3];
+        lab_from_rgb8(p, 1, lab);
+        off += fabsf(lab[0] - lab_lightness_of_gray(in.pixels[i] / 255.0f));
+    }
+    ck_assert_msg(coloured > n / 2, "%zu of %zu pixels coloured", coloured, n);
+    ck_assert_msg(off / n < 1, "L* off by %g on average", off / n);
+    image_free(&in), image_free(&cb), image_free(&cf);
+    predict_model_free(mb), predict_model_free(mf);
+}
+END_TEST
+
 /* ==== Many pictures ==== */
 
 START_TEST(test_many_pictures_at_once) {
@@ -678,6 +786,8 @@ int main(void) {
     tcase_add_test(tc, test_forward_only_networks);
     tcase_add_test(tc, test_layers_run_on_their_tiles_thread);
     tcase_add_test(tc, test_many_pictures_at_once);
+    tcase_add_test(tc, test_weights_only_models);
+    tcase_add_test(tc, test_the_builtin_model_is_the_committed_file);
     suite_add_tcase(s, tc);
     TCase *big = tcase_create("big");
     if (!getenv("CK_DEFAULT_TIMEOUT")) tcase_set_timeout(big, 3600);
