@@ -40,6 +40,21 @@ float gray_of_rgb16(float r, float g, float b) {
     return (r * inv65535) * 0.2125f + (g * inv65535) * 0.7154f + (b * inv65535) * 0.0721f;
 }
 
+int image_check_size(const char *name, unsigned long width, unsigned long height, char *err,
+                     size_t errlen) {
+    if (width == 0 || height == 0)
+        return set_error(err, errlen, "%s: empty image (%lu x %lu)", name, width, height);
+    unsigned long long pixels = (unsigned long long)width * height;
+    if (width > PICTURE_MAX_SIDE || height > PICTURE_MAX_SIDE || pixels > PICTURE_MAX_PIXELS)
+        /* the picture and its colouring at 3 bytes a pixel each, at least */
+        return set_error(err, errlen,
+                         "%s: too large: %lu x %lu pixels would need %llu MB to colour "
+                         "(the limit is %llu megapixels, %d a side)",
+                         name, width, height, (pixels * 6 + (1 << 20) - 1) >> 20,
+                         PICTURE_MAX_PIXELS / 1000000, PICTURE_MAX_SIDE);
+    return 0;
+}
+
 void image_free(image *img) {
     if (!img) return;
     free(img->pixels);

@@ -31,6 +31,18 @@ typedef struct {
 
 void image_free(image *img);
 
+/* 100 megapixels: colouring holds the picture and its colouring, 6 bytes a
+ * pixel at 8 bits (600 MB there), besides the network's tiles. */
+#define PICTURE_MAX_PIXELS 100000000ull
+/* The longest side read: JPEG's own limit, and well within PNG's. */
+#define PICTURE_MAX_SIDE 65535
+
+/* Refuses a picture of width x height that is empty, longer than
+ * PICTURE_MAX_SIDE a side or larger than PICTURE_MAX_PIXELS, saying what
+ * colouring it would need. */
+int image_check_size(const char *name, unsigned long width, unsigned long height, char *err,
+                     size_t errlen);
+
 /* Reads a PGM or PPM file, binary (P5/P6) or plain (P2/P3), comments allowed,
  * maxval 1..65535 (scaled to 0..255). Any other content is an error naming the file. */
 int image_read_pnm(const char *path, image *img, char *err, size_t errlen);

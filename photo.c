@@ -31,21 +31,6 @@ const char *photo_extension(photo_format f) {
     return f == PHOTO_PNG ? "png" : f == PHOTO_JPEG ? "jpg" : f == PHOTO_PPM ? "ppm" : "";
 }
 
-int photo_check_size(const char *name, unsigned long width, unsigned long height, char *err,
-                     size_t errlen) {
-    if (width == 0 || height == 0)
-        return set_error(err, errlen, "%s: empty image (%lu x %lu)", name, width, height);
-    unsigned long long pixels = (unsigned long long)width * height;
-    if (width > PHOTO_MAX_SIDE || height > PHOTO_MAX_SIDE || pixels > PHOTO_MAX_PIXELS)
-        /* the picture and its colouring at 3 bytes a pixel each, at least */
-        return set_error(err, errlen,
-                         "%s: too large: %lu x %lu pixels would need %llu MB to colour "
-                         "(the limit is %llu megapixels, %d a side)",
-                         name, width, height, (pixels * 6 + (1 << 20) - 1) >> 20,
-                         PHOTO_MAX_PIXELS / 1000000, PHOTO_MAX_SIDE);
-    return 0;
-}
-
 int photo_parse(const uint8_t *data, size_t size, const char *name, image *img, char *err,
                 size_t errlen) {
     static const uint8_t png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};

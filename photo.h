@@ -12,7 +12,7 @@
  * JPEGs are refused: without their ICC profile any conversion guesses.
  *
  * Every failure is one line naming the file and what is wrong; a picture
- * larger than PHOTO_MAX_PIXELS is refused before any pixel memory is taken,
+ * larger than PICTURE_MAX_PIXELS (image.h) is refused before any pixel memory is taken,
  * saying what colouring it would need. Every write is atomic (util.h): a
  * failure, libpng's or libjpeg's included, leaves no file behind. */
 #ifndef COLORIZE_PHOTO_H
@@ -22,12 +22,6 @@
 #include <stdint.h>
 
 #include "image.h"
-
-/* 100 megapixels: colouring holds the picture and its colouring, 6 bytes a
- * pixel at 8 bits (600 MB there), besides the network's tiles. */
-#define PHOTO_MAX_PIXELS 100000000ull
-/* The longest side read: JPEG's own limit, and well within PNG's. */
-#define PHOTO_MAX_SIDE 65535
 
 typedef enum { PHOTO_UNKNOWN = 0, PHOTO_PNG, PHOTO_JPEG, PHOTO_PPM } photo_format;
 
@@ -62,12 +56,6 @@ int photo_parse_jpeg(const uint8_t *data, size_t size, const char *name, image *
                      size_t errlen);
 int photo_write_png(const char *path, const image *img, char *err, size_t errlen);
 int photo_write_jpeg(const char *path, const image *img, int quality, char *err, size_t errlen);
-
-/* Refuses a picture of width x height that is empty, longer than
- * PHOTO_MAX_SIDE a side or larger than PHOTO_MAX_PIXELS, saying what
- * colouring it would need. */
-int photo_check_size(const char *name, unsigned long width, unsigned long height, char *err,
-                     size_t errlen);
 
 /* The EXIF orientation (1..8; 1 when absent or unreadable) in the body of a
  * JPEG APP1 segment (from "Exif\0\0" on). */

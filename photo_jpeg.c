@@ -126,7 +126,7 @@ static int jpeg_decode(jpeg_reader *r, const uint8_t *data, size_t size) {
         return set_error(f->err, f->errlen,
                          "%s: a CMYK JPEG, which is not supported: convert it to RGB first",
                          f->name);
-    if (photo_check_size(f->name, cinfo->image_width, cinfo->image_height, f->err, f->errlen) != 0)
+    if (image_check_size(f->name, cinfo->image_width, cinfo->image_height, f->err, f->errlen) != 0)
         return -1;
     int orientation = exif_orientation_of(cinfo);
     cinfo->out_color_space = cinfo->num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;

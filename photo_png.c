@@ -66,7 +66,7 @@ static int split_alpha(image *img, int channels, int bytes) {
 static int png_decode(png_reader *r) {
     image *img = r->img;
     if (setjmp(png_jmpbuf(r->png))) return -1;
-    png_set_user_limits(r->png, PHOTO_MAX_SIDE, PHOTO_MAX_SIDE);
+    png_set_user_limits(r->png, PICTURE_MAX_SIDE, PICTURE_MAX_SIDE);
     /* too little image data (which libpng would fill with zeros) or too
      * much are damage, not warnings */
     png_set_benign_errors(r->png, 0);
@@ -81,7 +81,7 @@ static int png_decode(png_reader *r) {
     png_uint_32 w, h;
     int bit_depth, colour_type, interlace;
     png_get_IHDR(r->png, r->info, &w, &h, &bit_depth, &colour_type, &interlace, NULL, NULL);
-    if (photo_check_size(r->name, w, h, r->err, r->errlen) != 0) return -1;
+    if (image_check_size(r->name, w, h, r->err, r->errlen) != 0) return -1;
     if (colour_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(r->png);
     if (colour_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(r->png);
     if (png_get_valid(r->png, r->info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(r->png);
@@ -120,7 +120,7 @@ int photo_parse_png(const uint8_t *data, size_t size, const char *name, image *i
     if (size >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
         unsigned long w = (unsigned long)data[16] << 24 | data[17] << 16 | data[18] << 8 | data[19];
         unsigned long h = (unsigned long)data[20] << 24 | data[21] << 16 | data[22] << 8 | data[23];
-        if (w && h && photo_check_size(name, w, h, err, errlen) != 0) return -1;
+        if (w && h && image_check_size(name, w, h, err, errlen) != 0) return -1;
     }
     png_reader r = {.data = data, .size = size, .name = name, .err = err, .errlen = errlen};
     r.img = img;
