@@ -36,6 +36,8 @@ typedef struct {
     int scale;         /* Lab: short side the chroma is predicted at; 0 the native size,
                           < 0 the model's training size */
     int threads;       /* tiles coloured at once; 0: omp_get_max_threads() */
+    int guide;         /* Lab: upsample the chroma guided by the lightness (1, the default),
+                          or bilinearly (0) */
     /* For tests; predict_default_options sets them to "as planned". */
     int window; /* side of the tile windows; 0: the largest the memory budget allows */
     int margin; /* < 0: the network's; else this many pixels (a test that it is needed) */
