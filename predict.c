@@ -204,8 +204,8 @@ void resize_bilinear(const float *src, int h, int w, int c, float *dst, int oh, 
 /* ==== The model ==== */
 
 void predict_default_options(predict_options *opt) {
-    *opt =
-        (predict_options){.temperature = -1, .scale = -1, .threads = 0, .guide = 1, .window = 0, .margin = -1};
+    *opt = (predict_options){
+        .temperature = -1, .scale = -1, .threads = 0, .guide = 1, .window = 0, .margin = -1};
 }
 
 int predict_model_load(const char *path, const predict_options *opt, predict_model **out, char *err,
@@ -299,8 +299,8 @@ void predict_plan(const predict_model *m, const predict_options *opt, predict_ti
 
 /* What a tile does with the probabilities of the outputs it keeps. */
 typedef enum {
-    PAINT_CLASSES,      /* RGB: each pixel its class's palette colour */
-    PAINT_CHROMA,       /* Lab, one pass at the picture's size: the decoded chroma with its lightness */
+    PAINT_CLASSES, /* RGB: each pixel its class's palette colour */
+    PAINT_CHROMA,  /* Lab, one pass at the picture's size: the decoded chroma with its lightness */
     KEEP_PROBABILITIES, /* Lab passes at other sizes or mirrored, and predict_probabilities */
 } tile_sink;
 
@@ -544,7 +544,6 @@ static void run_tiles(const predict_model *m, const predict_tile_plan *plan, job
     free(tasks);
 }
 
-
 /* ==== Lab pictures: passes averaged, chroma upsampled guided by the lightness ==== */
 
 /* How a Lab picture is seen by default (measured on photographs,
@@ -556,31 +555,24 @@ enum {
     MAX_PASSES = 2 * (int)(sizeof default_halves / sizeof default_halves[0]),
     GUIDE_SIDE = 256, /* the guide's grid: the short side a and b are fitted at */
 };
-static const float GUIDE_RADIUS = 1.0f; /* the guided filter's window, in chroma-grid pixels */
+static const float GUIDE_RADIUS = 2.0f; /* the guided filter's window, in chroma-grid pixels */
 static const float GUIDE_EPS = 100.0f;  /* its ridge, in L* units squared */
 
-/* The tuning, from the environment while it is being measured. */
+/* The passes and the guide for a model. */
 typedef struct {
-    int sides[8], n_sides, mirror, guide_side;
+    int sides[MAX_PASSES / 2], n_sides, mirror, guide_side;
     float radius, eps;
 } tuning;
 
 static tuning tuning_of(const predict_model *m) {
     int train = m->train_h < m->train_w ? m->train_h : m->train_w;
-    tuning t = {.n_sides = 0, .mirror = 1, .guide_side = GUIDE_SIDE, .radius = GUIDE_RADIUS,
+    tuning t = {.n_sides = 0,
+                .mirror = 1,
+                .guide_side = GUIDE_SIDE,
+                .radius = GUIDE_RADIUS,
                 .eps = GUIDE_EPS};
-    for (size_t i = 0; i < sizeof default_halves / sizeof default_halves[0]; i++)
+    for (int i = 0; i < MAX_PASSES / 2; i++)
         t.sides[t.n_sides++] = train * default_halves[i] / 2;
-    const char *e;
-    if ((e = getenv("PREDICT_SCALES"))) {
-        t.n_sides = 0;
-        for (char *end; *e && t.n_sides < 4; e = *end ? end + 1 : end)
-            t.sides[t.n_sides++] = (int)strtol(e, &end, 10);
-    }
-    if ((e = getenv("PREDICT_MIRROR"))) t.mirror = atoi(e);
-    if ((e = getenv("PREDICT_GUIDE_SIDE"))) t.guide_side = atoi(e);
-    if ((e = getenv("PREDICT_GUIDE_R"))) t.radius = (float)atof(e);
-    if ((e = getenv("PREDICT_GUIDE_EPS"))) t.eps = (float)atof(e);
     return t;
 }
 
@@ -740,11 +732,11 @@ static void paint_bands(const predict_model *m, const predict_tile_plan *plan, j
 /* Each picture's jobs: one for an RGB model or a Lab picture seen once at
  * its own size, else one per pass. jobs has room for n * MAX_PASSES. */
 static int make_jobs(const predict_model *m, const predict_options *opt, const tuning *t,
-                     const image *in, int n, char *errs, size_t errlen, job *jobs, int *sh,
-                     int *sw, picture *pics) {
+                     const image *in, int n, char *errs, size_t errlen, job *jobs, int *sh, int *sw,
+                     picture *pics) {
     int count = 0;
     for (int i = 0; i < n; i++) {
-        int H = in[i].height, W = in[i].width, sides[MAX_PASSES + 2], mirrored[MAX_PASSES + 2];
+        int H = in[i].height, W = in[i].width, sides[MAX_PASSES], mirrored[MAX_PASSES];
         int passes = m->meta.space == SPACE_RGB ? 1 : plan_passes(opt, t, H, W, sides, mirrored);
         pics[i] = (picture){.first = count, .count = passes};
         for (int p = 0; p < passes; p++, count++) {
@@ -791,7 +783,7 @@ static void colour_pictures(const predict_model *m, const predict_options *opt, 
         if (passes[0].failed) continue;
         passes[0].rgb = out[i].pixels;
         if (average_passes(m, passes, &pics[i]) != 0 ||
-            (opt->guide != 0 && t->guide_side > 0 && (pics[i].gh != in[i].height || pics[i].gw != in[i].width) &&
+            (opt->guide != 0 && (pics[i].gh != in[i].height || pics[i].gw != in[i].width) &&
              guide_chroma(&in[i], t, &pics[i]) != 0))
             job_fail(&passes[0], "out of memory for a %dx%d picture", in[i].width, in[i].height);
     }
@@ -802,7 +794,7 @@ int predict_images(const predict_model *m, const image *in, int n, const predict
                    image *out, char *errs, size_t errlen) {
     for (int i = 0; i < n; i++)
         out[i] = (image){0};
-    size_t most = (size_t)(n > 0 ? n : 1) * (MAX_PASSES + 2);
+    size_t most = (size_t)(n > 0 ? n : 1) * MAX_PASSES;
     job *jobs = calloc(most, sizeof *jobs);
     int *sh = malloc(most * sizeof(int)), *sw = malloc(most * sizeof(int));
     picture *pics = calloc(n > 0 ? (size_t)n : 1, sizeof *pics);

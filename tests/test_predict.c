@@ -575,8 +575,11 @@ START_TEST(test_guided_filter_matches_its_reference) {
     const struct {
         int h, w, c, r;
         float eps;
-    } cases[] = {{1, 1, 1, 1, 1}, {3, 7, 2, 1, 10}, {17, 9, 2, 2, 100},
-                 {40, 33, 1, 5, 0.5f}, {12, 50, 2, 30, 25}};
+    } cases[] = {{1, 1, 1, 1, 1},
+                 {3, 7, 2, 1, 10},
+                 {17, 9, 2, 2, 100},
+                 {40, 33, 1, 5, 0.5f},
+                 {12, 50, 2, 30, 25}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         int h = cases[t].h, w = cases[t].w, c = cases[t].c;
         size_t n = (size_t)h * w;
@@ -588,16 +591,15 @@ START_TEST(test_guided_filter_matches_its_reference) {
             I[i] = (float)((i % w < (size_t)w / 2 ? 30 : 70) + rng_below(&r, 1000) / 100.0);
         for (size_t i = 0; i < n * c; i++)
             p[i] = (float)rng_below(&r, 8000) / 100.0f - 40;
-        ck_assert_int_eq(
-            guided_coefficients(I, p, h, w, c, cases[t].r, cases[t].eps, fast), 0);
+        ck_assert_int_eq(guided_coefficients(I, p, h, w, c, cases[t].r, cases[t].eps, fast), 0);
         guided_coefficients_reference(I, p, h, w, c, cases[t].r, cases[t].eps, ref);
         double worst = 0;
         for (size_t i = 0; i < n * c * 2; i++) {
             double d = fabs(fast[i] - ref[i]) / (1 + fabs(ref[i]));
             worst = d > worst ? d : worst;
         }
-        printf("guided filter %dx%dx%d r %d: largest difference from the reference %.2g: %s\n",
-               w, h, c, cases[t].r, worst, worst < 1e-3 ? "OK" : "NOT OK");
+        printf("guided filter %dx%dx%d r %d: largest difference from the reference %.2g: %s\n", w,
+               h, c, cases[t].r, worst, worst < 1e-3 ? "OK" : "NOT OK");
         ck_assert_msg(worst < 1e-3, "case %zu: %g", t, worst);
         free(I), free(p), free(fast), free(ref);
     }
@@ -654,7 +656,8 @@ START_TEST(test_mirror_averaging_is_symmetric) {
     for (int y = 0; y < 97; y++)
         for (int x = 0; x < 161; x++)
             for (int c = 0; c < 3; c++) {
-                int d = abs(a.pixels[3 * (y * 161 + x) + c] - b.pixels[3 * (y * 161 + 160 - x) + c]);
+                int d =
+                    abs(a.pixels[3 * (y * 161 + x) + c] - b.pixels[3 * (y * 161 + 160 - x) + c]);
                 worst = d > worst ? d : worst;
             }
     ck_assert_msg(worst <= 1, "mirrored colouring differs by %d", worst);
@@ -667,7 +670,8 @@ START_TEST(test_mirror_averaging_is_symmetric) {
     for (int y = 0; y < 97; y++)
         for (int x = 0; x < 161; x++)
             for (int ch = 0; ch < 3; ch++) {
-                int diff = abs(c.pixels[3 * (y * 161 + x) + ch] - d.pixels[3 * (y * 161 + 160 - x) + ch]);
+                int diff =
+                    abs(c.pixels[3 * (y * 161 + x) + ch] - d.pixels[3 * (y * 161 + 160 - x) + ch]);
                 worst = diff > worst ? diff : worst;
             }
     ck_assert_int_gt(worst, 1);
