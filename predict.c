@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chroma.h"
+#include "guided.h"
 #include "lab.h"
 #include "report.h"
 #include "util.h"
@@ -213,8 +214,8 @@ void resize_bilinear(const float *src, int h, int w, int c, float *dst, int oh, 
 /* ==== The model ==== */
 
 void predict_default_options(predict_options *opt) {
-    *opt =
-        (predict_options){.temperature = -1, .scale = -1, .threads = 0, .window = 0, .margin = -1};
+    *opt = (predict_options){
+        .temperature = -1, .scale = -1, .threads = 0, .guide = 1, .window = 0, .margin = -1};
 }
 
 /* predict_model_load from the file at path, or from its bytes (data, len)
@@ -322,27 +323,27 @@ void predict_plan(const predict_model *m, const predict_options *opt, predict_ti
 
 /* What a tile does with the probabilities of the outputs it keeps. */
 typedef enum {
-    PAINT_CLASSES,      /* RGB: each pixel its class's palette colour */
-    PAINT_CHROMA,       /* Lab, at the picture's size: the decoded chroma with its lightness */
-    KEEP_CHROMA,        /* Lab, resized: the decoded chroma, painted in bands afterwards */
-    KEEP_PROBABILITIES, /* predict_probabilities */
+    PAINT_CLASSES, /* RGB: each pixel its class's palette colour */
+    PAINT_CHROMA,  /* Lab, one pass at the picture's size: the decoded chroma with its lightness */
+    KEEP_PROBABILITIES, /* Lab passes at other sizes or mirrored, and predict_probabilities */
 } tile_sink;
 
+/* One pass of the network over a picture: the picture itself (RGB, or Lab
+ * at its own size), or a Lab picture's resized and perhaps mirrored plane. */
 typedef struct {
     const image *in;
-    uint8_t *rgb; /* the colouring, (in->height, in->width, 3) */
+    uint8_t *rgb; /* PAINT_*: the colouring, (in->height, in->width, 3) */
     tile_sink sink;
     /* The plane the network sees: the picture's own gray values (plane
-     * NULL: made from its bytes as the tiles need them), or a Lab
-     * picture's resized copy. */
+     * NULL: made from its bytes as the tiles need them), or a pass's copy. */
     const float *plane;
     int h, w;         /* its size */
     int ph, pw;       /* padded to the pooling's multiple */
     int win_h, win_w; /* every tile's window */
     int rows, cols;   /* tiles */
-    float *small;     /* KEEP_CHROMA: the resized plane (owned) */
-    float *ab;        /* KEEP_CHROMA: its (h, w, 2) chroma (owned) */
-    float *prob;      /* KEEP_PROBABILITIES: (h, w, k), the caller's */
+    int mirror;       /* the plane is the picture mirrored left to right */
+    float *small;     /* a pass's plane (owned) */
+    float *prob;      /* KEEP_PROBABILITIES: (h, w, k), owned unless predict_probabilities' */
     float temperature;
     int failed;
     char *err;
@@ -421,43 +422,39 @@ static int scaled_size(int h, int w, int side, int *oh, int *ow) {
     return 0;
 }
 
-/* What a picture needs before its tiles run: its colouring's memory and,
- * for a Lab picture coloured at another size, the resized plane. */
+/* What a job needs before its tiles run: a picture's colouring's memory,
+ * or a pass's plane (the picture resized to (sh, sw), mirrored if asked)
+ * and its probabilities. */
 static void start_job(const predict_model *m, const predict_tile_plan *plan,
-                      const predict_options *opt, const image *in, image *out, job *j) {
+                      const predict_options *opt, job *j, image *out, int sh, int sw) {
+    const image *in = j->in;
     int H = in->height, W = in->width;
-    j->in = in;
     j->h = H, j->w = W;
     j->temperature = opt->temperature >= 0 ? opt->temperature : m->meta.temperature;
-    if (j->sink != KEEP_PROBABILITIES) {
+    if (out) {
         *out = (image){.width = W, .height = H, .channels = 3, .pixels = malloc((size_t)3 * H * W)};
         if (!out->pixels) {
             job_fail(j, "out of memory for a %dx%d picture", W, H);
             return;
         }
         j->rgb = out->pixels;
-        j->sink = m->meta.space == SPACE_RGB ? PAINT_CLASSES : PAINT_CHROMA;
     }
-    if (j->sink == PAINT_CHROMA) {
-        int side =
-            opt->scale < 0 ? (m->train_h < m->train_w ? m->train_h : m->train_w) : opt->scale;
-        int sh = H, sw = W;
-        if (side > 0 && scaled_size(H, W, side, &sh, &sw) != 0) {
-            job_fail(j, "--scale %d would make it larger than %d pixels a side", side, SCALED_MAX);
+    if (sh > 0) {
+        size_t n = (size_t)sh * sw;
+        gray_source picture = {NULL, in};
+        j->h = sh, j->w = sw;
+        j->plane = j->small = malloc(n * sizeof(float));
+        j->prob = malloc(n * m->meta.k * sizeof(float));
+        if (!j->small || !j->prob || resize_area_from(&picture, H, W, j->small, sh, sw) != 0) {
+            job_fail(j, "out of memory for a %dx%d picture", W, H);
             return;
         }
-        if (sh != H || sw != W) {
-            size_t n = (size_t)sh * sw;
-            gray_source picture = {NULL, in};
-            j->sink = KEEP_CHROMA;
-            j->h = sh, j->w = sw;
-            j->plane = j->small = malloc(n * sizeof(float));
-            j->ab = malloc(2 * n * sizeof(float));
-            if (!j->small || !j->ab || resize_area_from(&picture, H, W, j->small, sh, sw) != 0) {
-                job_fail(j, "out of memory for a %dx%d picture", W, H);
-                return;
+        for (int y = 0; j->mirror && y < sh; y++)
+            for (int x = 0, z = sw - 1; x < z; x++, z--) {
+                float t = j->small[(size_t)y * sw + x];
+                j->small[(size_t)y * sw + x] = j->small[(size_t)y * sw + z];
+                j->small[(size_t)y * sw + z] = t;
             }
-        }
     }
     place_tiles(m, plan, j);
 }
@@ -503,9 +500,6 @@ static void keep_row(const predict_model *m, job *j, int y, int x0, int n, const
         chroma_paint(L, ab, (size_t)n, j->rgb + 3 * at);
         break;
     }
-    case KEEP_CHROMA:
-        chroma_decode(q, (size_t)n, k, centres, j->temperature, j->ab + 2 * at);
-        break;
     case KEEP_PROBABILITIES: memcpy(j->prob + at * k, q, (size_t)n * k * sizeof(float)); break;
     }
 }
@@ -574,78 +568,283 @@ static void run_tiles(const predict_model *m, const predict_tile_plan *plan, job
     free(tasks);
 }
 
-/* Rows of a resized Lab picture: the chroma upsampled bilinearly, with each
- * pixel's own lightness. */
-static int paint_band(const predict_model *m, job *j, int band) {
+/* ==== Lab pictures: passes averaged, chroma upsampled guided by the lightness ==== */
+
+/* How a Lab picture is seen by default (measured on photographs,
+ * docs/photographs.md): the chroma is predicted at these short sides, in
+ * halves of the training size, and on each one's mirror image, and the
+ * class probabilities of all the passes are averaged on the finest grid. */
+static const int default_halves[] = {2, 3, 4};
+enum {
+    MAX_PASSES = 2 * (int)(sizeof default_halves / sizeof default_halves[0]),
+    GUIDE_SIDE = 256, /* the guide's grid: the short side a and b are fitted at */
+};
+static const float GUIDE_RADIUS = 2.0f; /* the guided filter's window, in chroma-grid pixels */
+static const float GUIDE_EPS = 100.0f;  /* its ridge, in L* units squared */
+
+/* The passes and the guide for a model. */
+typedef struct {
+    int sides[MAX_PASSES / 2], n_sides, mirror, guide_side;
+    float radius, eps;
+} tuning;
+
+static tuning tuning_of(const predict_model *m) {
+    int train = m->train_h < m->train_w ? m->train_h : m->train_w;
+    tuning t = {.n_sides = 0,
+                .mirror = 1,
+                .guide_side = GUIDE_SIDE,
+                .radius = GUIDE_RADIUS,
+                .eps = GUIDE_EPS};
+    for (int i = 0; i < MAX_PASSES / 2; i++)
+        t.sides[t.n_sides++] = train * default_halves[i] / 2;
+    return t;
+}
+
+/* The passes of a Lab picture of (H, W): the short side of each (0: the
+ * picture's own) and whether it is mirrored, a pass and its mirror side by
+ * side; returns how many. --scale N asks for one pass at N. */
+static int plan_passes(const predict_options *opt, const tuning *t, int H, int W, int *sides,
+                       int *mirrored) {
+    if (opt->scale >= 0) {
+        sides[0] = opt->scale, mirrored[0] = 0;
+        return 1;
+    }
+    int shorter = H < W ? H : W, n = 0;
+    for (int i = 0; i < t->n_sides; i++) /* never larger than the picture */
+        for (int mirror = 0; t->sides[i] <= shorter && mirror <= (t->mirror ? 1 : 0); mirror++)
+            sides[n] = t->sides[i], mirrored[n++] = mirror;
+    if (n == 0) /* smaller than every side: at its own size */
+        for (int mirror = 0; mirror <= (t->mirror ? 1 : 0); mirror++)
+            sides[n] = 0, mirrored[n++] = mirror;
+    return n;
+}
+
+typedef struct {
+    int first, count; /* its jobs: jobs[first .. first + count) */
+    int gh, gw;       /* the chroma grid: the finest pass's */
+    float *ab;        /* (gh, gw, 2): NULL when the first job paints the picture itself */
+    int Gh, Gw;       /* the guide's grid */
+    float *coef;      /* (Gh, Gw, 2, 2): a and b for a* and b*; NULL: ab upsampled bilinearly */
+} picture;
+
+/* The passes' class probabilities averaged on the finest grid, each
+ * mirrored one mirrored back, and decoded into the chroma lp->ab. A pass
+ * and its mirror are added first, so that a mirrored picture gets the
+ * mirrored sums. */
+static int average_passes(const predict_model *m, job *passes, picture *lp) {
+    int k = m->meta.k, finest = 0;
+    for (int i = 1; i < lp->count; i++)
+        if ((size_t)passes[i].h * passes[i].w > (size_t)passes[finest].h * passes[finest].w)
+            finest = i;
+    int gh = lp->gh = passes[finest].h, gw = lp->gw = passes[finest].w;
+    size_t n = (size_t)gh * gw * k;
+    float *sum = calloc(n, sizeof(float)), *at[2] = {malloc(n * sizeof(float)), NULL};
+    at[1] = malloc(n * sizeof(float));
+    lp->ab = malloc((size_t)gh * gw * 2 * sizeof(float));
+    int failed = !sum || !at[0] || !at[1] || !lp->ab;
+    for (int i = 0; !failed && i < lp->count;) {
+        int pair = i + 1 < lp->count && passes[i + 1].h == passes[i].h && passes[i + 1].mirror;
+        for (int p = 0; p <= pair; p++) {
+            const job *j = &passes[i + p];
+            if (j->h == gh && j->w == gw)
+                memcpy(at[p], j->prob, n * sizeof(float));
+            else
+                resize_bilinear(j->prob, j->h, j->w, k, at[p], gh, gw);
+        }
+#pragma omp parallel for schedule(static)
+        for (int y = 0; y < gh; y++)
+            for (int x = 0; x < gw; x++) {
+                float *s = sum + ((size_t)y * gw + x) * k;
+                const float *q = at[0] + ((size_t)y * gw + (passes[i].mirror ? gw - 1 - x : x)) * k;
+                const float *r = pair ? at[1] + ((size_t)y * gw + gw - 1 - x) * k : NULL;
+                for (int c = 0; c < k; c++)
+                    s[c] += pair ? q[c] + r[c] : q[c];
+            }
+        i += 1 + pair;
+    }
+    if (!failed) {
+        for (size_t i = 0; i < n; i++)
+            sum[i] /= (float)lp->count;
+        chroma_decode(sum, (size_t)gh * gw, k, (const float(*)[3])m->meta.centres,
+                      passes[0].temperature, lp->ab);
+    }
+    free(sum);
+    free(at[0]);
+    free(at[1]);
+    return failed ? -1 : 0;
+}
+
+/* The guided filter's coefficients for upsampling lp->ab to the picture:
+ * fitted on a grid of t->guide_side pixels a short side (the picture's own
+ * when smaller), with the picture's lightness there as the guide. */
+static int guide_chroma(const image *in, const tuning *t, picture *lp) {
+    int H = in->height, W = in->width, shorter = H < W ? H : W;
+    int coarse = lp->gh < lp->gw ? lp->gh : lp->gw;
+    int side = t->guide_side > coarse ? t->guide_side : coarse;
+    if (side > shorter) side = shorter;
+    if (scaled_size(H, W, side, &lp->Gh, &lp->Gw) != 0) return -1;
+    int r = (int)lroundf(t->radius * (float)side / (float)coarse);
+    size_t n = (size_t)lp->Gh * lp->Gw;
+    float *I = malloc(n * sizeof(float)), *p = malloc(2 * n * sizeof(float));
+    lp->coef = malloc(4 * n * sizeof(float));
+    gray_source picture = {NULL, in};
+    int failed = !I || !p || !lp->coef || resize_area_from(&picture, H, W, I, lp->Gh, lp->Gw);
+    if (!failed) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++)
+            I[i] = lab_lightness_of_gray(I[i]);
+        resize_bilinear(lp->ab, lp->gh, lp->gw, 2, p, lp->Gh, lp->Gw);
+        failed = guided_coefficients(I, p, lp->Gh, lp->Gw, 2, r > 0 ? r : 1, t->eps, lp->coef);
+    }
+    free(I);
+    free(p);
+    return failed ? -1 : 0;
+}
+
+/* Rows of a Lab picture coloured from its passes: the chroma upsampled,
+ * guided or bilinearly, with each pixel's own lightness. */
+static int paint_band(const predict_model *m, const job *j, const picture *lp, int band) {
     int H = j->in->height, W = j->in->width;
     int y0 = band * BAND_ROWS, y1 = y0 + BAND_ROWS < H ? y0 + BAND_ROWS : H;
-    float *ab = malloc(3 * (size_t)W * sizeof(float)), *L = ab + 2 * (size_t)W;
+    float *ab = malloc(7 * (size_t)W * sizeof(float)), *L = ab + 2 * (size_t)W, *c = L + W;
     if (!ab) return -1;
     for (int y = y0; y < y1; y++) {
-        bilinear_row(j->ab, j->h, j->w, 2, y, H, ab, W);
         lightness_span(m, j->in, y, 0, W, L);
+        if (lp->coef) {
+            bilinear_row(lp->coef, lp->Gh, lp->Gw, 4, y, H, c, W);
+            for (int x = 0; x < W; x++)
+                for (int d = 0; d < 2; d++)
+                    ab[2 * x + d] = c[4 * x + 2 * d] * L[x] + c[4 * x + 2 * d + 1];
+        } else {
+            bilinear_row(lp->ab, lp->gh, lp->gw, 2, y, H, ab, W);
+        }
         chroma_paint(L, ab, (size_t)W, j->rgb + 3 * (size_t)y * W);
     }
     free(ab);
     return 0;
 }
 
-static void paint_bands(const predict_model *m, const predict_tile_plan *plan, job *jobs, int n) {
+static void paint_bands(const predict_model *m, const predict_tile_plan *plan, job *jobs,
+                        picture *pics, int n) {
     int n_tasks = 0;
     for (int i = 0; i < n; i++)
-        if (!jobs[i].failed && jobs[i].sink == KEEP_CHROMA)
-            n_tasks += (jobs[i].in->height + BAND_ROWS - 1) / BAND_ROWS;
+        if (pics[i].ab && !jobs[pics[i].first].failed)
+            n_tasks += (jobs[pics[i].first].in->height + BAND_ROWS - 1) / BAND_ROWS;
     task *tasks = malloc(sizeof(task) * (size_t)(n_tasks ? n_tasks : 1));
     if (!tasks) {
         for (int i = 0; i < n; i++)
-            if (jobs[i].sink == KEEP_CHROMA) job_fail(&jobs[i], "out of memory for the bands");
+            if (pics[i].ab) job_fail(&jobs[pics[i].first], "out of memory for the bands");
         return;
     }
     n_tasks = 0;
     for (int i = 0; i < n; i++)
-        for (int b = 0; !jobs[i].failed && jobs[i].sink == KEEP_CHROMA &&
-                        b < (jobs[i].in->height + BAND_ROWS - 1) / BAND_ROWS;
+        for (int b = 0; pics[i].ab && !jobs[pics[i].first].failed &&
+                        b < (jobs[pics[i].first].in->height + BAND_ROWS - 1) / BAND_ROWS;
              b++)
             tasks[n_tasks++] = (task){i, b};
 #pragma omp parallel for schedule(dynamic, 1) num_threads(plan->threads) if (n_tasks > 1)
-    for (int t = 0; t < n_tasks; t++)
-        if (paint_band(m, &jobs[tasks[t].job], tasks[t].part) != 0)
-            job_fail(&jobs[tasks[t].job], "out of memory for a band of rows");
+    for (int t = 0; t < n_tasks; t++) {
+        job *j = &jobs[pics[tasks[t].job].first];
+        if (paint_band(m, j, &pics[tasks[t].job], tasks[t].part) != 0)
+            job_fail(j, "out of memory for a band of rows");
+    }
     free(tasks);
 }
 
-/* The three steps, each a parallel loop over all the jobs' parts. */
-static void colour_jobs(const predict_model *m, const predict_options *opt, const image *in,
-                        image *out, job *jobs, int n) {
+/* ==== Pictures into jobs ==== */
+
+/* Each picture's jobs: one for an RGB model or a Lab picture seen once at
+ * its own size, else one per pass. jobs has room for n * MAX_PASSES. */
+static int make_jobs(const predict_model *m, const predict_options *opt, const tuning *t,
+                     const image *in, int n, char *errs, size_t errlen, job *jobs, int *sh, int *sw,
+                     picture *pics) {
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        int H = in[i].height, W = in[i].width, sides[MAX_PASSES], mirrored[MAX_PASSES];
+        int passes = m->meta.space == SPACE_RGB ? 1 : plan_passes(opt, t, H, W, sides, mirrored);
+        pics[i] = (picture){.first = count, .count = passes};
+        for (int p = 0; p < passes; p++, count++) {
+            job *j = &jobs[count];
+            *j = (job){.in = &in[i], .err = errs + (size_t)i * errlen, .errlen = errlen};
+            sh[count] = sw[count] = 0;
+            if (m->meta.space == SPACE_RGB) {
+                j->sink = PAINT_CLASSES;
+                continue;
+            }
+            j->mirror = mirrored[p];
+            int side = sides[p] ? sides[p] : (H < W ? H : W);
+            if (scaled_size(H, W, side, &sh[count], &sw[count]) != 0) {
+                job_fail(j, "--scale %d would make it larger than %d pixels a side", side,
+                         SCALED_MAX);
+                sh[count] = 0;
+            }
+            j->sink = KEEP_PROBABILITIES;
+            if (passes == 1 && sh[count] == H && sw[count] == W) /* as it is: painted by tiles */
+                j->sink = PAINT_CHROMA, sh[count] = sw[count] = 0;
+        }
+    }
+    return count;
+}
+
+/* The steps, each a parallel loop over all the pictures' parts. */
+static void colour_pictures(const predict_model *m, const predict_options *opt, const image *in,
+                            image *out, int n, job *jobs, int n_jobs, const int *sh, const int *sw,
+                            picture *pics, const tuning *t) {
     predict_tile_plan plan;
     predict_plan(m, opt, &plan);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(plan.threads) if (n > 1)
-    for (int i = 0; i < n; i++)
-        start_job(m, &plan, opt, &in[i], out ? &out[i] : NULL, &jobs[i]);
-    run_tiles(m, &plan, jobs, n);
-    paint_bands(m, &plan, jobs, n);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(plan.threads) if (n_jobs > 1)
+    for (int i = 0; i < n_jobs; i++) {
+        int first = i == 0 || jobs[i - 1].in != jobs[i].in;
+        start_job(m, &plan, opt, &jobs[i], first && out ? &out[jobs[i].in - in] : NULL, sh[i],
+                  sw[i]);
+    }
+    run_tiles(m, &plan, jobs, n_jobs);
+    for (int i = 0; out && i < n; i++) {
+        job *passes = &jobs[pics[i].first];
+        if (passes[0].sink != KEEP_PROBABILITIES) continue;
+        for (int p = 1; p < pics[i].count; p++) /* its message is in the picture's err */
+            passes[0].failed |= passes[p].failed;
+        if (passes[0].failed) continue;
+        passes[0].rgb = out[i].pixels;
+        if (average_passes(m, passes, &pics[i]) != 0 ||
+            (opt->guide != 0 && (pics[i].gh != in[i].height || pics[i].gw != in[i].width) &&
+             guide_chroma(&in[i], t, &pics[i]) != 0))
+            job_fail(&passes[0], "out of memory for a %dx%d picture", in[i].width, in[i].height);
+    }
+    if (out) paint_bands(m, &plan, jobs, pics, n);
 }
 
 int predict_images(const predict_model *m, const image *in, int n, const predict_options *opt,
                    image *out, char *errs, size_t errlen) {
     for (int i = 0; i < n; i++)
         out[i] = (image){0};
-    job *jobs = calloc(n > 0 ? (size_t)n : 1, sizeof *jobs);
-    if (!jobs) {
+    size_t most = (size_t)(n > 0 ? n : 1) * MAX_PASSES;
+    job *jobs = calloc(most, sizeof *jobs);
+    int *sh = malloc(most * sizeof(int)), *sw = malloc(most * sizeof(int));
+    picture *pics = calloc(n > 0 ? (size_t)n : 1, sizeof *pics);
+    if (!jobs || !sh || !sw || !pics) {
         for (int i = 0; i < n; i++)
             set_error(errs + (size_t)i * errlen, errlen, "out of memory");
+        free(jobs), free(sh), free(sw), free(pics);
         return n;
     }
-    for (int i = 0; i < n; i++)
-        jobs[i].err = errs + (size_t)i * errlen, jobs[i].errlen = errlen;
-    colour_jobs(m, opt, in, out, jobs, n);
+    tuning t = tuning_of(m);
+    int n_jobs = make_jobs(m, opt, &t, in, n, errs, errlen, jobs, sh, sw, pics);
+    colour_pictures(m, opt, in, out, n, jobs, n_jobs, sh, sw, pics, &t);
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        if (jobs[i].failed) image_free(&out[i]), failed++;
-        free(jobs[i].small);
-        free(jobs[i].ab);
+        int bad = 0;
+        for (int p = 0; p < pics[i].count; p++) {
+            job *j = &jobs[pics[i].first + p];
+            bad |= j->failed;
+            free(j->small);
+            free(j->prob);
+        }
+        if (bad) image_free(&out[i]), failed++;
+        free(pics[i].ab);
+        free(pics[i].coef);
     }
-    free(jobs);
+    free(jobs), free(sh), free(sw), free(pics);
     return failed;
 }
 
@@ -656,7 +855,10 @@ int predict_image(const predict_model *m, const image *in, const predict_options
 
 int predict_probabilities(const predict_model *m, const image *in, const predict_options *opt,
                           float *prob, char *err, size_t errlen) {
-    job j = {.sink = KEEP_PROBABILITIES, .prob = prob, .err = err, .errlen = errlen};
-    colour_jobs(m, opt, in, NULL, &j, 1);
+    job j = {.in = in, .sink = KEEP_PROBABILITIES, .prob = prob, .err = err, .errlen = errlen};
+    picture lp = {.first = 0, .count = 1};
+    int zero = 0;
+    tuning t = tuning_of(m);
+    colour_pictures(m, opt, in, NULL, 1, &j, 1, &zero, &zero, &lp, &t);
     return j.failed ? -1 : 0;
 }

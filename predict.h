@@ -2,12 +2,18 @@
  *
  * RGB models paint each pixel its class's palette colour. Lab models keep
  * the picture's own lightness at full resolution and predict only its
- * chroma, on the picture resized (area-averaged) so that its shorter side is
- * `scale` pixels (the training size by default, where the network learned
- * its colours), then upsample the a*b* bilinearly to the full size, as
- * Zhang, Isola and Efros's demo does. A picture whose sides the network's
- * pooling does not divide is padded by repeating its edge pixels, and the
- * padding cut off again.
+ * chroma, on the picture resized (area-averaged) to a few small sizes: by
+ * default, short sides of 1, 1.5 and 2 times the training size (never
+ * larger than the picture), each also mirrored, and the class
+ * probabilities of all these passes averaged on the finest one's grid before
+ * they are decoded (measured on photographs: docs/photographs.md). --scale N
+ * asks for one pass at N (0: the picture's own size), as before. The a*b*
+ * are then upsampled to the full size by a guided filter (guided.h) whose
+ * guide is the picture's lightness, so that colour stops at its edges, or
+ * bilinearly (guide 0), as Zhang, Isola and Efros's demo does. A picture
+ * whose sides the network's pooling does not divide is padded by repeating
+ * its edge pixels, and the padding cut off again. A picture seen once at
+ * its own size is painted straight from its tiles.
  *
  * The network runs in tiles. Each tile keeps a block of the (padded)
  * picture's outputs and computes them from a window that reaches the
@@ -34,9 +40,11 @@
 
 typedef struct {
     float temperature; /* Lab: the annealed mean's T; < 0 means the model's own */
-    int scale;         /* Lab: short side the chroma is predicted at; 0 the native size,
-                          < 0 the model's training size */
+    int scale;         /* Lab: short side of the one pass the chroma is predicted at; 0 the
+                          native size, < 0 the default passes */
     int threads;       /* tiles coloured at once; 0: omp_get_max_threads() */
+    int guide;         /* Lab: upsample the chroma guided by the lightness (1, the default),
+                          or bilinearly (0) */
     /* For tests; predict_default_options sets them to "as planned". */
     int window; /* side of the tile windows; 0: the largest the memory budget allows */
     int margin; /* < 0: the network's; else this many pixels (a test that it is needed) */
