@@ -32,6 +32,7 @@
 
 #include "image.h"
 #include "nn.h"
+#include "resample.h" /* resize_area and resize_bilinear, which the tests use */
 
 /* Bytes of the tile networks' buffers, all threads together; with a picture
  * of 12 megapixels in and its colouring out (48 MB), the process stays well
@@ -97,12 +98,5 @@ void predict_plan(const predict_model *m, const predict_options *opt, predict_ti
  * computed in tiles as predict_images does. */
 int predict_probabilities(const predict_model *m, const image *in, const predict_options *opt,
                           float *prob, char *err, size_t errlen);
-
-/* Area-averaging resize of a (h, w) plane to (oh, ow): each output pixel is
- * the mean of the input it covers, partial pixels weighted by their share. */
-void resize_area(const float *src, int h, int w, float *dst, int oh, int ow);
-/* Bilinear resize of a (h, w, c) image to (oh, ow, c), pixel centres aligned
- * (x_src = (x + 0.5) * w / ow - 0.5), edges clamped. */
-void resize_bilinear(const float *src, int h, int w, int c, float *dst, int oh, int ow);
 
 #endif
