@@ -769,7 +769,8 @@ START_TEST(test_mirror_averaging_is_symmetric) {
     predict_options opt;
     predict_default_options(&opt);
     predict_model *m = load(path, &opt);
-    image in = picture(161, 97, 1, 4), flipped = {161, 97, 1, malloc(161 * 97)}, a, b;
+    image in = picture(161, 97, 1, 4),
+          flipped = {.width = 161, .height = 97, .channels = 1, .pixels = malloc(161 * 97)}, a, b;
     for (int y = 0; y < 97; y++)
         for (int x = 0; x < 161; x++)
             flipped.pixels[y * 161 + x] = in.pixels[y * 161 + 160 - x];
