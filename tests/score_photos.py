@@ -83,7 +83,7 @@ for name, o in zip(names, origs):
     Image.fromarray(g, 'L').save(os.path.join(work, name + '.pgm'))
     grays.append(g)
 
-cmd = [args.colorize, 'predict'] + predict_opts + ([] if args.model == '-' else [args.model])
+cmd = [args.colorize, 'predict', '--format', 'ppm'] + predict_opts + ([] if args.model == '-' else [args.model])
 cmd += [os.path.join(work, n + '.pgm') for n in names] + ['-o', os.path.join(work, 'out')]
 t0 = time.time()
 subprocess.run(cmd, check=True)
