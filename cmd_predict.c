@@ -195,6 +195,9 @@ int cmd_predict(int argc, char **argv) {
         model = operands[0], operands++, n--;
     else if (!model && !o.out_dir && n == 2 && nn_is_model_file(operands[0]))
         return usage_error("expected MODEL IN OUT: %s is a model, and OUT is missing", operands[0]);
+    else if (!model && o.out_dir && n == 1 && nn_is_model_file(operands[0]))
+        return usage_error("expected [MODEL] IN... -o DIR: %s is a model, and no picture is named",
+                           operands[0]);
     if (o.out_dir ? n < 1 : n != 2)
         return usage_error("expected %sIN OUT, or %sIN... -o DIR, got %d argument%s",
                            o.model ? "" : "[MODEL] ", o.model ? "" : "[MODEL] ", argc - optind,
