@@ -133,6 +133,19 @@ static inline int count(const char *hay, const char *needle) {
     return n;
 }
 
+/* Each of the command lines (a format with one %s for the binary data
+ * folder) is a usage error: exit 2, the message and the pointer to --help,
+ * and nothing else. */
+static inline void expect_usage_errors(const char *const *bad, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char args[512];
+        snprintf(args, sizeof args, bad[i], bin_dir);
+        ck_assert_msg(run("%s -o %s/never", args, root) == 2, "'%s' did not exit 2", args);
+        ck_assert_msg(strstr(err, "Try 'colorize --help'"), "'%s': %s", args, err);
+        ck_assert_msg(count(err, "\n") == 2, "'%s' printed more than one line: %s", args, err);
+    }
+}
+
 /* Checks a P6 header and returns the pixel bytes' offset. */
 static inline size_t check_ppm(const char *data, size_t len, int want_w, int want_h) {
     int w, h, maxval, used = 0;

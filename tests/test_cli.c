@@ -152,13 +152,7 @@ START_TEST(test_bad_command_lines) {
         "%s extra",
         "",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char args[512];
-        snprintf(args, sizeof args, bad[i], bin_dir);
-        ck_assert_msg(run("%s -o %s/never", args, root) == 2, "'%s' did not exit 2", args);
-        ck_assert_msg(strstr(err, "Try 'colorize --help'"), "'%s': %s", args, err);
-        ck_assert_msg(count(err, "\n") == 2, "'%s' printed more than one line: %s", args, err);
-    }
+    expect_usage_errors(bad, sizeof bad / sizeof bad[0]);
     char never[300];
     snprintf(never, sizeof never, "%s/never", root);
     struct stat st;

@@ -122,12 +122,7 @@ START_TEST(test_lab_bad_options) {
         "--space rgb --temperature 1 %s",
         "--space lab --scale 32 %s",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char args[512];
-        snprintf(args, sizeof args, bad[i], bin_dir);
-        ck_assert_msg(run("%s -o %s/never", args, root) == 2, "'%s' did not exit 2", args);
-        ck_assert_msg(count(err, "\n") == 2, "'%s' printed more than one line: %s", args, err);
-    }
+    expect_usage_errors(bad, sizeof bad / sizeof bad[0]);
 }
 END_TEST
 
